@@ -1,0 +1,35 @@
+# Set-up and entry points. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+# The pinned CPU build of torch is installed before the package so that pip never pulls a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test test-all bench lint clean
+
+$(BIN)/hwnas: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(BIN)/hwnas
+
+venv: $(BIN)/hwnas
+
+demo: venv
+	$(BIN)/hwnas demo
+
+test: venv
+	$(BIN)/python -m pytest -q -m "not slow and not gpu"
+
+test-all: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/profile_cost.py
+
+lint: venv
+	$(BIN)/ruff check hwnas tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,101 @@
+"""The profiler interface and its registry.
+
+A backend turns a ``torch.nn.Module`` and an input shape into something that runs one inference and returns
+its elapsed milliseconds; the shared :class:`Protocol` does the rest. Backends that cannot time single runs
+from Python (a remote benchmark binary) override :meth:`Backend.measure` instead.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from torch import nn
+
+from .. import __version__
+from ..space.builder import build_layer
+from ..space.keys import LayerKey
+from .environment import environment
+from .protocol import LatencyStats, Protocol
+
+
+class MissingRuntimeError(ImportError):
+    """An optional runtime is not installed; the message names the pip extra that provides it."""
+
+
+class Runner(ABC):
+    """One prepared model on one backend."""
+
+    @abstractmethod
+    def __call__(self) -> float:
+        """Run one inference; return its elapsed time in milliseconds."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (sessions, exported files)."""
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, *, threads: int = 1, device: str = "cpu", batch: int = 1, protocol: Protocol | None = None):
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        self.threads, self.device, self.batch = threads, device, batch
+        self.protocol = protocol or Protocol()
+
+    @abstractmethod
+    def prepare(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        """Get ``module`` ready to run on an input of ``input_shape`` (batch dimension already applied)."""
+
+    def measure(self, module: nn.Module, input_shape: tuple[int, ...]) -> LatencyStats:
+        shape = (self.batch, *input_shape[1:])
+        runner = self.prepare(module.eval(), shape)
+        try:
+            return self.protocol.run(runner)
+        finally:
+            runner.close()
+
+    def measure_key(self, key: LayerKey) -> LatencyStats:
+        return self.measure(build_layer(key), key.input_shape)
+
+    def settings(self) -> dict[str, Any]:
+        """What makes two measurements comparable; a table refuses rows taken under other settings."""
+        return {"backend": self.name, "device": self.device, "threads": self.threads, "batch": self.batch,
+                "protocol": self.protocol.to_dict(), **self.extra_settings()}
+
+    def extra_settings(self) -> dict[str, Any]:
+        return {}
+
+    def environment(self) -> dict[str, Any]:
+        """Where the measurement ran: versions, processor, accelerator."""
+        return {**environment(self.device), "hwnas": __version__, **self.runtime_versions()}
+
+    def runtime_versions(self) -> dict[str, str]:
+        return {}
+
+
+_BACKENDS: dict[str, Callable[..., Backend]] = {}
+
+
+def register_backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
+    def deco(cls: type[Backend]) -> type[Backend]:
+        cls.name = name
+        _BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_backends(pattern: str = "*") -> list[str]:
+    return sorted(n for n in _BACKENDS if fnmatch.fnmatch(n, pattern))
+
+
+def create_backend(name: str, **kwargs: Any) -> Backend:
+    """Instantiate a registered backend, e.g. ``create_backend("onnxruntime", threads=1)``."""
+    if name not in _BACKENDS:
+        raise KeyError(f"unknown backend {name!r}; available: {', '.join(list_backends())}")
+    return _BACKENDS[name](**kwargs)

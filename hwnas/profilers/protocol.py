@@ -1,0 +1,109 @@
+"""The measurement protocol every backend shares: warm-up, repeats, IQR trimming, robust statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Statistics of one measured latency, in milliseconds. ``median_ms`` is the headline value."""
+
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    p90_ms: float
+    min_ms: float
+    n: int
+    n_raw: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: Any, *, trim: bool = True) -> LatencyStats:
+        raw = np.asarray(samples_ms, dtype=float)
+        if raw.size == 0:
+            raise ValueError("no latency samples to summarise")
+        if not np.all(np.isfinite(raw)) or np.any(raw < 0):
+            raise ValueError("latency samples must be finite and non-negative")
+        kept = iqr_trim(raw) if trim else raw
+        return cls(
+            median_ms=float(np.median(kept)),
+            mean_ms=float(np.mean(kept)),
+            std_ms=float(np.std(kept, ddof=1)) if kept.size > 1 else 0.0,
+            p90_ms=float(np.percentile(kept, 90)),
+            min_ms=float(np.min(raw)),
+            n=int(kept.size),
+            n_raw=int(raw.size),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"median {self.median_ms:.3f} ms  mean {self.mean_ms:.3f} ± {self.std_ms:.3f} ms  "
+                f"p90 {self.p90_ms:.3f} ms  min {self.min_ms:.3f} ms  n={self.n}/{self.n_raw}")
+
+
+STAT_COLUMNS = tuple(LatencyStats.__dataclass_fields__)
+
+
+def iqr_trim(samples: np.ndarray, k: float = 1.5) -> np.ndarray:
+    """Drop samples outside [Q1 - k·IQR, Q3 + k·IQR] (Tukey fences); never returns an empty array."""
+    if samples.size < 4:
+        return samples
+    q1, q3 = np.percentile(samples, [25, 75])
+    lo, hi = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+    kept = samples[(samples >= lo) & (samples <= hi)]
+    return kept if kept.size else samples
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a runnable is timed.
+
+    Warm-up runs ``warmup`` times and for at least ``warmup_s`` seconds; then timed runs repeat ``repeats``
+    times, continuing until ``min_time_s`` has passed (at most ``max_repeats`` runs in all).
+    """
+
+    warmup: int = 10
+    warmup_s: float = 0.05
+    repeats: int = 30
+    min_time_s: float = 0.1
+    max_repeats: int = 2000
+    trim: bool = True
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.max_repeats < self.repeats or self.warmup < 0:
+            raise ValueError("protocol needs repeats >= 1, max_repeats >= repeats and warmup >= 0")
+
+    def run(self, once: Callable[[], float]) -> LatencyStats:
+        """Time ``once`` (which runs the model one time and returns its elapsed milliseconds)."""
+        return LatencyStats.from_samples(self.samples(once), trim=self.trim)
+
+    def samples(self, once: Callable[[], float]) -> list[float]:
+        start, i = time.perf_counter(), 0
+        while i < self.warmup or time.perf_counter() - start < self.warmup_s:
+            once()
+            i += 1
+            if i >= self.max_repeats:
+                break
+        out: list[float] = []
+        start = time.perf_counter()
+        while len(out) < self.repeats or (time.perf_counter() - start < self.min_time_s
+                                          and len(out) < self.max_repeats):
+            out.append(float(once()))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Protocol:
+        return cls(**d)
+
+
+QUICK = Protocol(warmup=3, warmup_s=0.0, repeats=5, min_time_s=0.0)

@@ -1,0 +1,286 @@
+"""Search spaces as data: the ProxylessNAS MobileNetV2 backbone, its CIFAR-style variant and a tiny test space."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .keys import HEAD_CONV, LOGITS, MBCONV, POOL, STEM, LayerKey
+from .spec import ArchError, ArchSpec, BlockSpec
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10% (MobileNetV2 rule)."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def conv_out(hw: int, stride: int) -> int:
+    """Output size of a 'same'-padded convolution with odd kernel."""
+    return (hw - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    width: int
+    depth: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class BlockPosition:
+    """Where a searchable block sits and which choices are allowed there."""
+
+    index: int
+    stage: int
+    in_ch: int
+    out_ch: int
+    in_hw: int
+    out_hw: int
+    stride: int
+    choices: tuple[BlockSpec, ...]
+
+    @property
+    def residual(self) -> bool:
+        return self.stride == 1 and self.in_ch == self.out_ch
+
+    def key(self, block: BlockSpec) -> LayerKey | None:
+        """The table key of ``block`` at this position (``None`` for ``zero``, which costs nothing)."""
+        if block.is_zero:
+            return None
+        return LayerKey(MBCONV, self.in_hw, self.in_ch, self.out_hw, self.out_ch, block.kernel, block.expand,
+                        self.stride, self.residual)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A MobileNetV2-style backbone with searchable MBConv blocks.
+
+    Channel counts given here are before the width multiplier; the scaled values are what positions and
+    keys report.
+    """
+
+    name: str
+    resolution: int
+    stages: tuple[StageSpec, ...]
+    kernels: tuple[int, ...] = (3, 5, 7)
+    expands: tuple[int, ...] = (3, 6)
+    allow_zero: bool = True
+    num_classes: int = 1000
+    in_channels: int = 3
+    stem_channels: int = 32
+    stem_stride: int = 2
+    first_channels: int = 16
+    head_channels: int = 1280
+    width_mult: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    # ---- derived structure -------------------------------------------------------------------------------
+    @property
+    def candidates(self) -> tuple[BlockSpec, ...]:
+        return tuple(BlockSpec(k, e) for k in self.kernels for e in self.expands)
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return tuple(s.depth for s in self.stages)
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(self.depths)
+
+    def _ch(self, c: int) -> int:
+        return make_divisible(c * self.width_mult)
+
+    @property
+    def stem_out(self) -> int:
+        return self._ch(self.stem_channels)
+
+    @property
+    def first_out(self) -> int:
+        return self._ch(self.first_channels)
+
+    @property
+    def head_out(self) -> int:
+        return make_divisible(self.head_channels * max(1.0, self.width_mult))
+
+    @property
+    def stem_hw(self) -> int:
+        return conv_out(self.resolution, self.stem_stride)
+
+    def positions(self) -> tuple[BlockPosition, ...]:
+        out, idx = [], 0
+        in_ch, hw = self.first_out, self.stem_hw
+        for si, st in enumerate(self.stages):
+            width = self._ch(st.width)
+            for d in range(st.depth):
+                stride = st.stride if d == 0 else 1
+                out_hw = conv_out(hw, stride)
+                choices = self.candidates
+                if self.allow_zero and stride == 1 and in_ch == width:
+                    choices = choices + (BlockSpec.zero(),)
+                out.append(BlockPosition(idx, si, in_ch, width, hw, out_hw, stride, choices))
+                idx += 1
+                in_ch, hw = width, out_hw
+        return tuple(out)
+
+    @property
+    def final_hw(self) -> int:
+        return self.positions()[-1].out_hw
+
+    def fixed_keys(self) -> tuple[LayerKey, ...]:
+        """Layers every network has: stem, the first fixed MBConv, head conv, pooling and classifier."""
+        hw, last = self.stem_hw, self.positions()[-1]
+        return (
+            LayerKey(STEM, self.resolution, self.in_channels, hw, self.stem_out, 3, 0, self.stem_stride, False),
+            LayerKey(MBCONV, hw, self.stem_out, hw, self.first_out, 3, 1, 1, self.stem_out == self.first_out),
+            LayerKey(HEAD_CONV, last.out_hw, last.out_ch, last.out_hw, self.head_out, 1, 0, 1, False),
+            LayerKey(POOL, last.out_hw, self.head_out, 1, self.head_out, 0, 0, 1, False),
+            LayerKey(LOGITS, 1, self.head_out, 1, self.num_classes, 0, 0, 1, False),
+        )
+
+    def layer_keys(self) -> tuple[LayerKey, ...]:
+        """Every distinct layer configuration of the space: the rows of a complete latency table."""
+        seen: dict[LayerKey, None] = dict.fromkeys(self.fixed_keys())
+        for pos in self.positions():
+            for b in pos.choices:
+                k = pos.key(b)
+                if k is not None:
+                    seen.setdefault(k, None)
+        return tuple(seen)
+
+    # ---- architectures -----------------------------------------------------------------------------------
+    def validate(self, arch: ArchSpec) -> ArchSpec:
+        """Raise :class:`ArchError` naming the block and the allowed choices if ``arch`` is not in the space."""
+        if arch.depths != self.depths:
+            raise ArchError(
+                f"space {self.name!r} has {len(self.depths)} stages of depths {list(self.depths)} "
+                f"({self.num_blocks} blocks); the architecture has depths {list(arch.depths)} "
+                f"({len(arch.blocks)} blocks)"
+            )
+        for pos, b in zip(self.positions(), arch.blocks, strict=True):
+            if b not in pos.choices:
+                why = ""
+                if b.is_zero:
+                    why = (f" ('zero' needs stride 1 and equal in/out channels; this block has stride {pos.stride}, "
+                           f"{pos.in_ch}->{pos.out_ch} channels)")
+                allowed = ", ".join(c.token for c in pos.choices)
+                raise ArchError(f"block {pos.index} (stage {pos.stage}): {b.token!r} is not allowed{why}; "
+                                f"allowed: {allowed}")
+        return arch
+
+    def parse(self, text: str) -> ArchSpec:
+        """Parse and validate an architecture string (or JSON) for this space."""
+        text = text.strip()
+        arch = ArchSpec.from_json(text) if text.startswith("{") else ArchSpec.from_string(text)
+        return self.validate(arch)
+
+    def sample(self, rng: np.random.Generator | int, *, zero_prob: float | None = None) -> ArchSpec:
+        """A random architecture. ``zero_prob`` overrides the chance of ``zero`` where it is allowed
+        (default: uniform over the allowed choices)."""
+        rng = np.random.default_rng(rng)
+        blocks = []
+        for pos in self.positions():
+            ch = pos.choices
+            if zero_prob is not None and BlockSpec.zero() in ch:
+                if rng.random() < zero_prob:
+                    blocks.append(BlockSpec.zero())
+                    continue
+                ch = tuple(c for c in ch if not c.is_zero)
+            blocks.append(ch[int(rng.integers(len(ch)))])
+        return ArchSpec.from_blocks(blocks, self.depths)
+
+    def uniform(self, block: BlockSpec) -> ArchSpec:
+        """Every searchable block set to ``block`` (e.g. the MobileNetV2-like all-k3e6)."""
+        return self.validate(ArchSpec.from_blocks([block] * self.num_blocks, self.depths))
+
+    def arch_keys(self, arch: ArchSpec) -> list[LayerKey]:
+        """The table keys whose latencies LUT-sum adds up for ``arch`` (fixed layers included)."""
+        self.validate(arch)
+        fixed = self.fixed_keys()
+        keys = list(fixed[:2])
+        for pos, b in zip(self.positions(), arch.blocks, strict=True):
+            k = pos.key(b)
+            if k is not None:
+                keys.append(k)
+        keys.extend(fixed[2:])
+        return keys
+
+    def macs(self, arch: ArchSpec) -> int:
+        return sum(k.macs() for k in self.arch_keys(arch))
+
+    def params(self, arch: ArchSpec) -> int:
+        return sum(k.params() for k in self.arch_keys(arch))
+
+    # ---- persistence -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d["stages"] = [list(asdict(s).values()) for s in self.stages]
+        d["kernels"], d["expands"] = list(self.kernels), list(self.expands)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
+        d = dict(d)
+        d["stages"] = tuple(StageSpec(*s) for s in d["stages"])
+        d["kernels"], d["expands"] = tuple(d["kernels"]), tuple(d["expands"])
+        return cls(**d)
+
+
+# ---- named spaces --------------------------------------------------------------------------------------------
+_MOBILE_STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
+
+
+def proxyless_mobile(*, resolution: int = 224, width_mult: float = 1.0, kernels=(3, 5, 7), expands=(3, 6),
+                     num_classes: int = 1000, allow_zero: bool = True) -> SearchSpace:
+    """The ProxylessNAS mobile space (ImageNet): 21 searchable blocks after a stride-2 stem."""
+    return SearchSpace("proxyless-mobile", resolution, tuple(StageSpec(*s) for s in _MOBILE_STAGES),
+                       tuple(kernels), tuple(expands), allow_zero, num_classes, width_mult=width_mult)
+
+
+def proxyless_cifar(*, resolution: int = 32, width_mult: float = 0.5, kernels=(3, 5, 7), expands=(3, 6),
+                    num_classes: int = 10, allow_zero: bool = True, head_channels: int = 1280) -> SearchSpace:
+    """The same 21 blocks for small images: stride-1 stem and two fewer downsamplings (32 -> 4)."""
+    stages = tuple(StageSpec(w, d, s) for (w, d, _), s in zip(_MOBILE_STAGES, (1, 2, 2, 1, 2, 1), strict=True))
+    return SearchSpace("proxyless-cifar", resolution, stages, tuple(kernels), tuple(expands), allow_zero,
+                       num_classes, stem_stride=1, head_channels=head_channels, width_mult=width_mult)
+
+
+def tiny(*, resolution: int = 16, width_mult: float = 1.0, kernels=(3, 5), expands=(3, 6), num_classes: int = 10,
+         allow_zero: bool = True) -> SearchSpace:
+    """A four-block space that builds and runs in milliseconds, for tests."""
+    stages = (StageSpec(16, 2, 2), StageSpec(24, 2, 2))
+    return SearchSpace("tiny", resolution, stages, tuple(kernels), tuple(expands), allow_zero, num_classes,
+                       stem_channels=8, stem_stride=1, first_channels=8, head_channels=64, width_mult=width_mult)
+
+
+_SPACES: dict[str, Callable[..., SearchSpace]] = {
+    "proxyless-mobile": proxyless_mobile,
+    "proxyless-cifar": proxyless_cifar,
+    "tiny": tiny,
+}
+
+
+def list_spaces(pattern: str = "*") -> list[str]:
+    return sorted(n for n in _SPACES if fnmatch.fnmatch(n, pattern))
+
+
+def get_space(name: str, **overrides: Any) -> SearchSpace:
+    """Create a named space; keyword overrides (resolution, width_mult, kernels, expands, ...) are passed on."""
+    if name not in _SPACES:
+        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return _SPACES[name](**overrides)
+    except TypeError as exc:
+        raise ValueError(f"space {name!r}: {exc}") from None
+
+
+def register_space(name: str, factory: Callable[..., SearchSpace]) -> None:
+    _SPACES[name] = factory

@@ -1,0 +1,123 @@
+"""Architectures as data: one candidate choice per searchable block, grouped by stage.
+
+The compact string form has one token per block (``k5e3``, ``zero``), blocks joined by ``-`` and stages
+by ``|``, e.g. ``k3e3-zero-zero-zero|k5e6-k3e3-zero-zero|...``. It parses back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+class ArchError(ValueError):
+    """A malformed or invalid architecture (string, JSON or block choice)."""
+
+
+_TOKEN = re.compile(r"^k(\d+)e(\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class BlockSpec:
+    """The choice for one searchable block: an MBConv (kernel, expand ratio) or ``zero`` (skip)."""
+
+    kernel: int = 0
+    expand: int = 0
+
+    @property
+    def is_zero(self) -> bool:
+        return self.kernel == 0
+
+    @property
+    def token(self) -> str:
+        return "zero" if self.is_zero else f"k{self.kernel}e{self.expand}"
+
+    @classmethod
+    def zero(cls) -> BlockSpec:
+        return cls(0, 0)
+
+    @classmethod
+    def parse(cls, token: str) -> BlockSpec:
+        token = token.strip().lower()
+        if token == "zero":
+            return cls.zero()
+        m = _TOKEN.match(token)
+        if not m:
+            raise ArchError(f"unknown block token {token!r}: expected 'k<kernel>e<expand>' (e.g. 'k5e3') or 'zero'")
+        kernel, expand = int(m.group(1)), int(m.group(2))
+        if kernel % 2 == 0 or kernel < 1 or expand < 1:
+            raise ArchError(f"invalid block token {token!r}: kernel must be odd and expand >= 1")
+        return cls(kernel, expand)
+
+    def __str__(self) -> str:
+        return self.token
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One architecture: the block choices of each stage, in order."""
+
+    stages: tuple[tuple[BlockSpec, ...], ...]
+
+    @property
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        return tuple(b for stage in self.stages for b in stage)
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return tuple(len(s) for s in self.stages)
+
+    def to_string(self) -> str:
+        return "|".join("-".join(b.token for b in stage) for stage in self.stages)
+
+    __str__ = to_string
+
+    @classmethod
+    def from_string(cls, text: str) -> ArchSpec:
+        if not isinstance(text, str) or not text.strip():
+            raise ArchError("empty architecture string")
+        stages = []
+        for si, part in enumerate(text.strip().split("|")):
+            tokens = [t for t in part.strip().split("-")]
+            if not part.strip() or any(not t.strip() for t in tokens):
+                raise ArchError(f"stage {si} of {text!r} has an empty block token")
+            try:
+                stages.append(tuple(BlockSpec.parse(t) for t in tokens))
+            except ArchError as exc:
+                raise ArchError(f"stage {si}: {exc}") from None
+        return cls(tuple(stages))
+
+    @classmethod
+    def from_blocks(cls, blocks: list[BlockSpec] | tuple[BlockSpec, ...], depths: tuple[int, ...]) -> ArchSpec:
+        blocks = tuple(blocks)
+        if len(blocks) != sum(depths):
+            raise ArchError(f"expected {sum(depths)} blocks, got {len(blocks)}")
+        out, i = [], 0
+        for d in depths:
+            out.append(blocks[i : i + d])
+            i += d
+        return cls(tuple(out))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.to_string(), "stages": [[b.token for b in s] for s in self.stages]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
+        if "stages" in data:
+            return cls(tuple(tuple(BlockSpec.parse(t) for t in s) for s in data["stages"]))
+        if "arch" in data:
+            return cls.from_string(data["arch"])
+        raise ArchError("architecture JSON needs a 'stages' list or an 'arch' string")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArchError(f"architecture JSON is malformed: {exc}") from None
+        return cls.from_dict(data)
