@@ -7,6 +7,7 @@ non-additive whole-network effect that isolated block measurements miss, like re
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any
 
@@ -19,20 +20,22 @@ from .protocol import QUICK
 
 
 def structure(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float, int]:
-    """(MACs, activation elements written, number of conv/linear layers) of one forward pass."""
+    """(MACs, activation elements written by every leaf module, number of conv/linear layers)."""
     macs = act = 0.0
     layers = 0
 
     def hook(mod: nn.Module, inp, out) -> None:
         nonlocal macs, act, layers
-        layers += 1
         act += out.numel()
         if isinstance(mod, nn.Conv2d):
+            layers += 1
             macs += mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups * out.numel()
-        else:
+        elif isinstance(mod, nn.Linear):
+            layers += 1
             macs += mod.in_features * mod.out_features * out.shape[0]
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    leaves = [m for m in module.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with torch.no_grad():
             module.eval()(torch.zeros(input_shape))
@@ -59,10 +62,12 @@ class FakeBackend(Backend):
     ``1 + nonadditive·log(layers)`` (so a network is slower than the sum of its blocks), plus noise."""
 
     def __init__(self, *, ms_per_mmac: float = 0.004, ms_per_melem: float = 0.5, ms_per_layer: float = 0.01,
-                 nonadditive: float = 0.0, noise: float = 0.0, delay_s: float = 0.0, **kw: Any):
+                 nonadditive: float = 0.0, noise: float = 0.0, delay_s: float | None = None, **kw: Any):
         kw.setdefault("protocol", QUICK)
         super().__init__(**kw)
         self.ms_per_mmac, self.ms_per_melem, self.ms_per_layer = ms_per_mmac, ms_per_melem, ms_per_layer
+        if delay_s is None:  # lets tests slow a CLI run down to interrupt it
+            delay_s = float(os.environ.get("HWNAS_FAKE_DELAY_S", "0"))
         self.nonadditive, self.noise, self.delay_s = nonadditive, noise, delay_s
 
     def true_latency_ms(self, module: nn.Module, input_shape: tuple[int, ...]) -> float:

@@ -156,9 +156,16 @@ class LatencyTable:
 
     # ---- compatibility -----------------------------------------------------------------------------------
     def check_compatible(self, settings: dict[str, Any], environment: dict[str, Any] | None = None,
-                         space: SearchSpace | None = None, what: str = "this run") -> None:
-        """Refuse to mix rows from other settings, another device, or another space configuration."""
-        problems = _diff(self.meta.get("settings", {}), settings)
+                         space: SearchSpace | None = None, what: str = "this run",
+                         fields: tuple[str, ...] | None = None) -> None:
+        """Refuse to mix rows from other settings, another device, or another space configuration.
+
+        ``fields`` limits the settings compared (e.g. backend, device, threads, batch but not the protocol)."""
+        mine = self.meta.get("settings", {})
+        if fields is not None:
+            mine = {k: mine.get(k) for k in fields}
+            settings = {k: settings.get(k) for k in fields}
+        problems = _diff(mine, settings)
         if environment is not None:
             mine, theirs = self.meta.get("environment", {}).get("device_model"), environment.get("device_model")
             if mine != theirs:

@@ -237,11 +237,24 @@ class SearchSpace:
 _MOBILE_STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
 
 
+# The published ProxylessNAS-Mobile network (the official net config). Its first stage is 32 channels wide,
+# so the exact network is ``get_space("proxyless-mobile", widths=PUBLISHED_MOBILE_WIDTHS).parse(PUBLISHED_MOBILE)``.
+PUBLISHED_MOBILE = ("k5e3-k3e3-zero-zero|k7e3-k3e3-k5e3-k5e3|k7e6-k5e3-k5e3-k5e3|k5e6-k5e3-k5e3-k5e3|"
+                    "k7e6-k7e6-k7e3-k7e3|k7e6")
+PUBLISHED_MOBILE_WIDTHS = (32, 40, 80, 96, 192, 320)
+
+
 def proxyless_mobile(*, resolution: int = 224, width_mult: float = 1.0, kernels=(3, 5, 7), expands=(3, 6),
-                     num_classes: int = 1000, allow_zero: bool = True) -> SearchSpace:
-    """The ProxylessNAS mobile space (ImageNet): 21 searchable blocks after a stride-2 stem."""
-    return SearchSpace("proxyless-mobile", resolution, tuple(StageSpec(*s) for s in _MOBILE_STAGES),
-                       tuple(kernels), tuple(expands), allow_zero, num_classes, width_mult=width_mult)
+                     num_classes: int = 1000, allow_zero: bool = True, widths=None) -> SearchSpace:
+    """The ProxylessNAS mobile space (ImageNet): 21 searchable blocks after a stride-2 stem.
+
+    ``widths`` overrides the six stage widths (24/40/80/96/192/320 by default)."""
+    widths = tuple(widths) if widths is not None else tuple(w for w, _, _ in _MOBILE_STAGES)
+    if len(widths) != len(_MOBILE_STAGES):
+        raise ValueError(f"widths needs {len(_MOBILE_STAGES)} values, got {len(widths)}")
+    stages = tuple(StageSpec(w, d, s) for w, (_, d, s) in zip(widths, _MOBILE_STAGES, strict=True))
+    return SearchSpace("proxyless-mobile", resolution, stages, tuple(kernels), tuple(expands), allow_zero,
+                       num_classes, width_mult=width_mult)
 
 
 def proxyless_cifar(*, resolution: int = 32, width_mult: float = 0.5, kernels=(3, 5, 7), expands=(3, 6),

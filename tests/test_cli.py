@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from hwnas.cli import main
+
+
+def test_profile_show_export_import(tmp_path, capsys):
+    t = tmp_path / "t.csv"
+    assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", str(t)]) == 0
+    assert "21 entries" in capsys.readouterr().out
+    assert main(["table", "show", str(t)]) == 0
+    assert "slowest" in capsys.readouterr().out
+    y = tmp_path / "t.yaml"
+    assert main(["table", "export", str(t), "-o", str(y), "--dialect", "ofa"]) == 0
+    assert main(["table", "import", str(y), "--space", "tiny", "-o", str(tmp_path / "i.csv")]) == 0
+    assert "imported 21 entries, skipped 0" in capsys.readouterr().out
+
+
+def test_measure_prints_statistics(capsys):
+    arch = "k3e3-zero|k5e6-k3e6"
+    assert main(["measure", "--space", "tiny", "--arch", arch, "--repeats", "5", "--min-time", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "median" in out and "p90" in out and arch in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["measure", "--space", "tiny", "--arch", "k3e3-zero|k5e6"], "depths"),
+    (["measure", "--space", "tiny", "--arch", "k3e3-zero|zero-k3e3"], "block 2 (stage 1): 'zero' is not allowed"),
+    (["measure", "--space", "tiny", "--arch", "k3e3-k3e3|k3e3-k3e3", "--backend", "nope"], "unknown backend"),
+    (["measure", "--space", "nope", "--arch", "x"], "unknown search space"),
+    (["table", "show", "missing.csv"], "not found"),
+])
+def test_bad_input_exits_2_with_a_message(argv, fragment, capsys):
+    assert main(argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_measure_refuses_a_table_from_another_backend(tmp_path, capsys):
+    t = tmp_path / "t.csv"
+    main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", str(t)])
+    argv = ["measure", "--space", "tiny", "--arch", "k3e3-zero|k5e6-k3e6", "--repeats", "3", "--table", str(t)]
+    assert main(argv) == 2
+    assert "backend: table has 'fake', requested 'onnxruntime'" in capsys.readouterr().err
+
+
+def test_quick_demo_writes_a_report(tmp_path, capsys):
+    assert main(["demo", "--quick", "-o", str(tmp_path / "demo")]) == 0
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "measured vs LUT-sum" in report and "report:" in capsys.readouterr().out
