@@ -1,0 +1,76 @@
+"""Latency as a sum of per-block terms: what search needs to differentiate expected latency.
+
+A :class:`BlockCosts` holds, for every searchable block of a space, the latency each of its choices adds
+(aligned with ``BlockPosition.choices``; ``zero`` costs 0 unless a calibration says otherwise), plus a
+constant for the fixed layers. LUT-sum and the calibrated predictor both produce one; search turns the
+architecture probabilities into ``E[LAT] = const + Σ_b Σ_i p_bi · cost_bi`` with :func:`expected_latency_ms`,
+which stays in the autograd graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..profilers.table import LatencyTable
+from ..space.spaces import SearchSpace
+from ..space.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class BlockCosts:
+    const_ms: float
+    costs: tuple[tuple[float, ...], ...]  # costs[b][i]: ms added by choice i of block b
+
+    def arch_ms(self, arch: ArchSpec, space: SearchSpace) -> float:
+        """The latency of one architecture under these costs."""
+        space.validate(arch)
+        total = self.const_ms
+        for pos, block, cost in zip(space.positions(), arch.blocks, self.costs, strict=True):
+            total += cost[pos.choices.index(block)]
+        return float(total)
+
+    def min_ms(self) -> float:
+        """The fastest architecture's latency (each block at its cheapest choice)."""
+        return float(self.const_ms + sum(min(c) for c in self.costs))
+
+    def max_ms(self) -> float:
+        return float(self.const_ms + sum(max(c) for c in self.costs))
+
+    def tensors(self, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        return [torch.tensor(c, dtype=torch.float32, device=device) for c in self.costs]
+
+
+def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str = "median_ms") -> BlockCosts:
+    """Per-block costs straight from a latency table (the LUT-sum model)."""
+    table.check_covers(space)
+    fixed = space.fixed_keys()
+    const = sum(table.latency_ms(k, column) for k in fixed)
+    costs = tuple(tuple(table.latency_ms(pos.key(c), column) for c in pos.choices) for pos in space.positions())
+    return BlockCosts(float(const), costs)
+
+
+def expected_latency_ms(probs: Sequence[torch.Tensor], costs: BlockCosts | Sequence[torch.Tensor],
+                        const_ms: float | None = None) -> torch.Tensor:
+    """E[LAT] = const + Σ_b probs[b] · costs[b], differentiable with respect to ``probs``.
+
+    ``probs[b]`` is the probability vector over the choices of block b (e.g. ``softmax(alpha_b)``).
+    """
+    if isinstance(costs, BlockCosts):
+        const_ms = costs.const_ms if const_ms is None else const_ms
+        costs = costs.tensors(probs[0].device)
+    if len(probs) != len(costs):
+        raise ValueError(f"{len(probs)} probability vectors for {len(costs)} blocks")
+    total = probs[0].new_tensor(float(const_ms or 0.0))
+    for p, c in zip(probs, costs, strict=True):
+        if p.shape != c.shape:
+            raise ValueError(f"probabilities of shape {tuple(p.shape)} for costs of shape {tuple(c.shape)}")
+        total = total + (p * c.to(p.dtype)).sum()
+    return total
+
+
+def as_array(costs: BlockCosts) -> list[np.ndarray]:
+    return [np.asarray(c) for c in costs.costs]
