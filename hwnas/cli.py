@@ -40,6 +40,29 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=int, help="warm-up runs")
     g.add_argument("--repeats", type=int, help="timed runs (at least)")
     g.add_argument("--min-time", type=float, help="keep timing until this many seconds have passed")
+    g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend-specific option, repeatable (e.g. transport=adb for the remote backend)")
+
+
+def parse_options(items: list[str]) -> dict[str, object]:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (numbers and true/false converted)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"backend option {item!r} is not KEY=VALUE")
+        v: object = value
+        if value.lower() in ("true", "false"):
+            v = value.lower() == "true"
+        else:
+            for conv in (int, float):
+                try:
+                    v = conv(value)
+                    break
+                except ValueError:
+                    pass
+        out[key.replace("-", "_")] = v
+    return out
 
 
 def backend_from_args(a: argparse.Namespace):
@@ -51,7 +74,8 @@ def backend_from_args(a: argparse.Namespace):
     for flag, field in (("warmup", "warmup"), ("repeats", "repeats"), ("min_time", "min_time_s")):
         if getattr(a, flag) is not None:
             proto = replace(proto, **{field: getattr(a, flag)})
-    return create_backend(a.backend, threads=a.threads, device=a.device, batch=a.batch, protocol=proto)
+    return create_backend(a.backend, threads=a.threads, device=a.device, batch=a.batch, protocol=proto,
+                          **parse_options(a.backend_opt))
 
 
 # ---- subcommands --------------------------------------------------------------------------------------------
@@ -199,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--dialect", choices=["proxyless", "ofa"], default="proxyless")
     s.set_defaults(func=cmd_table_export)
+
+    # subcommands that live next to the code they drive
+    from .predictors import commands as predictor_commands
+    from .profilers import commands as profiler_commands
+    from .search import commands as search_commands
+
+    profiler_commands.register_table(t)
+    predictor_commands.register(sub)
+    search_commands.register(sub)
 
     s = sub.add_parser("demo", help="run the pipeline on embedded defaults and write a report")
     s.add_argument("-o", "--output", default="hwnas-demo")
