@@ -1,100 +1,32 @@
-"""Latency lookup tables: a CSV (one row per layer configuration) plus a JSON file with its environment.
-
-``tables/cpu.csv`` is read by ``pandas.read_csv``; ``tables/cpu.meta.json`` records the backend settings,
-the search space and the machine. Both are written atomically, so an interrupted build keeps every
-finished row and resumes where it stopped.
-"""
+"""Latency lookup tables: one row per layer configuration of a search space, with its statistics."""
 
 from __future__ import annotations
 
 import datetime as _dt
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from .. import __version__
-from ..io import atomic_write, atomic_write_json, read_json
 from ..space.keys import KEY_COLUMNS, LayerKey
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .protocol import STAT_COLUMNS, LatencyStats
+from .records import MeasuredRecords, TableError, TableMismatchError, diff_settings, meta_path
 
-FORMAT = "hwnas-latency-table"
+__all__ = ["LatencyTable", "TableError", "TableMismatchError", "diff_settings", "meta_path"]
+
 INFO_COLUMNS = ("label", "mid_ch", "macs", "params")
-COLUMNS = KEY_COLUMNS + INFO_COLUMNS + STAT_COLUMNS + ("measured_at",)
 
 
-class TableError(ValueError):
-    """A table file is missing, corrupt, or does not fit the requested use."""
+class LatencyTable(MeasuredRecords):
+    """Measured layer latencies (``tables/x.csv``) with their environment (``tables/x.meta.json``)."""
 
+    FORMAT = "hwnas-latency-table"
+    WHAT = "latency table"
+    COLUMNS = KEY_COLUMNS + INFO_COLUMNS + STAT_COLUMNS + ("measured_at",)
+    REQUIRED = KEY_COLUMNS + ("median_ms",)
 
-class TableMismatchError(TableError):
-    """A table was built on another device, backend or with other settings."""
-
-
-def meta_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.stem + ".meta.json")
-
-
-def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(f"{prefix}{k}: table has {va!r}, requested {vb!r}")
-    return out
-
-
-class LatencyTable:
-    """Rows of measured layer latencies with the metadata that says where they came from."""
-
-    def __init__(self, meta: dict[str, Any], rows: pd.DataFrame | None = None):
-        self.meta = meta
-        self.rows = rows if rows is not None else pd.DataFrame(columns=list(COLUMNS))
+    def __init__(self, meta: dict[str, Any], rows=None):
+        super().__init__(meta, rows)
         self._index: dict[LayerKey, int] | None = None
-
-    # ---- construction and persistence --------------------------------------------------------------------
-    @classmethod
-    def new(cls, space: SearchSpace, settings: dict[str, Any], environment: dict[str, Any], **extra: Any
-            ) -> LatencyTable:
-        meta = {"format": FORMAT, "format_version": 1, "hwnas": __version__, "space": space.to_dict(),
-                "settings": settings, "environment": environment, **extra}
-        return cls(meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> LatencyTable:
-        path = Path(path)
-        if not path.exists():
-            raise TableError(f"latency table not found: {path}")
-        mp = meta_path(path)
-        if not mp.exists():
-            raise TableError(f"latency table {path} has no metadata file {mp}; it cannot be checked against a "
-                             f"device (import foreign tables with 'hwnas table import')")
-        try:
-            meta = read_json(mp, "table metadata")
-        except ValueError as exc:
-            raise TableError(str(exc)) from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise TableError(f"{mp} is not an hwnas latency-table metadata file")
-        try:
-            rows = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise TableError(f"latency table {path} is corrupt ({exc}); nothing was changed") from None
-        missing = [c for c in KEY_COLUMNS + ("median_ms",) if c not in rows.columns]
-        if missing:
-            raise TableError(f"latency table {path} is corrupt: missing columns {missing}")
-        if rows["median_ms"].isna().any():
-            raise TableError(f"latency table {path} is corrupt: empty latency values")
-        return cls(meta, rows)
-
-    def save(self, path: str | Path) -> None:
-        path = Path(path)
-        atomic_write_json(meta_path(path), self.meta)
-        atomic_write(path, lambda fh: self.rows.to_csv(fh, index=False))
 
     # ---- rows --------------------------------------------------------------------------------------------
     @property
@@ -102,9 +34,6 @@ class LatencyTable:
         if self._index is None:
             self._index = {LayerKey.from_dict(r): i for i, r in enumerate(self.rows.to_dict("records"))}
         return self._index
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def __contains__(self, key: LayerKey) -> bool:
         return key in self.index
@@ -117,8 +46,7 @@ class LatencyTable:
                "params": key.params(), **stats.to_dict(),
                "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra}
         row["idskip"] = int(row["idskip"])
-        new = pd.DataFrame([row])
-        self.rows = new if self.rows.empty else pd.concat([self.rows, new], ignore_index=True)
+        self._append(row)
         self._index = None
 
     def stats(self, key: LayerKey) -> dict[str, Any]:
@@ -135,10 +63,6 @@ class LatencyTable:
                              f"(hwnas profile) or check the space's resolution and width") from None
 
     # ---- whole networks ----------------------------------------------------------------------------------
-    @property
-    def space(self) -> SearchSpace:
-        return SearchSpace.from_dict(self.meta["space"])
-
     def missing(self, space: SearchSpace) -> list[LayerKey]:
         return [k for k in space.layer_keys() if k not in self]
 
@@ -153,29 +77,6 @@ class LatencyTable:
         """The field-standard estimate: the sum of the layers' isolated latencies."""
         space = space or self.space
         return sum(self.latency_ms(k, column) for k in space.arch_keys(arch))
-
-    # ---- compatibility -----------------------------------------------------------------------------------
-    def check_compatible(self, settings: dict[str, Any], environment: dict[str, Any] | None = None,
-                         space: SearchSpace | None = None, what: str = "this run",
-                         fields: tuple[str, ...] | None = None) -> None:
-        """Refuse to mix rows from other settings, another device, or another space configuration.
-
-        ``fields`` limits the settings compared (e.g. backend, device, threads, batch but not the protocol)."""
-        mine = self.meta.get("settings", {})
-        if fields is not None:
-            mine = {k: mine.get(k) for k in fields}
-            settings = {k: settings.get(k) for k in fields}
-        problems = _diff(mine, settings)
-        if environment is not None:
-            mine, theirs = self.meta.get("environment", {}).get("device_model"), environment.get("device_model")
-            if mine != theirs:
-                problems.append(f"device: table was measured on {mine!r}, {what} runs on {theirs!r}")
-        if space is not None:
-            problems += [f"space.{p}" for p in _diff(self.meta.get("space", {}), space.to_dict())]
-        if problems:
-            raise TableMismatchError(
-                f"the table was built with other settings than {what}:\n  " + "\n  ".join(problems)
-                + "\nUse another output file, or the same settings to resume it.")
 
     def summary(self, top: int = 5) -> str:
         s, env = self.meta.get("settings", {}), self.meta.get("environment", {})
