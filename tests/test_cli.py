@@ -48,3 +48,20 @@ def test_quick_demo_writes_a_report(tmp_path, capsys):
     assert main(["demo", "--quick", "-o", str(tmp_path / "demo")]) == 0
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "measured vs LUT-sum" in report and "report:" in capsys.readouterr().out
+
+
+def test_predictor_commands_end_to_end(tmp_path, capsys):
+    t, a, h, p = (str(tmp_path / n) for n in ("t.csv", "a.csv", "h.csv", "p.joblib"))
+    space = ["--space", "tiny", "--backend", "fake"]
+    assert main(["profile", *space, "--quiet", "-o", t]) == 0
+    assert main(["measure-archs", *space, "--n", "20", "--seed", "1", "--quiet", "-o", a]) == 0
+    assert main(["measure-archs", *space, "--n", "10", "--seed", "2", "--exclude", a, "--quiet", "-o", h]) == 0
+    assert main(["predictor", "fit", "--table", t, "--archs", a, "--kind", "calibrated", "-o", p]) == 0
+    capsys.readouterr()
+    assert main(["predictor", "eval", p, "--archs", h, "--plot", str(tmp_path / "e.png")]) == 0
+    out = capsys.readouterr().out
+    assert "±10%" in out and "Spearman" in out and (tmp_path / "e.png").stat().st_size > 1000
+    assert main(["predict", "--predictor", p, "--arch", "k3e3-zero|k5e6-k3e6"]) == 0
+    assert " ms " in capsys.readouterr().out
+    assert main(["predictor", "fit", "--table", t, "--kind", "fitted", "-o", p]) == 2
+    assert "pass --archs" in capsys.readouterr().err

@@ -1,10 +1,120 @@
-"""CLI subcommands for this package (wired into ``hwnas`` by hwnas/cli.py). Heavy imports stay inside the
-command functions so that ``hwnas --help`` stays fast."""
+"""CLI subcommands for latency predictors: ``measure-archs``, ``predictor fit|eval``, ``predict``.
+Heavy imports stay inside the command functions so that ``hwnas --help`` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_measure_archs(a: argparse.Namespace) -> int:
+    from ..cli import backend_from_args, space_from_args
+    from .archs import ArchDataset, dataset_summary, measure_archs
+
+    exclude: set[str] = set()
+    for p in a.exclude or []:
+        exclude |= set(ArchDataset.load(p).arch_strings)
+    try:
+        ds = measure_archs(space_from_args(a), backend_from_args(a), a.output, n=a.n, seed=a.seed,
+                           exclude=exclude, progress=not a.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished rows are kept in {a.output}; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    s = dataset_summary(ds)
+    print(f"{s['n']} networks, latency {s['min_ms']:.3f} .. {s['max_ms']:.3f} ms (median {s['median_ms']:.3f}); "
+          f"wrote {a.output}")
+    return 0
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from ..profilers import LatencyTable
+    from . import PREDICTORS
+    from .archs import ArchDataset
+    from .persist import save_predictor
+
+    table = LatencyTable.load(a.table)
+    pred = PREDICTORS[a.kind](table=table)
+    if a.archs:
+        ds = ArchDataset.load(a.archs)
+        table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
+                               fields=("backend", "device", "threads", "batch"))
+        pred.fit(ds.arch_strings, ds.latencies())
+    elif a.kind == "lut":
+        pred.fit()
+    else:
+        raise ValueError(f"a '{a.kind}' predictor learns from measured networks: pass --archs A.csv "
+                         f"(made by 'hwnas measure-archs')")
+    save_predictor(pred, a.output)
+    extra = f" (model {pred.model_name_}, CV RMSE of log-ratio {pred.cv_scores_})" if a.kind == "fitted" else ""
+    print(f"fitted a {a.kind} predictor{extra}; wrote {a.output}")
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from .archs import ArchDataset
+    from .metrics import accuracy_report, format_report
+    from .persist import load_predictor
+
+    ds = ArchDataset.load(a.archs)
+    pred = load_predictor(a.predictor, expect_meta=ds.meta, force=a.force)
+    measured, predicted = ds.latencies(), pred.predict(ds.arch_strings)
+    print(format_report(Path(a.predictor).name, accuracy_report(measured, predicted)))
+    plot = Path(a.plot) if a.plot else Path(a.predictor).with_suffix(".eval.png")
+    from ..plots import predicted_vs_measured
+
+    predicted_vs_measured(measured, predicted, plot, title=f"{Path(a.predictor).name} on {Path(a.archs).name}",
+                          device=ds.device_model or "")
+    print(f"wrote {plot}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .persist import load_predictor
+
+    pred = load_predictor(a.predictor)
+    arch = pred.space_.parse(a.arch) if hasattr(pred, "space_") else a.arch
+    if hasattr(pred, "ensemble_"):
+        mean, std = pred.predict([str(arch)], return_std=True)
+        print(f"{mean[0]:.3f} ms ± {std[0]:.3f} ms  {arch}")
+    else:
+        print(f"{pred.predict([str(arch)])[0]:.3f} ms  {arch}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the top-level parser."""
+    from ..cli import add_backend_args, add_space_args
+
+    s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
+    add_space_args(s)
+    add_backend_args(s)
+    s.add_argument("--n", type=int, default=200, help="number of networks (default %(default)s)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_measure_archs)
+
+    p = sub.add_parser("predictor", help="fit and evaluate latency predictors").add_subparsers(
+        dest="predictor_command", required=True)
+    s = p.add_parser("fit", help="fit a predictor from a table and measured networks")
+    s.add_argument("--table", required=True)
+    s.add_argument("--archs", help="measured networks (hwnas measure-archs); not needed for --kind lut")
+    s.add_argument("--kind", choices=["lut", "flops", "calibrated", "fitted"], default="fitted",
+                   help="fitted: most accurate; calibrated: linear per-block costs, usable by search "
+                        "(default %(default)s)")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_fit)
+    s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot")
+    s.add_argument("predictor")
+    s.add_argument("--archs", required=True)
+    s.add_argument("--plot", help="PNG path (default: <predictor>.eval.png)")
+    s.add_argument("--force", action="store_true", help="evaluate even on another device's measurements")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("predict", help="predict the latency of one architecture")
+    s.add_argument("--predictor", required=True)
+    s.add_argument("--arch", required=True)
+    s.set_defaults(func=cmd_predict)

@@ -1,0 +1,123 @@
+"""Measured-architecture datasets: whole networks sampled across the latency range, timed end to end.
+
+``archs.csv`` has one row per network (arch string, MACs, params, latency statistics) and
+``archs.meta.json`` the backend settings, space and machine, exactly like a latency table. Measuring is
+resumable: the plan of architectures is fixed by (space, n, seed), and rows already in the file are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..profilers.base import Backend
+from ..profilers.protocol import STAT_COLUMNS, LatencyStats
+from ..profilers.records import MeasuredRecords
+from ..space.builder import build_model
+from ..space.spaces import SearchSpace
+from ..space.spec import ArchSpec
+
+
+class ArchDataset(MeasuredRecords):
+    FORMAT = "hwnas-arch-dataset"
+    WHAT = "architecture dataset"
+    COLUMNS = ("arch", "macs", "params") + STAT_COLUMNS + ("measured_at",)
+    REQUIRED = ("arch", "median_ms")
+
+    def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats) -> None:
+        self._append({"arch": str(arch), "macs": space.macs(arch), "params": space.params(arch), **stats.to_dict(),
+                      "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+
+    @property
+    def arch_strings(self) -> list[str]:
+        return [str(a) for a in self.rows["arch"]]
+
+    def archs(self) -> list[ArchSpec]:
+        space = self.space
+        return [space.parse(a) for a in self.arch_strings]
+
+    def latencies(self, column: str = "median_ms") -> np.ndarray:
+        return self.rows[column].to_numpy(dtype=float)
+
+
+def _biased_sample(space: SearchSpace, rng: np.random.Generator) -> ArchSpec:
+    """One architecture whose overall size is drawn first: small networks (many ``zero``, small kernels and
+    expansions) are as likely as large ones, unlike uniform per-block sampling."""
+    u = rng.uniform()
+    blocks = []
+    for pos in space.positions():
+        cands = [c for c in pos.choices if not c.is_zero]
+        if len(cands) < len(pos.choices) and rng.uniform() < 0.8 * (1 - u):
+            blocks.append(next(c for c in pos.choices if c.is_zero))
+            continue
+        cost = np.array([c.kernel ** 2 + 8 * c.expand for c in cands], dtype=float)
+        rank = (cost - cost.mean()) / (cost.std() + 1e-9)
+        w = np.exp(3.0 * (u - 0.5) * rank)
+        blocks.append(cands[int(rng.choice(len(cands), p=w / w.sum()))])
+    return ArchSpec.from_blocks(blocks, space.depths)
+
+
+def plan_archs(space: SearchSpace, n: int, seed: int, *, pool_factor: int = 20, exclude: set[str] | None = None
+               ) -> list[ArchSpec]:
+    """``n`` distinct architectures spread evenly over the MAC range of the space (deterministic per seed).
+
+    ``exclude`` holds arch strings that must not be drawn (e.g. another dataset's, to keep a test set
+    disjoint from the training set)."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    rng = np.random.default_rng(seed)
+    exclude = exclude or set()
+    pool: dict[str, ArchSpec] = {}
+    for _ in range(max(pool_factor * n, 200)):
+        a = _biased_sample(space, rng)
+        if str(a) not in exclude:
+            pool.setdefault(str(a), a)
+    archs = sorted(pool.values(), key=space.macs)
+    macs = np.array([space.macs(a) for a in archs], dtype=float)
+    targets = np.linspace(macs[0], macs[-1], n)
+    chosen: list[int] = []
+    taken = np.zeros(len(archs), dtype=bool)
+    for t in targets:
+        order = np.argsort(np.abs(macs - t))
+        i = next((int(j) for j in order if not taken[j]), None)
+        if i is None:
+            break
+        taken[i] = True
+        chosen.append(i)
+    order = rng.permutation(len(chosen))  # measure in random order so drift does not follow size
+    return [archs[chosen[i]] for i in order]
+
+
+def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: int, seed: int,
+                  exclude: set[str] | None = None, progress: bool = True) -> ArchDataset:
+    """Measure ``n`` planned architectures end to end into ``path`` (resuming what is there)."""
+    path = Path(path)
+    settings, env = backend.settings(), backend.environment()
+    plan = plan_archs(space, n, seed, exclude=exclude)
+    if path.exists():
+        ds = ArchDataset.load(path)
+        ds.check_compatible(settings, env, space, what=f"this {backend.name} measurement")
+        if ds.meta.get("plan") != {"n": n, "seed": seed}:
+            raise ValueError(f"{path} was planned with {ds.meta.get('plan')}, not n={n}, seed={seed}; "
+                             f"use another output file")
+    else:
+        ds = ArchDataset.new(space, settings, env, plan={"n": n, "seed": seed})
+        ds.save(path)
+    done = set(ds.arch_strings)
+    todo = [a for a in plan if str(a) not in done]
+    shape = (1, space.in_channels, space.resolution, space.resolution)
+    bar = tqdm(todo, desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
+               initial=len(plan) - len(todo), total=len(plan))
+    for arch in bar:
+        ds.add(arch, space, backend.measure(build_model(arch, space), shape))
+        ds.save(path)
+    return ds
+
+
+def dataset_summary(ds: ArchDataset) -> dict[str, Any]:
+    lat = ds.latencies()
+    return {"n": len(ds), "min_ms": float(lat.min()), "median_ms": float(np.median(lat)), "max_ms": float(lat.max())}
