@@ -27,6 +27,7 @@ test-all: venv
 
 bench: venv
 	$(BIN)/python benchmarks/profile_cost.py
+	$(BIN)/python benchmarks/predictor_accuracy.py
 
 lint: venv
 	$(BIN)/ruff check hwnas tests benchmarks

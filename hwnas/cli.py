@@ -14,6 +14,13 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
 
+def _shard(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"shard must look like I/N, e.g. 0/4, got {text!r}")
+    return int(i), int(n)
+
+
 def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile") -> None:
     g = p.add_argument_group("search space")
     g.add_argument("--space", default=default, help="named space (see 'hwnas spaces'); default %(default)s")
@@ -129,7 +136,7 @@ def cmd_profile(a: argparse.Namespace) -> int:
     space, backend = space_from_args(a), backend_from_args(a)
     out = Path(a.output)
     try:
-        table = build_table(space, backend, out, progress=not a.quiet)
+        table = build_table(space, backend, out, shard=a.shard, progress=not a.quiet)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {out}; run the same command again to resume.",
               file=sys.stderr)
@@ -143,6 +150,19 @@ def cmd_table_show(a: argparse.Namespace) -> int:
     from .profilers import LatencyTable
 
     print(LatencyTable.load(a.table).summary(top=a.top))
+    return 0
+
+
+def cmd_table_merge(a: argparse.Namespace) -> int:
+    from .profilers import LatencyTable
+    from .profilers.table import merge_tables
+
+    merged, dropped = merge_tables([LatencyTable.load(p) for p in a.tables])
+    merged.save(a.output)
+    space = merged.space
+    miss = merged.missing(space)
+    print(f"merged {len(a.tables)} tables: {len(merged)} entries ({dropped} duplicates dropped); "
+          f"{'complete' if not miss else f'{len(miss)} layers of {space.name} still missing'}; wrote {a.output}")
     return 0
 
 
@@ -203,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_args(s)
     s.add_argument("-o", "--output", required=True, help="table CSV path (metadata goes to <stem>.meta.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--shard", type=_shard, help="measure only shard I of N (0-based, 'I/N'); combine the shards "
+                   "with 'hwnas table merge'")
     s.set_defaults(func=cmd_profile)
 
     t = sub.add_parser("table", help="inspect, import and export latency tables").add_subparsers(
@@ -211,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("table")
     s.add_argument("--top", type=int, default=5)
     s.set_defaults(func=cmd_table_show)
+    s = t.add_parser("merge", help="combine partial tables (shards) from the same device and settings")
+    s.add_argument("tables", nargs="+")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_table_merge)
     s = t.add_parser("import", help="read a ProxylessNAS / Once-for-All YAML table")
     s.add_argument("yaml")
     add_space_args(s)

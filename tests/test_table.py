@@ -104,3 +104,20 @@ def test_summary_names_slowest_layers(tmp_path, tiny, fake):
     table = build_table(tiny, fake, tmp_path / "t.csv", progress=False)
     text = table.summary()
     assert f"{len(tiny.layer_keys())} entries" in text and "slowest" in text and "k5e6" in text
+
+
+def test_shards_merge_into_the_full_table_and_other_devices_are_refused(tmp_path, tiny, fake):
+    from hwnas.profilers.table import merge_tables
+
+    parts = [build_table(tiny, fake, tmp_path / f"s{i}.csv", shard=(i, 3), progress=False) for i in range(3)]
+    assert sum(len(p) for p in parts) == len(tiny.layer_keys())
+    merged, dropped = merge_tables([*parts, parts[0]])
+    assert dropped == len(parts[0]) and not merged.missing(tiny)
+    full = build_table(tiny, fake, tmp_path / "full.csv", progress=False)
+    for k in full.keys():
+        assert merged.latency_ms(k) == pytest.approx(full.latency_ms(k))
+    other = build_table(tiny, create_backend("fake", threads=2), tmp_path / "o.csv", shard=(0, 3), progress=False)
+    with pytest.raises(TableMismatchError, match="cannot merge.*threads"):
+        merge_tables([parts[0], other])
+    with pytest.raises(ValueError, match="shard"):
+        build_table(tiny, fake, tmp_path / "x.csv", shard=(3, 3), progress=False)

@@ -24,16 +24,29 @@ def open_table(path: str | Path, space: SearchSpace, backend: Backend) -> Latenc
     return LatencyTable.new(space, settings, env)
 
 
+def shard_keys(keys: Iterable[LayerKey], shard: tuple[int, int] | None) -> list[LayerKey]:
+    """Shard ``i`` of ``n`` (0-based) of the keys, round-robin so that every shard gets a mix of sizes."""
+    keys = list(keys)
+    if shard is None:
+        return keys
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {i}/{n}")
+    return keys[i::n]
+
+
 def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys: Iterable[LayerKey] | None = None,
-                progress: bool = True) -> LatencyTable:
-    """Measure every layer of ``space`` (or just ``keys``) not yet in the table at ``path``.
+                shard: tuple[int, int] | None = None, progress: bool = True) -> LatencyTable:
+    """Measure every layer of ``space`` (or just ``keys``, or one ``shard`` of them) not yet in the table
+    at ``path``.
 
     The table is saved after each row, so killing the process loses at most the row being measured;
-    calling again with the same settings re-measures nothing already there.
+    calling again with the same settings re-measures nothing already there. Shards built by several
+    workers are combined with :func:`hwnas.profilers.table.merge_tables` (``hwnas table merge``).
     """
     path = Path(path)
     table = open_table(path, space, backend)
-    wanted = list(keys) if keys is not None else list(space.layer_keys())
+    wanted = shard_keys(keys if keys is not None else space.layer_keys(), shard)
     todo = [k for k in wanted if k not in table]
     if not path.exists():
         table.save(path)

@@ -102,3 +102,28 @@ class LatencyTable(MeasuredRecords):
                 lines.append("total over positions by candidate: " + ", ".join(
                     f"k{k}e{e} {v:.2f} ms" for (k, e), v in by.items()))
         return "\n".join(lines)
+
+
+def merge_tables(tables: list[LatencyTable]) -> tuple[LatencyTable, int]:
+    """Union of partial tables (e.g. shards built by several workers). All must share settings, device and
+    space; a key present in several is taken from the first. Returns the merged table and the number of
+    duplicate rows dropped."""
+    if not tables:
+        raise TableError("nothing to merge")
+    first = tables[0]
+    for i, t in enumerate(tables[1:], start=1):
+        try:
+            first.check_compatible(t.meta.get("settings", {}), t.meta.get("environment", {}), t.space,
+                                   what=f"table #{i + 1}")
+        except TableMismatchError as exc:
+            raise TableMismatchError(f"cannot merge: {exc}") from None
+    merged = LatencyTable({k: v for k, v in first.meta.items() if k != "shard"})
+    dropped = 0
+    for t in tables:
+        for key in t.keys():
+            if key in merged:
+                dropped += 1
+                continue
+            merged._append(t.stats(key))
+            merged._index = None
+    return merged, dropped

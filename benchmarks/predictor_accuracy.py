@@ -1,0 +1,141 @@
+"""How accurately each predictor estimates whole-network latency on this device, against the noise floor.
+
+One run, each measurement step in its own process as a user would run it:
+  1. ``hwnas profile``       the latency table (proxyless-mobile, ONNX Runtime, 1 thread);
+  2. ``hwnas measure-archs`` training networks (--n-train) and held-out networks (--n-test, disjoint);
+  3. the held-out networks again, in a separate process: the noise floor (how often two independent
+     measurements of the same network agree within ±10%);
+  4. predictors fitted on the training networks only, scored on the held-out ones;
+  5. transfer: the calibrated predictor moved to another runtime (--target-backend, default torch eager) with
+     K = 5, 10, 20, 50 networks measured there, scored on that runtime's own held-out networks.
+
+    python benchmarks/predictor_accuracy.py [--n-train 100] [--n-test 120] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, write_result  # noqa: E402
+
+from hwnas.predictors import (  # noqa: E402
+    PREDICTORS,
+    ArchDataset,
+    CalibratedPredictor,
+    TransferPredictor,
+    accuracy_report,
+)
+from hwnas.profilers import LatencyTable  # noqa: E402
+
+
+def pct(v: float) -> str:
+    return f"{v:.1%}"
+
+
+def hwnas(*args: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "hwnas", *args, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--space", default="proxyless-mobile")
+    p.add_argument("--backend", default="onnxruntime")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--target-backend", default="torch")
+    p.add_argument("--n-train", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=120)
+    p.add_argument("--quick", action="store_true", help="tiny space, few networks: a CI-sized check")
+    p.add_argument("--keep", help="directory to keep the tables and datasets in")
+    a = p.parse_args()
+    if a.quick:
+        a.space, a.n_train, a.n_test = "tiny", 30, 30
+    tmp = tempfile.TemporaryDirectory()
+    d = Path(a.keep or tmp.name)
+    d.mkdir(parents=True, exist_ok=True)
+    base = ["--space", a.space, "--backend", a.backend, "--threads", str(a.threads)]
+    tgt = ["--space", a.space, "--backend", a.target_backend, "--threads", str(a.threads)]
+
+    t_table = hwnas("profile", *base, "-o", str(d / "table.csv"))
+    t_train = hwnas("measure-archs", *base, "--n", str(a.n_train), "--seed", "1", "-o", str(d / "train.csv"))
+    hwnas("measure-archs", *base, "--n", str(a.n_test), "--seed", "2", "--exclude", str(d / "train.csv"),
+          "-o", str(d / "test.csv"))
+    hwnas("measure-archs", *base, "--n", str(a.n_test), "--seed", "2", "--exclude", str(d / "train.csv"),
+          "-o", str(d / "test_again.csv"))
+    k_max = 50 if not a.quick else 20
+    hwnas("measure-archs", *tgt, "--n", str(k_max), "--seed", "3", "-o", str(d / "target_train.csv"))
+    hwnas("measure-archs", *tgt, "--n", str(a.n_test // 2), "--seed", "4", "--exclude",
+          str(d / "target_train.csv"), "-o", str(d / "target_test.csv"))
+
+    table = LatencyTable.load(d / "table.csv")
+    train, test, again = (ArchDataset.load(d / f) for f in ("train.csv", "test.csv", "test_again.csv"))
+    assert not set(train.arch_strings) & set(test.arch_strings), "held-out networks leaked into training"
+    y, yt = train.latencies(), test.latencies()
+
+    # noise floor: the same networks measured by two processes
+    again_by_arch = dict(zip(again.arch_strings, again.latencies(), strict=True))
+    y2 = np.array([again_by_arch[s] for s in test.arch_strings])
+    agree = np.abs(y2 / yt - 1)
+    noise = {"within_10pct": float(np.mean(agree <= 0.10)), "within_5pct": float(np.mean(agree <= 0.05)),
+             "median_rel_diff": float(np.median(agree)), "p90_rel_diff": float(np.percentile(agree, 90))}
+
+    rows, results = [], {}
+    for name, cls in PREDICTORS.items():
+        t0 = time.perf_counter()
+        pred = cls(table=table)
+        pred.fit() if name == "lut" else pred.fit(train.arch_strings, y)
+        fit_s = time.perf_counter() - t0
+        r = accuracy_report(yt, pred.predict(test.arch_strings))
+        prof = t_table + (0 if name == "lut" else t_train)
+        if name == "flops":
+            prof = t_train
+        r.update(profiling_s=prof, fit_s=fit_s)
+        if name == "fitted":
+            r["model"] = pred.model_name_
+        results[name] = r
+        rows.append([name, pct(r["within_5pct"]), pct(r["within_10pct"]), r["rmse_ms"], pct(r["mape"]),
+                     f"{r['bias']:+.1%}", r["spearman"], prof])
+    rows.append(["noise floor (same networks, 2 processes)", pct(noise["within_5pct"]), pct(noise["within_10pct"]),
+                 "", f"{pct(noise['median_rel_diff'])} (median diff)", "", "", ""])
+
+    # transfer to the target runtime
+    cal = CalibratedPredictor(table=table).fit(train.arch_strings, y)
+    ttrain, ttest = ArchDataset.load(d / "target_train.csv"), ArchDataset.load(d / "target_test.csv")
+    transfer, trows = {}, []
+    raw = accuracy_report(ttest.latencies(), cal.predict(ttest.arch_strings))
+    trows.append(["0 (source predictor as is)", pct(raw["within_10pct"]), pct(raw["mape"]), raw["spearman"]])
+    for k in (5, 10, 20, 50):
+        if k > len(ttrain):
+            continue
+        tp = TransferPredictor(base=cal).fit(ttrain.arch_strings[:k], ttrain.latencies()[:k])
+        r = accuracy_report(ttest.latencies(), tp.predict(ttest.arch_strings))
+        r["recalibrated"] = tp.recalibrated_ is not None
+        transfer[k] = r
+        trows.append([k, pct(r["within_10pct"]), pct(r["mape"]), r["spearman"]])
+
+    env = table.meta["environment"]
+    result = {"space": a.space, "backend": a.backend, "threads": a.threads, "n_train": len(train),
+              "n_test": len(test), "table_entries": len(table), "table_s": t_table, "train_measure_s": t_train,
+              "predictors": results, "noise_floor": noise, "target_backend": a.target_backend,
+              "transfer_source_as_is": raw, "transfer": transfer, "goal_within_10pct": 0.99}
+    path = write_result(f"predictor_accuracy_{a.space}_{a.backend}" + ("_quick" if a.quick else ""), result)
+    print(f"{a.space} on {a.backend} ({a.threads} thread), {env['device_model']}: {len(train)} training and "
+          f"{len(test)} held-out networks")
+    print(markdown_table(["predictor", "±5%", "±10%", "RMSE ms", "MAPE", "bias", "Spearman", "profiling s"], rows))
+    print(f"\ntransfer of the calibrated predictor to {a.target_backend} ({len(ttest)} held-out networks there)")
+    print(markdown_table(["K networks on target", "±10%", "MAPE", "Spearman"], trows))
+    print(f"wrote {path}")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
