@@ -8,6 +8,8 @@ One run, each measurement step in its own process as a user would run it:
   4. predictors fitted on the training networks only, scored on the held-out ones;
   5. transfer: the calibrated predictor moved to another runtime (--target-backend, default torch eager) with
      K = 5, 10, 20, 50 networks measured there, scored on that runtime's own held-out networks.
+Every network is measured with a reference probe just before it; rows come twice: on raw medians, and on
+reference-normalised medians (each divided by the probe and scaled to the training set's reference speed).
 
     python benchmarks/predictor_accuracy.py [--n-train 100] [--n-test 120] [--quick]
 """
@@ -66,6 +68,7 @@ def main() -> None:
     tgt = ["--space", a.space, "--backend", a.target_backend, "--threads", str(a.threads)]
 
     t_table = hwnas("profile", *base, "-o", str(d / "table.csv"))
+    base, tgt = [*base, "--reference"], [*tgt, "--reference"]
     t_train = hwnas("measure-archs", *base, "--n", str(a.n_train), "--seed", "1", "-o", str(d / "train.csv"))
     hwnas("measure-archs", *base, "--n", str(a.n_test), "--seed", "2", "--exclude", str(d / "train.csv"),
           "-o", str(d / "test.csv"))
@@ -79,54 +82,63 @@ def main() -> None:
     table = LatencyTable.load(d / "table.csv")
     train, test, again = (ArchDataset.load(d / f) for f in ("train.csv", "test.csv", "test_again.csv"))
     assert not set(train.arch_strings) & set(test.arch_strings), "held-out networks leaked into training"
-    y, yt = train.latencies(), test.latencies()
 
-    # noise floor: the same networks measured by two processes
-    again_by_arch = dict(zip(again.arch_strings, again.latencies(), strict=True))
-    y2 = np.array([again_by_arch[s] for s in test.arch_strings])
-    agree = np.abs(y2 / yt - 1)
-    noise = {"within_10pct": float(np.mean(agree <= 0.10)), "within_5pct": float(np.mean(agree <= 0.05)),
-             "median_rel_diff": float(np.median(agree)), "p90_rel_diff": float(np.percentile(agree, 90))}
-
-    rows, results = [], {}
-    for name, cls in PREDICTORS.items():
-        t0 = time.perf_counter()
-        pred = cls(table=table)
-        pred.fit() if name == "lut" else pred.fit(train.arch_strings, y)
-        fit_s = time.perf_counter() - t0
-        r = accuracy_report(yt, pred.predict(test.arch_strings))
-        prof = t_table + (0 if name == "lut" else t_train)
-        if name == "flops":
-            prof = t_train
-        r.update(profiling_s=prof, fit_s=fit_s)
-        if name == "fitted":
-            r["model"] = pred.model_name_
-        results[name] = r
-        rows.append([name, pct(r["within_5pct"]), pct(r["within_10pct"]), r["rmse_ms"], pct(r["mape"]),
-                     f"{r['bias']:+.1%}", r["spearman"], prof])
-    rows.append(["noise floor (same networks, 2 processes)", pct(noise["within_5pct"]), pct(noise["within_10pct"]),
-                 "", f"{pct(noise['median_rel_diff'])} (median diff)", "", "", ""])
-
-    # transfer to the target runtime
-    cal = CalibratedPredictor(table=table).fit(train.arch_strings, y)
     ttrain, ttest = ArchDataset.load(d / "target_train.csv"), ArchDataset.load(d / "target_test.csv")
-    transfer, trows = {}, []
-    raw = accuracy_report(ttest.latencies(), cal.predict(ttest.arch_strings))
-    trows.append(["0 (source predictor as is)", pct(raw["within_10pct"]), pct(raw["mape"]), raw["spearman"]])
-    for k in (5, 10, 20, 50):
-        if k > len(ttrain):
-            continue
-        tp = TransferPredictor(base=cal).fit(ttrain.arch_strings[:k], ttrain.latencies()[:k])
-        r = accuracy_report(ttest.latencies(), tp.predict(ttest.arch_strings))
-        r["recalibrated"] = tp.recalibrated_ is not None
-        transfer[k] = r
-        trows.append([k, pct(r["within_10pct"]), pct(r["mape"]), r["spearman"]])
+    results, noise, transfer, rows, trows = {}, {}, {}, [], []
+    for mode in ("raw", "normalised"):
+        c = train.reference_ms if mode == "normalised" else None
+        ct = ttrain.reference_ms if mode == "normalised" else None
+        y, yt = train.latencies(normalise_to=c), test.latencies(normalise_to=c)
+        # noise floor: the same networks measured by two processes
+        again_by_arch = dict(zip(again.arch_strings, again.latencies(normalise_to=c), strict=True))
+        agree = np.abs(np.array([again_by_arch[s] for s in test.arch_strings]) / yt - 1)
+        noise[mode] = {"within_10pct": float(np.mean(agree <= 0.10)), "within_5pct": float(np.mean(agree <= 0.05)),
+                       "median_rel_diff": float(np.median(agree)), "p90_rel_diff": float(np.percentile(agree, 90))}
+        results[mode] = {}
+        for name, cls in PREDICTORS.items():
+            t0 = time.perf_counter()
+            pred = cls(table=table)
+            pred.fit() if name == "lut" else pred.fit(train.arch_strings, y)
+            fit_s = time.perf_counter() - t0
+            r = accuracy_report(yt, pred.predict(test.arch_strings))
+            prof = {"lut": t_table, "flops": t_train}.get(name, t_table + t_train)
+            r.update(profiling_s=prof, fit_s=fit_s)
+            if name == "fitted":
+                r["model"] = pred.model_name_
+            results[mode][name] = r
+            rows.append([f"{name} ({mode})", pct(r["within_5pct"]), pct(r["within_10pct"]), r["rmse_ms"],
+                         pct(r["mape"]), f"{r['bias']:+.1%}", r["spearman"], prof])
+        nf = noise[mode]
+        rows.append([f"noise floor ({mode}): same networks, 2 processes", pct(nf["within_5pct"]),
+                     pct(nf["within_10pct"]), "", f"{pct(nf['median_rel_diff'])} (median diff)", "", "", ""])
+
+        # transfer of the calibrated predictor to the target runtime
+        cal = CalibratedPredictor(table=table).fit(train.arch_strings, y)
+        yb, ybt = ttrain.latencies(normalise_to=ct), ttest.latencies(normalise_to=ct)
+        raw = accuracy_report(ybt, cal.predict(ttest.arch_strings))
+        transfer[mode] = {"source_as_is": raw}
+        trows.append([f"0, source predictor as is ({mode})", pct(raw["within_10pct"]), pct(raw["mape"]),
+                      raw["spearman"]])
+        for k in (5, 10, 20, 50):
+            if k > len(ttrain):
+                continue
+            tp = TransferPredictor(base=cal).fit(ttrain.arch_strings[:k], yb[:k])
+            r = accuracy_report(ybt, tp.predict(ttest.arch_strings))
+            r["recalibrated"] = tp.recalibrated_ is not None
+            transfer[mode][f"k={k}"] = r
+            trows.append([f"{k} ({mode})", pct(r["within_10pct"]), pct(r["mape"]), r["spearman"]])
+        own = CalibratedPredictor(table=table).fit(ttrain.arch_strings, yb)
+        r = accuracy_report(ybt, own.predict(ttest.arch_strings))
+        transfer[mode]["target_calibrated_all"] = r
+        trows.append([f"{len(ttrain)}, calibrated on the target only ({mode})", pct(r["within_10pct"]),
+                      pct(r["mape"]), r["spearman"]])
 
     env = table.meta["environment"]
     result = {"space": a.space, "backend": a.backend, "threads": a.threads, "n_train": len(train),
               "n_test": len(test), "table_entries": len(table), "table_s": t_table, "train_measure_s": t_train,
+              "reference_arch": train.meta.get("reference", {}).get("arch"), "reference_ms": train.reference_ms,
               "predictors": results, "noise_floor": noise, "target_backend": a.target_backend,
-              "transfer_source_as_is": raw, "transfer": transfer, "goal_within_10pct": 0.99}
+              "transfer": transfer, "goal_within_10pct": 0.99}
     path = write_result(f"predictor_accuracy_{a.space}_{a.backend}" + ("_quick" if a.quick else ""), result)
     print(f"{a.space} on {a.backend} ({a.threads} thread), {env['device_model']}: {len(train)} training and "
           f"{len(test)} held-out networks")

@@ -146,3 +146,51 @@ def test_dataset_resumes_and_refuses_other_plans(tmp_path, tiny, fake):
         measure_archs(tiny, fake, path, n=9, seed=0, progress=False)
     with pytest.raises(TableMismatchError):
         measure_archs(tiny, create_backend("fake", threads=2), path, n=8, seed=0, progress=False)
+
+
+class _DriftingBackend:
+    """Wraps a backend so that the machine gets slower with every network measured (like a shared box)."""
+
+    def __init__(self, inner, step):
+        self.inner, self.step, self.calls = inner, step, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _factor(self):
+        return 1.0 + self.step * self.calls
+
+    def measure(self, module, shape):
+        from dataclasses import replace
+
+        st = self.inner.measure(module, shape)
+        f = self._factor()
+        self.calls += 1
+        return replace(st, median_ms=st.median_ms * f, min_ms=st.min_ms * f, mean_ms=st.mean_ms * f)
+
+    def prepare(self, module, shape):
+        outer, runner = self, self.inner.prepare(module, shape)
+
+        class Slowed:
+            def __call__(self):
+                return runner() * outer._factor()
+
+            def close(self):
+                runner.close()
+
+        return Slowed()
+
+
+def test_reference_probes_remove_machine_drift(tmp_path, tiny):
+    steady = measure_archs(tiny, create_backend("fake"), tmp_path / "s.csv", n=12, seed=0, progress=False)
+    drifting = _DriftingBackend(create_backend("fake"), step=0.05)
+    ds = measure_archs(tiny, drifting, tmp_path / "d.csv", n=12, seed=0, reference=True, progress=False)
+    by = dict(zip(steady.arch_strings, steady.latencies(), strict=True))
+    truth = np.array([by[s] for s in ds.arch_strings])
+    raw_err = np.abs(ds.latencies() / truth - 1)
+    first_ref = float(ds.rows["ref_ms"].iloc[0])
+    norm_err = np.abs(ds.latencies(normalise_to=first_ref) / truth - 1)
+    assert raw_err.max() > 0.3  # 12 networks at +5% each
+    assert norm_err.max() < 0.06
+    with pytest.raises(ValueError, match="no reference probes"):
+        steady.latencies(normalise_to=1.0)

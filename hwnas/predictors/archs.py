@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..profilers.base import Backend
-from ..profilers.protocol import STAT_COLUMNS, LatencyStats
+from ..profilers.protocol import STAT_COLUMNS, LatencyStats, Protocol
 from ..profilers.records import MeasuredRecords
 from ..space.builder import build_model
 from ..space.spaces import SearchSpace
@@ -25,11 +25,12 @@ from ..space.spec import ArchSpec
 class ArchDataset(MeasuredRecords):
     FORMAT = "hwnas-arch-dataset"
     WHAT = "architecture dataset"
-    COLUMNS = ("arch", "macs", "params") + STAT_COLUMNS + ("measured_at",)
+    COLUMNS = ("arch", "macs", "params") + STAT_COLUMNS + ("ref_ms", "measured_at")
     REQUIRED = ("arch", "median_ms")
 
-    def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats) -> None:
+    def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats, ref_ms: float = float("nan")) -> None:
         self._append({"arch": str(arch), "macs": space.macs(arch), "params": space.params(arch), **stats.to_dict(),
+                      "ref_ms": ref_ms,
                       "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
 
     @property
@@ -40,8 +41,24 @@ class ArchDataset(MeasuredRecords):
         space = self.space
         return [space.parse(a) for a in self.arch_strings]
 
-    def latencies(self, column: str = "median_ms") -> np.ndarray:
-        return self.rows[column].to_numpy(dtype=float)
+    @property
+    def reference_ms(self) -> float:
+        """Median latency of the reference network probed before each row (NaN without probes)."""
+        ref = self.rows["ref_ms"].to_numpy(dtype=float) if "ref_ms" in self.rows else np.array([np.nan])
+        return float(np.nanmedian(ref)) if np.isfinite(ref).any() else float("nan")
+
+    def latencies(self, column: str = "median_ms", *, normalise_to: float | None = None) -> np.ndarray:
+        """Measured latencies; with ``normalise_to=C``, each divided by the reference network's latency
+        measured just before it and multiplied by C: drift of the machine's speed between rows and between
+        processes cancels out (use the same C, e.g. the training set's ``reference_ms``, for every dataset)."""
+        lat = self.rows[column].to_numpy(dtype=float)
+        if normalise_to is None:
+            return lat
+        ref = self.rows["ref_ms"].to_numpy(dtype=float) if "ref_ms" in self.rows else np.full(len(lat), np.nan)
+        if not np.isfinite(ref).all():
+            raise ValueError("this dataset has no reference probes: measure it with reference=True "
+                             "(hwnas measure-archs --reference)")
+        return lat / ref * normalise_to
 
 
 def _biased_sample(space: SearchSpace, rng: np.random.Generator) -> ArchSpec:
@@ -92,29 +109,50 @@ def plan_archs(space: SearchSpace, n: int, seed: int, *, pool_factor: int = 20, 
     return [archs[chosen[i]] for i in order]
 
 
+def reference_arch(space: SearchSpace) -> ArchSpec:
+    """The fixed network probed between measurements: every block at the space's first candidate."""
+    return space.uniform(space.candidates[0])
+
+
+REFERENCE_PROTOCOL = Protocol(warmup=3, warmup_s=0.0, repeats=10, min_time_s=0.0)
+
+
 def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: int, seed: int,
-                  exclude: set[str] | None = None, progress: bool = True) -> ArchDataset:
-    """Measure ``n`` planned architectures end to end into ``path`` (resuming what is there)."""
+                  exclude: set[str] | None = None, reference: bool = False, progress: bool = True) -> ArchDataset:
+    """Measure ``n`` planned architectures end to end into ``path`` (resuming what is there).
+
+    With ``reference``, a fixed reference network is timed (minimum of 10 runs) just before each
+    architecture and stored as ``ref_ms``, so :meth:`ArchDataset.latencies` can remove machine drift."""
     path = Path(path)
     settings, env = backend.settings(), backend.environment()
     plan = plan_archs(space, n, seed, exclude=exclude)
     if path.exists():
         ds = ArchDataset.load(path)
         ds.check_compatible(settings, env, space, what=f"this {backend.name} measurement")
-        if ds.meta.get("plan") != {"n": n, "seed": seed}:
-            raise ValueError(f"{path} was planned with {ds.meta.get('plan')}, not n={n}, seed={seed}; "
-                             f"use another output file")
+        if ds.meta.get("plan") != {"n": n, "seed": seed} or bool(ds.meta.get("reference")) != reference:
+            raise ValueError(f"{path} was planned with {ds.meta.get('plan')} (reference probes: "
+                             f"{bool(ds.meta.get('reference'))}), not n={n}, seed={seed} (reference probes: "
+                             f"{reference}); use another output file")
     else:
-        ds = ArchDataset.new(space, settings, env, plan={"n": n, "seed": seed})
+        ref_meta = {"arch": str(reference_arch(space)), "protocol": REFERENCE_PROTOCOL.to_dict()} if reference else None
+        ds = ArchDataset.new(space, settings, env, plan={"n": n, "seed": seed}, reference=ref_meta)
         ds.save(path)
     done = set(ds.arch_strings)
     todo = [a for a in plan if str(a) not in done]
     shape = (1, space.in_channels, space.resolution, space.resolution)
     bar = tqdm(todo, desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
                initial=len(plan) - len(todo), total=len(plan))
-    for arch in bar:
-        ds.add(arch, space, backend.measure(build_model(arch, space), shape))
-        ds.save(path)
+    probe = None
+    if reference and todo:
+        probe = backend.prepare(build_model(reference_arch(space), space).eval(), (backend.batch, *shape[1:]))
+    try:
+        for arch in bar:
+            ref = REFERENCE_PROTOCOL.run(probe).min_ms if probe is not None else float("nan")
+            ds.add(arch, space, backend.measure(build_model(arch, space), shape), ref_ms=ref)
+            ds.save(path)
+    finally:
+        if probe is not None:
+            probe.close()
     return ds
 
 

@@ -17,7 +17,7 @@ def cmd_measure_archs(a: argparse.Namespace) -> int:
         exclude |= set(ArchDataset.load(p).arch_strings)
     try:
         ds = measure_archs(space_from_args(a), backend_from_args(a), a.output, n=a.n, seed=a.seed,
-                           exclude=exclude, progress=not a.quiet)
+                           exclude=exclude, reference=a.reference, progress=not a.quiet)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {a.output}; run the same command again to resume.",
               file=sys.stderr)
@@ -40,7 +40,11 @@ def cmd_fit(a: argparse.Namespace) -> int:
         ds = ArchDataset.load(a.archs)
         table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
                                fields=("backend", "device", "threads", "batch"))
-        pred.fit(ds.arch_strings, ds.latencies())
+        y = ds.latencies()
+        if a.normalised:
+            pred.reference_ms_ = ds.reference_ms  # latencies at the reference network's median speed
+            y = ds.latencies(normalise_to=pred.reference_ms_)
+        pred.fit(ds.arch_strings, y)
     elif a.kind == "lut":
         pred.fit()
     else:
@@ -59,7 +63,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     ds = ArchDataset.load(a.archs)
     pred = load_predictor(a.predictor, expect_meta=ds.meta, force=a.force)
-    measured, predicted = ds.latencies(), pred.predict(ds.arch_strings)
+    ref = getattr(pred, "reference_ms_", None)
+    measured = ds.latencies(normalise_to=ref) if ref else ds.latencies()
+    predicted = pred.predict(ds.arch_strings)
+    if ref:
+        print(f"latencies normalised by the reference probes to {ref:.3f} ms reference speed")
     print(format_report(Path(a.predictor).name, accuracy_report(measured, predicted)))
     plot = Path(a.plot) if a.plot else Path(a.predictor).with_suffix(".eval.png")
     from ..plots import predicted_vs_measured
@@ -93,6 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--n", type=int, default=200, help="number of networks (default %(default)s)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
+    s.add_argument("--reference", action="store_true",
+                   help="time a fixed reference network before each one, to normalise away machine drift")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_measure_archs)
@@ -105,6 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--kind", choices=["lut", "flops", "calibrated", "fitted"], default="fitted",
                    help="fitted: most accurate; calibrated: linear per-block costs, usable by search "
                         "(default %(default)s)")
+    s.add_argument("--normalised", action="store_true",
+                   help="fit on reference-normalised latencies (networks measured with --reference)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_fit)
     s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot")
