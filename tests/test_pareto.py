@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwnas.pareto import front, hypervolume, pareto_mask, summarise
+
+
+def test_front_keeps_only_non_dominated_points():
+    lat = [1.0, 2.0, 3.0, 2.5, 1.5]
+    acc = [0.5, 0.7, 0.9, 0.6, 0.5]
+    assert pareto_mask(lat, acc).tolist() == [True, True, True, False, False]
+    fl, fa = front(lat, acc)
+    assert fl.tolist() == [1.0, 2.0, 3.0] and fa.tolist() == [0.5, 0.7, 0.9]
+
+
+def test_hypervolume_of_a_known_staircase():
+    # points (1, .5), (2, .7), (3, .9); reference (4, 0): .5*1 + .7*1 + .9*1
+    assert hypervolume([1, 2, 3], [0.5, 0.7, 0.9], ref_latency_ms=4.0) == pytest.approx(2.1)
+    # a dominated point adds nothing; points beyond the reference add nothing
+    assert hypervolume([1, 2, 3, 2.5, 5], [0.5, 0.7, 0.9, 0.6, 1.0], ref_latency_ms=4.0) == pytest.approx(2.1)
+    assert hypervolume([5], [1.0], ref_latency_ms=4.0) == 0.0
+
+
+def test_a_dominating_method_has_the_larger_hypervolume():
+    rng = np.random.default_rng(0)
+    lat = rng.uniform(1, 10, 30)
+    base = pd.DataFrame({"method": "random", "measured_ms": lat, "accuracy": 0.5 + 0.04 * lat})
+    better = pd.DataFrame({"method": "search", "measured_ms": lat, "accuracy": 0.55 + 0.04 * lat})
+    s = summarise(pd.concat([base, better])).set_index("method")
+    assert s.loc["search", "hypervolume"] > s.loc["random", "hypervolume"]
+    assert s.loc["random", "front"] == 30  # a monotone cloud is all front
+
+
+def test_figures_render(tmp_path, tiny, fake):
+    from hwnas.plots import alpha_evolution, pareto_plot, table_heatmap
+    from hwnas.profilers import build_table
+
+    pts = pd.DataFrame({"method": ["a", "a", "b"], "measured_ms": [1.0, 2.0, 1.5], "accuracy": [0.5, 0.8, 0.6]})
+    assert pareto_plot(pts, tmp_path / "p.png", targets_ms=[1.2], device="cpu").stat().st_size > 5000
+    probs = [np.tile([0.5, 0.5], (3, 1)), np.array([[0.2, 0.8], [0.1, 0.9], [0.0, 1.0]])]
+    assert alpha_evolution(probs, tmp_path / "a.png", choice_labels=[["k3e3", "zero"]] * 2).stat().st_size > 5000
+    table = build_table(tiny, fake, tmp_path / "t.csv", progress=False)
+    assert table_heatmap(table, tmp_path / "h.png").stat().st_size > 5000
