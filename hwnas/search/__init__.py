@@ -1,1 +1,24 @@
-"""ProxylessNAS search: binary-gated supernet, gradient (Proxyless-G) and REINFORCE (Proxyless-R) search."""
+"""ProxylessNAS search: binary-gated supernet, gradient (Proxyless-G) and REINFORCE (Proxyless-R) search.
+
+    from hwnas.search import SearchConfig, run_search
+    result = run_search(space, costs, data, SearchConfig(target_ms=0.4, n_epochs=20), run_dir="runs/a")
+    result.arch, result.predicted_ms          # also written to runs/a/arch.json
+
+``costs`` is a :class:`hwnas.predictors.BlockCosts` (``lut_block_costs(table, space)`` or a calibrated
+predictor's ``block_costs()``); ``data`` a :class:`hwnas.data.DataSplits` (``hwnas.data.load_data``).
+"""
+
+from .config import BINARY_MODES, RL_PRESETS, SearchConfig
+from .export import ExportedArch, export_arch, load_exported
+from .latency_loss import LATENCY_LOSSES, architecture_loss
+from .reinforce import reward
+from .retrain import RetrainResult, retrain
+from .run import RunDir, RunError
+from .searcher import SearchDiverged, SearchResult, check_target, run_search
+from .supernet import MixedOp, Supernet
+
+__all__ = [
+    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "RetrainResult", "RunDir", "RunError",
+    "SearchConfig", "SearchDiverged", "SearchResult", "Supernet", "architecture_loss", "check_target", "export_arch",
+    "load_exported", "reward", "retrain", "run_search",
+]

@@ -1,0 +1,173 @@
+"""What a search step costs: peak memory and step time of each binary mode against a plain child network.
+
+Space ``proxyless-cifar`` (32 px, width 0.5), batch 32, CPU, 1 thread. Two candidate sets per block:
+6 = kernels {3,5,7} x expands {3,6} (the ProxylessNAS set), 12 = kernels {3,5,7,9} x expands {3,6}; ``zero``
+is added where a block allows it (7 / 13 choices there). Every configuration runs in its own fresh process:
+
+- ``child``    a plain training step (forward, backward, SGD) of one sampled child network (build_model);
+- ``weight``   the supernet's weight step: the same child as the single active path of the supernet;
+- ``full`` / ``two`` / ``full_v2``  the supernet's architecture step in that binary mode (forward with gates,
+  backward to α and the gates, Adam on α), with the same child as the active path;
+- ``darts``    a DARTS-style step: softmax(α)-weighted sum of all candidates, backward to weights and α.
+
+Peak memory = the process's peak RSS (``ru_maxrss``) during the timed steps minus its RSS just before the
+first step (model, optimiser and batch already allocated): the memory the step itself needs. Step time = median
+of the timed steps. Each configuration runs twice (the list forwards, then backwards) and keeps the lower
+median and peak, to damp the drift of this shared machine. Goal (issue 4): ``two`` and ``full_v2`` within 1.3x
+the child's memory and 1.5x its step time, flat from 6 to 12 candidates.
+
+    python benchmarks/search_cost.py [--batch 32] [--steps 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, write_result  # noqa: E402
+
+CANDIDATES = {6: {"kernels": (3, 5, 7), "expands": (3, 6)}, 12: {"kernels": (3, 5, 7, 9), "expands": (3, 6)}}
+MODES = ("child", "weight", "two", "full_v2", "full", "darts")
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker(mode: str, n_cand: int, batch: int, steps: int, threads: int) -> dict:
+    import resource
+
+    import torch
+    import torch.nn.functional as F
+
+    from hwnas.search.supernet import Supernet
+    from hwnas.search.training import seeded
+    from hwnas.space import build_model, get_space
+
+    torch.set_num_threads(threads)
+    space = get_space("proxyless-cifar", **CANDIDATES[n_cand])
+    child_arch = get_space("proxyless-cifar", **CANDIDATES[6]).sample(0)  # in both candidate sets
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.randint(10, (batch,))
+    gen = torch.Generator().manual_seed(0)
+    if mode == "child":
+        net = seeded(lambda: build_model(child_arch, space), 0).train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+    else:
+        net = seeded(lambda: Supernet(space), 0).train()
+        idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
+        wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
+        aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
+
+        def step():
+            if mode == "weight":
+                net.set_indices(idx)
+                wopt.zero_grad(set_to_none=True)
+                F.cross_entropy(net(x), y).backward()
+                wopt.step()
+                return
+            if mode == "darts":
+                net.set_mode("darts")
+                wopt.zero_grad(set_to_none=True)
+                aopt.zero_grad(set_to_none=True)
+                F.cross_entropy(net(x), y).backward()
+                wopt.step()
+                aopt.step()
+                return
+            if mode == "two":
+                net.sample(gen, mode="two")  # then force the common child as the active op of each pair
+                for b, i in zip(net.blocks, idx, strict=True):
+                    other = next(j for j in b.involved if j != i) if i in b.involved else b.involved[1]
+                    b.set_active(i, "two", (i, other))
+            else:
+                net.set_indices(idx, mode)
+            aopt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x), y)
+            torch.autograd.backward(loss, inputs=net.arch_parameters() + [b.gates for b in net.blocks])
+            net.accumulate_alpha_grads()
+            aopt.step()
+            net.rescale()
+            net.set_mode(None)
+
+    params = sum(p.numel() for p in net.parameters())
+    base = _rss_mb()
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        step()
+        if i:  # the first step allocates optimiser state; it counts for memory, not time
+            times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times.sort()
+    return {"mode": mode, "candidates": n_cand, "params_m": params / 1e6, "peak_mb": peak - base,
+            "step_s": times[len(times) // 2]}
+
+
+def run_one(mode: str, n_cand: int, a: argparse.Namespace) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", mode, str(n_cand), "--batch", str(a.batch),
+                          "--steps", str(a.steps), "--threads", str(a.threads)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.batch, a.steps, a.threads)))
+        return
+    t0 = time.perf_counter()
+    configs = [(m, n) for n in CANDIDATES for m in MODES]
+    best: dict[tuple[str, int], dict] = {}
+    for r in range(a.rounds):
+        for m, n in (configs if r % 2 == 0 else configs[::-1]):
+            res = run_one(m, n, a)
+            print(f"  round {r + 1}: {m:8s} {n:2d} candidates  peak +{res['peak_mb']:7.1f} MB  "
+                  f"step {res['step_s'] * 1000:7.1f} ms", flush=True)
+            old = best.get((m, n))
+            if old is None:
+                best[(m, n)] = res
+            else:
+                old["peak_mb"], old["step_s"] = min(old["peak_mb"], res["peak_mb"]), min(old["step_s"], res["step_s"])
+    rows, records = [], []
+    for m, n in configs:
+        r, c = best[(m, n)], best[("child", n)]
+        mem, tim = r["peak_mb"] / c["peak_mb"], r["step_s"] / c["step_s"]
+        amort = (c["step_s"] + r["step_s"] / 5) / c["step_s"] if m in ("two", "full_v2", "full") else float("nan")
+        goal = "yes" if m in ("two", "full_v2") and mem <= 1.3 and tim <= 1.5 else ("no" if m in ("two", "full_v2")
+                                                                                     else "")
+        rows.append([m, n, r["params_m"], r["peak_mb"], mem, r["step_s"] * 1000, tim, amort, goal])
+        records.append({**r, "memory_vs_child": mem, "time_vs_child": tim, "per_batch_vs_child_every5": amort})
+    header = ["step", "candidates", "params (M)", "peak +MB", "memory / child", "step (ms)", "time / child",
+              "per batch / child (arch step every 5)", "goal met (1.3x mem, 1.5x time)"]
+    table = markdown_table(header, rows)
+    wall = time.perf_counter() - t0
+    path = write_result("search_cost", {"space": "proxyless-cifar", "batch": a.batch, "threads": a.threads,
+                                        "steps": a.steps, "rounds": a.rounds, "candidates": {
+                                            str(k): v for k, v in CANDIDATES.items()}, "results": records,
+                                        "wall_s": wall})
+    print(f"proxyless-cifar, batch {a.batch}, {a.threads} thread(s); 12 candidates = kernels 3,5,7,9 x expands 3,6")
+    print(table)
+    print(f"wrote {path} ({wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Search settings as one dataclass: defaults, JSON load, flag overrides, validation.
+
+Names follow NNI's ``ProxylessNasTrainer`` (``n_epochs``, ``init_lr``, ``binary_mode``, ``arch_init_type``,
+``arch_init_ratio``, ``arch_optim_lr``, ``arch_weight_decay``, ``grad_update_arch_param_every``,
+``grad_update_steps``, ``warmup``, ``warmup_epochs``, ``arch_valid_frequency``, ``label_smoothing``); the rest are
+the official ProxylessNAS code's latency-loss and REINFORCE settings. The resolved config is written into the
+run directory and checked on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..io import read_json
+
+BINARY_MODES = ("full", "two", "full_v2")
+METHODS = ("grad", "rl")
+ARCH_INIT_TYPES = ("normal", "uniform")
+RL_PRESETS = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}  # MnasNet: (alpha, beta)
+
+# settings that may differ when resuming (they do not change what was already computed)
+RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # what to search for
+    method: str = "grad"                    # grad (Proxyless-G) | rl (Proxyless-R)
+    target_ms: float | None = None          # latency target T; None searches for accuracy only
+    seed: int = 0
+    # schedule (NNI ProxylessNasTrainer names and defaults)
+    n_epochs: int = 120                     # search epochs, after warm-up
+    warmup: bool = True
+    warmup_epochs: int = 25
+    batch_size: int = 64
+    init_lr: float = 0.025                  # SGD, cosine-annealed (warm-up and search each have their own cycle)
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5              # on conv / linear weights only
+    label_smoothing: float = 0.1
+    dropout: float = 0.0
+    grad_update_arch_param_every: int = 5   # an architecture step after every this many weight steps
+    grad_update_steps: int = 1              # architecture steps each time
+    arch_valid_frequency: int = 1           # evaluate the argmax architecture on the held-out split every N epochs
+    # architecture parameters
+    binary_mode: str = "full_v2"            # full | two | full_v2
+    arch_init_type: str = "normal"          # normal: N(0, ratio); uniform: U(-ratio, ratio)
+    arch_init_ratio: float = 1e-3
+    arch_optim_lr: float = 1e-3             # Adam, betas (0, 0.999)
+    arch_adam_beta1: float = 0.0
+    arch_adam_beta2: float = 0.999
+    arch_adam_eps: float = 1e-8
+    arch_weight_decay: float = 0.0
+    # gradient search: the latency loss (hwnas.search.latency_loss)
+    latency_loss: str = "mul#log"           # mul#log | add#linear | mul#pow | add#abs
+    loss_alpha: float = 0.2                 # mul#log: α·CE·(log E[LAT] / log T)^β
+    loss_beta: float = 0.3                  # mul#log / mul#pow exponent
+    loss_lambda: float = 0.1                # add#linear / add#abs weight
+    # REINFORCE
+    rl_preset: str | None = "soft"          # soft (α=β=-0.07) | hard (α=0, β=-1) | None: use rl_alpha / rl_beta
+    rl_alpha: float = -0.07                 # exponent w when LAT <= T
+    rl_beta: float = -0.07                  # exponent w when LAT > T
+    rl_samples: int = 10                    # architectures sampled per REINFORCE step
+    rl_baseline_decay: float = 0.9          # b <- decay·b + (1 - decay)·mean(R)
+    # bookkeeping
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.binary_mode not in BINARY_MODES:
+            problems.append(f"binary_mode must be one of {', '.join(BINARY_MODES)}, not {self.binary_mode!r}")
+        if self.arch_init_type not in ARCH_INIT_TYPES:
+            problems.append(f"arch_init_type must be normal or uniform, not {self.arch_init_type!r}")
+        if self.rl_preset is not None and self.rl_preset not in RL_PRESETS:
+            problems.append(f"rl_preset must be one of {', '.join(RL_PRESETS)} or None, not {self.rl_preset!r}")
+        if self.target_ms is not None and not self.target_ms > 0:
+            problems.append("target_ms must be positive")
+        for name in ("n_epochs", "warmup_epochs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0")
+        for name in ("batch_size", "grad_update_arch_param_every", "grad_update_steps", "arch_valid_frequency",
+                     "rl_samples"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if not 0 <= self.rl_baseline_decay < 1:
+            problems.append("rl_baseline_decay must be in [0, 1)")
+        from .latency_loss import LATENCY_LOSSES
+
+        if self.latency_loss not in LATENCY_LOSSES:
+            problems.append(f"latency_loss must be one of {', '.join(LATENCY_LOSSES)}, not {self.latency_loss!r}")
+        if problems:
+            raise ValueError("invalid search config: " + "; ".join(problems))
+
+    @property
+    def reward_exponents(self) -> tuple[float, float]:
+        """(α, β) of the REINFORCE reward ACC·(LAT/T)^w."""
+        return RL_PRESETS[self.rl_preset] if self.rl_preset else (self.rl_alpha, self.rl_beta)
+
+    @property
+    def warmup_epochs_effective(self) -> int:
+        return self.warmup_epochs if self.warmup else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown search setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SearchConfig:
+        data = read_json(path, "search config")
+        if isinstance(data, dict) and "search" in data:  # a run directory's resolved config
+            data = data["search"]
+        return cls.from_dict(data)
+
+    def override(self, **changes: Any) -> SearchConfig:
+        """A copy with the non-``None`` ``changes`` applied (command-line flags over a config file)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        try:
+            return replace(self, **changes)
+        except TypeError as exc:
+            raise ValueError(f"search config: {exc}") from None
+
+    def resume_differences(self, other: SearchConfig) -> list[str]:
+        """Settings that differ from a run's saved config in a way that resuming cannot honour."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: run has {theirs[k]!r}, requested {mine[k]!r}" for k in mine
+                if k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
+
+
+def config_fields() -> list[dataclasses.Field]:
+    return list(fields(SearchConfig))

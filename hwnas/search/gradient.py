@@ -1,0 +1,58 @@
+"""Proxyless-G: one architecture step with binary gates and the latency loss on a held-out batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..predictors.block_costs import BlockCosts, expected_latency_ms
+from .config import SearchConfig
+from .latency_loss import architecture_loss
+from .supernet import Supernet
+
+
+class GradientArchStep:
+    """Sample gates in ``config.binary_mode``, back-propagate CE ⊕ E[LAT] to the gates and α, step α (Adam),
+    then (``two`` mode) rescale the sampled pair. Only α and the gates get gradients: the weights are left alone."""
+
+    def __init__(self, config: SearchConfig, costs: BlockCosts):
+        self.config, self.costs = config, costs
+        self._cost_tensors: list[torch.Tensor] | None = None
+
+    def expected_ms(self, net: Supernet) -> torch.Tensor:
+        if self._cost_tensors is None:
+            self._cost_tensors = self.costs.tensors(net.arch_parameters()[0].device)
+        return expected_latency_ms(net.probs(), self._cost_tensors, self.costs.const_ms)
+
+    def step(self, net: Supernet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator) -> dict[str, Any]:
+        cfg = self.config
+        net.train()
+        net.sample(generator, mode=cfg.binary_mode)
+        try:
+            logits = net(x)
+            ce = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            exp_ms = self.expected_ms(net) if cfg.target_ms is not None else None
+            loss = architecture_loss(ce, exp_ms, cfg.target_ms, kind=cfg.latency_loss, alpha=cfg.loss_alpha,
+                                     beta=cfg.loss_beta, lam=cfg.loss_lambda)
+            if not torch.isfinite(loss):
+                return {"arch_loss": float(loss.detach()), "finite": False}
+            optimizer.zero_grad(set_to_none=True)
+            inputs = net.arch_parameters() + [b.gates for b in net.blocks if b.gates is not None]
+            torch.autograd.backward(loss, inputs=inputs)
+            net.accumulate_alpha_grads()
+            optimizer.step()
+            net.rescale()
+        finally:
+            net.set_mode(None)
+        acc = float((logits.argmax(1) == y).float().mean())
+        return {"arch_loss": float(loss.detach()), "arch_ce": float(ce.detach()), "arch_acc": acc, "finite": True,
+                "expected_ms": float(exp_ms.detach()) if exp_ms is not None else float("nan")}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

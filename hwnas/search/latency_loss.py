@@ -1,0 +1,69 @@
+"""Architecture losses combining cross-entropy with the expected latency E[LAT] (official ProxylessNAS forms).
+
+``E[LAT]`` must be a tensor in the autograd graph of the architecture logits (from
+:func:`hwnas.predictors.block_costs.expected_latency_ms`); every form here keeps it there.
+
+- ``mul#log``:    α·CE·(log E[LAT] / log T)^β   (official default α=0.2, β=0.3; needs latencies above 1 ms)
+- ``add#linear``: CE + λ·(E[LAT] − T)/T          (λ=0.1)
+- ``mul#pow``:    CE·(E[LAT]/T)^β
+- ``add#abs``:    CE + λ·|E[LAT]/T − 1|          (not in the official code: a TuNAS-style absolute penalty that
+  pulls E[LAT] to T from both sides; the multiplicative forms only scale the loss by a constant in T, which
+  Adam's step normalisation largely cancels, so they trade accuracy for latency rather than aim at T)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, float, float, float, float], torch.Tensor]
+
+
+def _mul_log(ce, lat, target, alpha, beta, lam):
+    return alpha * ce * (torch.log(lat) / math.log(target)) ** beta
+
+
+def _add_linear(ce, lat, target, alpha, beta, lam):
+    return ce + lam * (lat - target) / target
+
+
+def _mul_pow(ce, lat, target, alpha, beta, lam):
+    return ce * (lat / target) ** beta
+
+
+def _add_abs(ce, lat, target, alpha, beta, lam):
+    return ce + lam * torch.abs(lat / target - 1.0)
+
+
+LATENCY_LOSSES: dict[str, LossFn] = {
+    "mul#log": _mul_log,
+    "add#linear": _add_linear,
+    "mul#pow": _mul_pow,
+    "add#abs": _add_abs,
+}
+
+
+def check_latency_loss(kind: str, target_ms: float, min_ms: float) -> None:
+    """Refuse a loss whose formula is undefined for these latencies, with the fix in the message."""
+    if kind not in LATENCY_LOSSES:
+        raise ValueError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
+    if kind == "mul#log" and (target_ms <= 1.0 or min_ms <= 1.0):
+        raise ValueError(
+            f"latency loss 'mul#log' divides log(E[LAT]) by log(T) with latencies in ms, so it needs both above "
+            f"1 ms; here the target is {target_ms:.4g} ms and the fastest architecture {min_ms:.4g} ms. "
+            f"Use --latency-loss mul#pow, add#linear or add#abs")
+
+
+def architecture_loss(ce: torch.Tensor, expected_ms: torch.Tensor | None, target_ms: float | None, *,
+                      kind: str = "mul#log", alpha: float = 0.2, beta: float = 0.3, lam: float = 0.1
+                      ) -> torch.Tensor:
+    """The loss an architecture step minimises; plain ``ce`` when there is no target."""
+    if target_ms is None or expected_ms is None:
+        return ce
+    if kind not in LATENCY_LOSSES:
+        raise ValueError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
+    if not expected_ms.requires_grad and ce.requires_grad:
+        raise ValueError("E[LAT] is not in the autograd graph: the latency term would have no gradient")
+    return LATENCY_LOSSES[kind](ce, expected_ms, float(target_ms), alpha, beta, lam)

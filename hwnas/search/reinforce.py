@@ -1,0 +1,76 @@
+"""Proxyless-R: REINFORCE on the architecture logits with the MnasNet reward ACC·(LAT/T)^w."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..predictors.block_costs import BlockCosts
+from ..space.spec import ArchSpec
+from .config import SearchConfig
+from .supernet import Supernet
+from .training import batch_stat_bn
+
+
+def reward(acc: float, latency_ms: float, target_ms: float | None, alpha: float, beta: float) -> float:
+    """ACC·(LAT/T)^w with w = α if LAT ≤ T else β; plain ACC without a target."""
+    if target_ms is None:
+        return float(acc)
+    w = alpha if latency_ms <= target_ms else beta
+    return float(acc * (latency_ms / target_ms) ** w)
+
+
+class ReinforceArchStep:
+    """Sample ``rl_samples`` architectures from softmax(α), score each on one held-out batch (accuracy of the
+    single path, latency from ``latency_fn``), and step α along Σ (R − b)·∇log p with the moving-average
+    baseline b ← decay·b + (1 − decay)·mean(R) (the baseline from before this step is used, so it does not
+    depend on the rewards it centres)."""
+
+    def __init__(self, config: SearchConfig, costs: BlockCosts,
+                 latency_fn: Callable[[ArchSpec], float] | None = None):
+        self.config, self.costs = config, costs
+        self.latency_fn = latency_fn
+        self.baseline: float | None = None
+        self._cache: dict[str, float] = {}
+
+    def latency_ms(self, arch: ArchSpec, net: Supernet) -> float:
+        key = arch.to_string()
+        if key not in self._cache:
+            self._cache[key] = float(self.latency_fn(arch) if self.latency_fn else self.costs.arch_ms(arch, net.space))
+        return self._cache[key]
+
+    def step(self, net: Supernet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator) -> dict[str, Any]:
+        cfg = self.config
+        alpha, beta = cfg.reward_exponents
+        indices = net.sample_indices(generator, cfg.rl_samples)
+        rewards, accs, lats = [], [], []
+        with torch.no_grad(), batch_stat_bn(net):
+            for row in indices.tolist():
+                net.set_indices(row)
+                acc = float((net(x).argmax(1) == y).float().mean())
+                lat = self.latency_ms(net.indices_to_arch(row), net)
+                accs.append(acc)
+                lats.append(lat)
+                rewards.append(reward(acc, lat, cfg.target_ms, alpha, beta))
+        r = torch.tensor(rewards)
+        if not torch.all(torch.isfinite(r)):
+            return {"arch_loss": float("nan"), "finite": False}
+        mean_r = float(r.mean())
+        base = mean_r if self.baseline is None else self.baseline
+        loss = -((r - base) * net.log_prob(indices)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        d = cfg.rl_baseline_decay
+        self.baseline = mean_r if self.baseline is None else d * self.baseline + (1 - d) * mean_r
+        return {"arch_loss": float(loss.detach()), "reward": mean_r, "baseline": self.baseline, "arch_acc": sum(accs) / len(accs),
+                "sampled_ms": sum(lats) / len(lats), "finite": bool(torch.isfinite(loss))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.baseline = state.get("baseline")

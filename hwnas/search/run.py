@@ -1,0 +1,122 @@
+"""The search run directory: resolved config, per-epoch CSV log, checkpoints, exported architecture.
+
+```
+run/
+  config.json        search settings, space, latency model summary, data description, hwnas version
+  block_costs.json   the per-block latency model the search used (so export and retrain can predict latency)
+  log.csv            one row per finished epoch: losses, accuracies, E[LAT], argmax arch, probabilities
+  checkpoint.pt      supernet, optimisers, random states, history: written atomically after every epoch
+  arch.json          the exported architecture (argmax per block) with its predicted latency
+```
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..io import atomic_write, atomic_write_json, read_json
+from ..predictors.block_costs import BlockCosts
+from ..space.spaces import SearchSpace
+from .config import SearchConfig
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked (exists, incompatible, corrupt)."""
+
+
+def costs_to_dict(costs: BlockCosts) -> dict[str, Any]:
+    return {"const_ms": costs.const_ms, "costs": [list(c) for c in costs.costs]}
+
+
+def costs_from_dict(d: dict[str, Any]) -> BlockCosts:
+    return BlockCosts(float(d["const_ms"]), tuple(tuple(float(v) for v in c) for c in d["costs"]))
+
+
+class RunDir:
+    CONFIG, COSTS, LOG, CHECKPOINT, ARCH = "config.json", "block_costs.json", "log.csv", "checkpoint.pt", "arch.json"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.file(self.CHECKPOINT).exists()
+
+    # ---- config ---------------------------------------------------------------------------------------------
+    def describe(self, config: SearchConfig, space: SearchSpace, costs: BlockCosts, data_desc: str,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"format": "hwnas-search-run", "hwnas": __version__, "search": config.to_dict(),
+                "space": space.to_dict(), "data": data_desc,
+                "latency_model": {"min_ms": costs.min_ms(), "max_ms": costs.max_ms(), "const_ms": costs.const_ms,
+                                  **(extra or {})}}
+
+    def start(self, resolved: dict[str, Any], costs: BlockCosts, *, resume: bool) -> dict[str, Any] | None:
+        """Prepare the directory; return the checkpoint to continue from (``None``: start from scratch)."""
+        if self.has_checkpoint and not resume:
+            raise RunError(f"{self.path} already holds a search run; pass --resume (resume=True) to continue it or "
+                           f"choose another directory")
+        if resume and self.has_checkpoint:
+            saved = read_json(self.file(self.CONFIG), "run config")
+            self.check_compatible(saved, resolved, costs)
+            ckpt = self.load_checkpoint()
+            atomic_write_json(self.file(self.CONFIG), resolved)
+            return ckpt
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.file(self.CONFIG), resolved)
+        atomic_write_json(self.file(self.COSTS), costs_to_dict(costs))
+        return None
+
+    def check_compatible(self, saved: dict[str, Any], resolved: dict[str, Any], costs: BlockCosts) -> None:
+        problems = SearchConfig.from_dict(resolved["search"]).resume_differences(
+            SearchConfig.from_dict(saved["search"]))
+        if saved.get("space") != resolved.get("space"):
+            problems.append("space: the run searched another space")
+        if saved.get("data") != resolved.get("data"):
+            problems.append(f"data: run used {saved.get('data')!r}, requested {resolved.get('data')!r}")
+        if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
+            problems.append("latency model: the block costs differ from the run's block_costs.json")
+        if problems:
+            raise RunError(f"cannot resume {self.path} with different settings:\n  " + "\n  ".join(problems))
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.file(self.CONFIG), "run config")
+
+    def costs(self) -> BlockCosts:
+        return costs_from_dict(read_json(self.file(self.COSTS), "block costs"))
+
+    # ---- checkpoints and log --------------------------------------------------------------------------------
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(self.file(self.CHECKPOINT), lambda fh: fh.write(buf.getvalue()), mode="wb")
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        path = self.file(self.CHECKPOINT)
+        if not path.exists():
+            raise FileNotFoundError(f"no checkpoint in {self.path}")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # torch raises many types on a damaged file
+            raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {exc})") from None
+
+    def write_log(self, rows: list[dict[str, Any]]) -> None:
+        frame = pd.DataFrame(rows)
+        atomic_write(self.file(self.LOG), lambda fh: frame.to_csv(fh, index=False))
+
+    def read_log(self) -> pd.DataFrame:
+        return pd.read_csv(self.file(self.LOG))
+
+
+def temp_run_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="hwnas-search-"))

@@ -1,0 +1,105 @@
+"""Pieces shared by search and retraining: seeded model building, optimisers, the cosine LR, evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import ImageData, batches
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def seeded(build: Callable[[], M], seed: int) -> M:
+    """Build a module with its weights initialised from ``seed``, leaving the global random state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def sgd(params: list[nn.Parameter], *, lr: float, momentum: float, nesterov: bool, weight_decay: float
+        ) -> torch.optim.SGD:
+    """SGD with weight decay on conv / linear weights only (not on BatchNorm or biases)."""
+    decay = [p for p in params if p.ndim > 1]
+    rest = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    return 0.5 * base * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+
+
+@contextlib.contextmanager
+def batch_stat_bn(net: nn.Module) -> Iterator[None]:
+    """Evaluate with each batch's own BatchNorm statistics, without touching the running averages (the shared
+    running statistics of a supernet mix many paths and fit none), and with dropout off."""
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for m in net.modules()]
+    try:
+        net.eval()
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+                m.track_running_stats = False  # use batch statistics, leave the running buffers alone
+        yield
+    finally:
+        for m, training, track in saved:
+            m.training = training
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.track_running_stats = track
+
+
+def evaluate(net: nn.Module, data: ImageData, batch_size: int, *, batch_stats: bool = False,
+             label_smoothing: float = 0.0) -> tuple[float, float]:
+    """(mean loss, accuracy) over ``data``; ``batch_stats`` uses per-batch BatchNorm statistics (supernets)."""
+    if len(data) == 0:
+        return float("nan"), float("nan")
+    total_loss, correct = 0.0, 0
+    ctx = batch_stat_bn(net) if batch_stats else _eval_mode(net)
+    with torch.no_grad(), ctx:
+        for x, y in batches(data, batch_size, shuffle=False):
+            out = net(x)
+            total_loss += float(F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+    return total_loss / len(data), correct / len(data)
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module) -> Iterator[None]:
+    was = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was)
+
+
+def cycle(data: ImageData, batch_size: int, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled batches (a new permutation each pass)."""
+    while True:
+        yield from batches(data, batch_size, generator=gen, drop_last=len(data) >= batch_size)
+
+
+def rng_state(gens: dict[str, torch.Generator]) -> dict[str, Any]:
+    return {"generators": {k: g.get_state() for k, g in gens.items()}, "torch": torch.get_rng_state()}
+
+
+def restore_rng_state(gens: dict[str, torch.Generator], state: dict[str, Any]) -> None:
+    for k, g in gens.items():
+        g.set_state(state["generators"][k])
+    torch.set_rng_state(state["torch"])
