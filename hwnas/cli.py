@@ -254,10 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .predictors import commands as predictor_commands
     from .profilers import commands as profiler_commands
     from .search import commands as search_commands
+    from . import pareto_commands
 
     profiler_commands.register_table(t)
     predictor_commands.register(sub)
     search_commands.register(sub)
+    pareto_commands.register(sub)
 
     s = sub.add_parser("demo", help="run the pipeline on embedded defaults and write a report")
     s.add_argument("-o", "--output", default="hwnas-demo")
