@@ -11,7 +11,12 @@ One run, each measurement step in its own process as a user would run it:
 Every network is measured with a reference probe just before it; rows come twice: on raw medians, and on
 reference-normalised medians (each divided by the probe and scaled to the training set's reference speed).
 
-    python benchmarks/predictor_accuracy.py [--n-train 100] [--n-test 120] [--quick]
+    python benchmarks/predictor_accuracy.py [--backend onnxruntime|torch|executorch] [--n-train 100]
+        [--n-test 120] [--quick] [--backend-opt KEY=VALUE ...]
+
+The transfer target defaults to torch eager, or to onnxruntime when the backend itself is torch. With
+``--backend executorch`` exported programs are cached in the working directory, so the held-out networks'
+second measurement does not export them again.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ def main() -> None:
     p.add_argument("--space", default="proxyless-mobile")
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--target-backend", default="torch")
+    p.add_argument("--target-backend", help="runtime to transfer to (default torch; onnxruntime if --backend torch)")
+    p.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to every measurement on --backend (e.g. mobile=true for onnxruntime)")
     p.add_argument("--n-train", type=int, default=100)
     p.add_argument("--n-test", type=int, default=120)
     p.add_argument("--quick", action="store_true", help="tiny space, few networks: a CI-sized check")
@@ -64,8 +71,15 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     d = Path(a.keep or tmp.name)
     d.mkdir(parents=True, exist_ok=True)
-    base = ["--space", a.space, "--backend", a.backend, "--threads", str(a.threads)]
+    if a.target_backend is None:
+        a.target_backend = "onnxruntime" if a.backend == "torch" else "torch"
+    opts = [x for o in a.backend_opt for x in ("--backend-opt", o)]
+    if a.backend == "executorch" and not any(o.startswith("cache_dir=") for o in a.backend_opt):
+        opts += ["--backend-opt", f"cache_dir={d / 'pte-cache'}"]
+    base = ["--space", a.space, "--backend", a.backend, "--threads", str(a.threads), *opts]
     tgt = ["--space", a.space, "--backend", a.target_backend, "--threads", str(a.threads)]
+    if a.target_backend == "executorch":
+        tgt += ["--backend-opt", f"cache_dir={d / 'pte-cache'}"]
 
     t_table = hwnas("profile", *base, "-o", str(d / "table.csv"))
     base, tgt = [*base, "--reference"], [*tgt, "--reference"]
@@ -134,7 +148,7 @@ def main() -> None:
                       pct(r["mape"]), r["spearman"]])
 
     env = table.meta["environment"]
-    result = {"space": a.space, "backend": a.backend, "threads": a.threads, "n_train": len(train),
+    result = {"space": a.space, "backend": a.backend, "backend_opts": a.backend_opt, "threads": a.threads, "n_train": len(train),
               "n_test": len(test), "table_entries": len(table), "table_s": t_table, "train_measure_s": t_train,
               "reference_arch": train.meta.get("reference", {}).get("arch"), "reference_ms": train.reference_ms,
               "predictors": results, "noise_floor": noise, "target_backend": a.target_backend,

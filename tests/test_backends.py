@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from hwnas.profilers import Protocol, create_backend, list_backends
+from hwnas.profilers.ort_backend import export_onnx
 from hwnas.space import build_model
 
 FAST = Protocol(warmup=2, warmup_s=0.0, repeats=10, min_time_s=0.0)
 
 
 def test_registry_lists_and_refuses_unknown():
-    assert {"onnxruntime", "torch", "fake"} <= set(list_backends())
+    assert {"onnxruntime", "torch", "fake", "executorch", "remote"} <= set(list_backends())
     with pytest.raises(KeyError, match="available: .*onnxruntime"):
         create_backend("tflite-on-a-toaster")
 
@@ -51,3 +52,54 @@ def test_torch_cuda_backend_times_with_events(tiny):
     b = create_backend("torch", device="cuda", protocol=FAST)
     st = b.measure(build_model(tiny.sample(0), tiny), (1, 3, 16, 16))
     assert st.median_ms > 0 and b.environment()["gpu_model"]
+
+
+def test_unknown_backend_option_is_a_clear_error():
+    with pytest.raises(ValueError, match="'onnxruntime' has no option 'frobnicate'"):
+        create_backend("onnxruntime", frobnicate=1)
+
+
+def test_ort_mobile_session_runs_ort_format_and_is_kept_apart(tmp_path, tiny):
+    from hwnas.profilers import TableMismatchError, build_table
+
+    mobile = create_backend("onnxruntime", mobile=True, protocol=FAST)
+    assert mobile.extra_settings()["session"] == {"mobile": True, "ort_format": True, "opt_level": "basic",
+                                                  "spinning": False}
+    onnx = export_onnx(build_model(tiny.sample(0), tiny), (1, 3, 16, 16))
+    assert mobile.to_ort_format(onnx)[4:8] == b"ORTM"  # an ORT-format flatbuffer
+    keys = tiny.layer_keys()[:2]
+    build_table(tiny, create_backend("onnxruntime", protocol=FAST), tmp_path / "t.csv", keys=keys, progress=False)
+    with pytest.raises(TableMismatchError, match="session"):
+        build_table(tiny, mobile, tmp_path / "t.csv", keys=keys, progress=False)
+    t = build_table(tiny, mobile, tmp_path / "m.csv", keys=keys, progress=False)
+    assert (t.rows.median_ms > 0).all()
+    with pytest.raises(ValueError, match="opt_level"):
+        create_backend("onnxruntime", opt_level="max")
+
+
+def test_settle_waits_until_successive_medians_agree():
+    from hwnas.profilers.protocol import settle
+
+    times = iter([5.0] * 20 + [3.0] * 20 + [2.0] * 20 + [2.01] * 20 + [9.0] * 100)
+    assert settle(lambda: next(times), chunk=20, tol=0.02, max_s=60) == 80  # 5 -> 3 -> 2 -> 2.01: settled
+    flip = iter([1.0, 2.0] * 50)
+    assert settle(lambda: next(flip), chunk=5, tol=0.0, max_s=0.0) == 5  # never settles: the time limit ends it
+
+
+@pytest.mark.gpu
+def test_torch_cuda_records_batch_and_settle(tiny):
+    b = create_backend("torch", device="cuda", batch=4, protocol=FAST)
+    st = b.measure(build_model(tiny.sample(0), tiny), (1, 3, 16, 16))
+    s = b.settings()
+    assert st.median_ms > 0 and s["batch"] == 4 and s["settle_tol"] > 0 and b.settle_runs_ >= 40
+
+
+@pytest.mark.gpu
+def test_ort_cuda_provider_when_present(tiny):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu not installed")
+    b = create_backend("onnxruntime", device="cuda", protocol=FAST)
+    assert b.measure(build_model(tiny.sample(0), tiny), (1, 3, 16, 16)).median_ms > 0
+    assert b.runtime_versions()["providers"] == "CUDAExecutionProvider"

@@ -25,6 +25,16 @@ class MissingRuntimeError(ImportError):
     """An optional runtime is not installed; the message names the pip extra that provides it."""
 
 
+class DeviceError(RuntimeError):
+    """The device went away or refused a command (unplugged phone, dropped ssh connection, failed binary).
+
+    ``device`` names it; rows measured before the failure stay in the table, so the same command resumes."""
+
+    def __init__(self, message: str, device: str = ""):
+        super().__init__(message)
+        self.device = device
+
+
 class Runner(ABC):
     """One prepared model on one backend."""
 
@@ -55,9 +65,13 @@ class Backend(ABC):
         shape = (self.batch, *input_shape[1:])
         runner = self.prepare(module.eval(), shape)
         try:
+            self.warm_up(runner)
             return self.protocol.run(runner)
         finally:
             runner.close()
+
+    def warm_up(self, runner: Runner) -> None:  # noqa: B027 - optional hook
+        """Extra warm-up before the protocol's own (GPU backends wait for clocks to settle)."""
 
     def measure_key(self, key: LayerKey) -> LatencyStats:
         return self.measure(build_layer(key), key.input_shape)
@@ -98,4 +112,12 @@ def create_backend(name: str, **kwargs: Any) -> Backend:
     """Instantiate a registered backend, e.g. ``create_backend("onnxruntime", threads=1)``."""
     if name not in _BACKENDS:
         raise KeyError(f"unknown backend {name!r}; available: {', '.join(list_backends())}")
-    return _BACKENDS[name](**kwargs)
+    cls = _BACKENDS[name]
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # an option this backend does not have: say which, not a traceback
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        bad = str(exc).rsplit("argument", 1)[-1].strip()
+        raise ValueError(f"backend {name!r} has no option {bad}; see the {getattr(cls, '__name__', name)} "
+                         f"docstring for its options") from None

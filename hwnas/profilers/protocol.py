@@ -106,4 +106,21 @@ class Protocol:
         return cls(**d)
 
 
+def settle(once: Callable[[], float], *, chunk: int = 20, tol: float = 0.02, max_s: float = 10.0) -> int:
+    """Warm a device up until its clocks settle: run ``once`` in chunks until the medians of two successive
+    chunks agree within ``tol`` (relative), or ``max_s`` seconds have passed. Returns the runs spent.
+
+    GPUs boost and throttle, and their first runs pay for lazy initialisation; a fixed warm-up count is either
+    too short for a cold card or wasted on a warm one."""
+    start, runs, prev = time.perf_counter(), 0, None
+    while True:
+        med = float(np.median([once() for _ in range(chunk)]))
+        runs += chunk
+        if prev is not None and abs(med - prev) <= tol * max(prev, 1e-9):
+            return runs
+        if time.perf_counter() - start >= max_s:
+            return runs
+        prev = med
+
+
 QUICK = Protocol(warmup=3, warmup_s=0.0, repeats=5, min_time_s=0.0)

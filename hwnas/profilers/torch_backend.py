@@ -1,4 +1,8 @@
-"""PyTorch eager backend: CPU with a fixed thread count, or CUDA timed with events after synchronisation."""
+"""PyTorch eager backend: CPU with a fixed thread count, or CUDA timed with events after synchronisation.
+
+On CUDA every measurement first warms the card up until the medians of successive chunks of runs agree within
+``settle_tol`` (or ``settle_max_s`` passes), so boost clocks and lazy initialisation do not leak into the
+figures; the batch size is part of the table's settings (``--batch``)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import torch
 from torch import nn
 
 from .base import Backend, Runner, register_backend
+from .protocol import settle
 
 
 class _CpuRunner(Runner):
@@ -43,19 +48,35 @@ class _CudaRunner(Runner):
 
 @register_backend("torch")
 class TorchBackend(Backend):
-    def __init__(self, **kw: Any):
+    def __init__(self, *, settle_tol: float = 0.02, settle_max_s: float = 10.0, **kw: Any):
         super().__init__(**kw)
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("torch backend: device 'cuda' requested but torch.cuda.is_available() is false")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"torch backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
+        self.settle_tol, self.settle_max_s = float(settle_tol), float(settle_max_s)
+        self.settle_runs_: int | None = None
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def warm_up(self, runner: Runner) -> None:
+        if self.cuda:
+            self.settle_runs_ = settle(runner, tol=self.settle_tol, max_s=self.settle_max_s)
+
+    def extra_settings(self) -> dict[str, Any]:
+        return {"settle_tol": self.settle_tol, "settle_max_s": self.settle_max_s} if self.cuda else {}
 
     def prepare(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         torch.set_num_threads(self.threads)
         module = module.eval().to(self.device)
         x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(self.device)
-        return _CudaRunner(module, x) if self.device.startswith("cuda") else _CpuRunner(module, x)
+        return _CudaRunner(module, x) if self.cuda else _CpuRunner(module, x)
 
     def runtime_versions(self) -> dict[str, str]:
         v = {"torch_threads": str(torch.get_num_threads())}
-        if self.device.startswith("cuda"):
+        if self.cuda:
             v["cuda"] = str(torch.version.cuda)
+            v["cudnn"] = str(torch.backends.cudnn.version())
         return v
