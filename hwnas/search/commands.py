@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("search", help="latency-constrained ProxylessNAS search (gradient or REINFORCE)",
                        description="Search a space for an architecture meeting --target-ms. Writes a run directory "
-                                   "(config.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed run.")
+                                   "(config.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed run. Started "
+                                   "by torchrun (torchrun --nproc-per-node N -m hwnas search ...), it runs on all N "
+                                   "processes under DistributedDataParallel; --batch-size is then per process.")
     add_space_args(s, default="proxyless-cifar")
     g = s.add_argument_group("latency model (one of)")
     g.add_argument("--table", help="latency table CSV (LUT-sum costs)")
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 _FLAGS = [
     ("--epochs", "n_epochs", int, "search epochs after warm-up (default 120)"),
     ("--warmup-epochs", "warmup_epochs", int, "warm-up epochs on random single paths (default 25)"),
-    ("--batch-size", "batch_size", int, "default 64"),
+    ("--batch-size", "batch_size", int, "images per step and process (default 64; global batch: x processes)"),
     ("--init-lr", "init_lr", float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
     ("--arch-lr", "arch_optim_lr", float, "Adam learning rate of α (default 1e-3)"),
@@ -121,14 +123,17 @@ def _latency_model(a: argparse.Namespace, space):
 def cmd_search(a: argparse.Namespace) -> int:
     from ..cli import backend_from_args, space_from_args
     from ..data import data_for_space
+    from .distributed import is_main_process
     from .searcher import run_search
 
+    main = is_main_process()  # under torchrun, only rank 0 prints
+    say = print if main else (lambda *_a, **_k: None)
     space = space_from_args(a)
     cfg = _config(a)
     costs, pred = _latency_model(a, space)
     data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit)
-    print(data.describe())
-    print(f"latency model: {costs.min_ms():.4g} ms (fastest) to {costs.max_ms():.4g} ms (slowest) for {space.name}")
+    say(data.describe())
+    say(f"latency model: {costs.min_ms():.4g} ms (fastest) to {costs.max_ms():.4g} ms (slowest) for {space.name}")
     latency_fn = None
     if cfg.method == "rl" and a.rl_latency == "measure":
         from ..space import build_model
@@ -148,11 +153,12 @@ def cmd_search(a: argparse.Namespace) -> int:
     try:
         result = run_search(space, costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
+        if main:
+            print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
         return 130
-    print(f"arch          {result.arch}")
-    print(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
-    print(f"run directory {result.run_dir}")
+    say(f"arch          {result.arch}")
+    say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
+    say(f"run directory {result.run_dir}")
     return 0
 
 

@@ -35,7 +35,7 @@ class SearchConfig:
     n_epochs: int = 120                     # search epochs, after warm-up
     warmup: bool = True
     warmup_epochs: int = 25
-    batch_size: int = 64
+    batch_size: int = 64                    # per process: under torchrun the global batch is this x world size
     init_lr: float = 0.025                  # SGD, cosine-annealed (warm-up and search each have their own cycle)
     momentum: float = 0.9
     nesterov: bool = True

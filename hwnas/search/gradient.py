@@ -5,20 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from .config import SearchConfig
+from .distributed import SINGLE, DistContext
 from .latency_loss import architecture_loss
 from .supernet import Supernet
 
 
 class GradientArchStep:
     """Sample gates in ``config.binary_mode``, back-propagate CE ⊕ E[LAT] to the gates and α, step α (Adam),
-    then (``two`` mode) rescale the sampled pair. Only α and the gates get gradients: the weights are left alone."""
+    then (``two`` mode) rescale the sampled pair. Only α and the gates get gradients: the weights are left alone.
 
-    def __init__(self, config: SearchConfig, costs: BlockCosts):
+    Distributed (``dist``): each rank back-propagates its share of the batch on the plain module (not DDP) and
+    α's gradient is averaged over ranks before the step, so every rank takes the same step."""
+
+    def __init__(self, config: SearchConfig, costs: BlockCosts, *, dist: DistContext | None = None):
         self.config, self.costs = config, costs
+        self.dist = dist or SINGLE
         self._cost_tensors: list[torch.Tensor] | None = None
 
     def expected_ms(self, net: Supernet) -> torch.Tensor:
@@ -29,11 +33,13 @@ class GradientArchStep:
     def step(self, net: Supernet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
              generator: torch.Generator) -> dict[str, Any]:
         cfg = self.config
+        n = len(y)
+        x, y = self.dist.shard(x, y)
         net.train()
         net.sample(generator, mode=cfg.binary_mode)
         try:
             logits = net(x)
-            ce = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            ce = self.dist.cross_entropy(logits, y, n, cfg.label_smoothing)
             exp_ms = self.expected_ms(net) if cfg.target_ms is not None else None
             loss = architecture_loss(ce, exp_ms, cfg.target_ms, kind=cfg.latency_loss, alpha=cfg.loss_alpha,
                                      beta=cfg.loss_beta, lam=cfg.loss_lambda)
@@ -43,6 +49,7 @@ class GradientArchStep:
             inputs = net.arch_parameters() + [b.gates for b in net.blocks if b.gates is not None]
             torch.autograd.backward(loss, inputs=inputs)
             net.accumulate_alpha_grads()
+            self.dist.average_grads(net.arch_parameters())
             optimizer.step()
             net.rescale()
         finally:

@@ -10,6 +10,7 @@ import torch
 from ..predictors.block_costs import BlockCosts
 from ..space.spec import ArchSpec
 from .config import SearchConfig
+from .distributed import SINGLE, DistContext
 from .supernet import Supernet
 from .training import batch_stat_bn
 
@@ -26,11 +27,16 @@ class ReinforceArchStep:
     """Sample ``rl_samples`` architectures from softmax(α), score each on one held-out batch (accuracy of the
     single path, latency from ``latency_fn``), and step α along Σ (R − b)·∇log p with the moving-average
     baseline b ← decay·b + (1 − decay)·mean(R) (the baseline from before this step is used, so it does not
-    depend on the rewards it centres)."""
+    depend on the rewards it centres).
+
+    Distributed (``dist``): every rank draws the same architectures and scores them on its share of the batch;
+    the hit counts are summed over ranks (and the latencies taken from rank 0, the only one that measures), so
+    accuracy, rewards and advantages are those of the whole batch and identical on every rank."""
 
     def __init__(self, config: SearchConfig, costs: BlockCosts,
-                 latency_fn: Callable[[ArchSpec], float] | None = None):
+                 latency_fn: Callable[[ArchSpec], float] | None = None, *, dist: DistContext | None = None):
         self.config, self.costs = config, costs
+        self.dist = dist or SINGLE
         self.latency_fn = latency_fn
         self.baseline: float | None = None
         self._cache: dict[str, float] = {}
@@ -46,26 +52,33 @@ class ReinforceArchStep:
         cfg = self.config
         alpha, beta = cfg.reward_exponents
         indices = net.sample_indices(generator, cfg.rl_samples)
-        rewards, accs, lats = [], [], []
+        d = self.dist
+        n = len(y)
+        x, y = d.shard(x, y)
+        accs, lats = [], []
         with torch.no_grad(), batch_stat_bn(net):
             for row in indices.tolist():
                 net.set_indices(row)
-                acc = float((net(x).argmax(1) == y).float().mean())
-                lat = self.latency_ms(net.indices_to_arch(row), net)
-                accs.append(acc)
-                lats.append(lat)
-                rewards.append(reward(acc, lat, cfg.target_ms, alpha, beta))
+                hits = (net(x).argmax(1) == y).float()
+                accs.append(float(hits.sum()) if d.enabled else float(hits.mean()))
+                lats.append(self.latency_ms(net.indices_to_arch(row), net) if d.is_main else 0.0)
+        if d.enabled:  # whole-batch accuracy (hits over ranks / n) and rank 0's latencies, on every rank
+            k = len(accs)
+            t = d.all_reduce_sum(torch.tensor(accs + lats, dtype=torch.float64))
+            accs, lats = [float(v) / n for v in t[:k]], [float(v) for v in t[k:]]
+        rewards = [reward(acc, lat, cfg.target_ms, alpha, beta) for acc, lat in zip(accs, lats, strict=True)]
         r = torch.tensor(rewards)
         if not torch.all(torch.isfinite(r)):
             return {"arch_loss": float("nan"), "finite": False}
         mean_r = float(r.mean())
         base = mean_r if self.baseline is None else self.baseline
-        loss = -((r - base) * net.log_prob(indices)).mean()
+        log_p = net.log_prob(indices)
+        loss = -((r.to(log_p.device) - base) * log_p).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        d = cfg.rl_baseline_decay
-        self.baseline = mean_r if self.baseline is None else d * self.baseline + (1 - d) * mean_r
+        decay = cfg.rl_baseline_decay
+        self.baseline = mean_r if self.baseline is None else decay * self.baseline + (1 - decay) * mean_r
         return {"arch_loss": float(loss.detach()), "reward": mean_r, "baseline": self.baseline, "arch_acc": sum(accs) / len(accs),
                 "sampled_ms": sum(lats) / len(lats), "finite": bool(torch.isfinite(loss))}
 

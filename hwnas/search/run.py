@@ -84,6 +84,11 @@ class RunDir:
             problems.append("space: the run searched another space")
         if saved.get("data") != resolved.get("data"):
             problems.append(f"data: run used {saved.get('data')!r}, requested {resolved.get('data')!r}")
+        procs = [d.get("distributed", {}).get("world_size", 1) for d in (saved, resolved)]
+        if procs[0] != procs[1]:
+            problems.append(f"processes: the run used {procs[0]} (so a global batch of {procs[0]} x batch_size), "
+                            f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
+                            f"{procs[0]} processes")
         if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
             problems.append("latency model: the block costs differ from the run's block_costs.json")
         if problems:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import DataSplits, batches, num_batches
@@ -17,6 +16,7 @@ from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .config import SearchConfig
+from .distributed import SINGLE, DistContext, setup
 from .export import ExportedArch, export_arch, save_exported
 from .gradient import GradientArchStep
 from .latency_loss import check_latency_loss
@@ -79,19 +79,40 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     ``latency_fn`` (REINFORCE only) scores sampled architectures instead of ``costs`` (a predictor or a
     profiler). Writes the run directory (a temporary one if ``run_dir`` is None) and returns the exported
     argmax architecture with its predicted latency. ``callbacks(epoch, row)`` run after each saved epoch.
+
+    Started by torchrun (``WORLD_SIZE`` > 1), or in a process group the caller initialised, the search runs on
+    every rank under DistributedDataParallel (:mod:`hwnas.search.distributed`): ``config.batch_size`` is then
+    the per-rank batch, the global batch is ``batch_size × world_size``; only rank 0 writes ``run_dir`` and
+    logs; callbacks run on every rank; every rank returns the same result.
     """
-    log = log or (lambda _msg: None)
     check_costs(costs, space)
     check_target(costs, config)
     data.check_space(space)
-    rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
-    resolved = rd.describe(config, space, costs, data.describe(),
-                           {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
-                           if latency_fn else None)
-    ckpt = rd.start(resolved, costs, resume=resume)
+    ctx = setup()
+    try:
+        return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
+                       callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None))
+    finally:
+        ctx.close()
+
+
+def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: SearchConfig, ctx: DistContext, *,
+            run_dir: str | Path | None, resume: bool, latency_fn: Callable[[ArchSpec], float] | None,
+            callbacks: Sequence[EpochCallback], log: Callable[[str], None]) -> SearchResult:
+    def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
+        rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
+        resolved = rd.describe(config, space, costs, data.describe(),
+                               {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
+                               if latency_fn else None)
+        if ctx.enabled:
+            resolved["distributed"] = ctx.describe()
+        return rd.path, rd.start(resolved, costs, resume=resume)
+
+    path, ckpt = ctx.from_main(start)
+    rd = RunDir(path)
 
     cfg = config
-    net = seeded(lambda: Supernet(space, dropout=cfg.dropout), cfg.seed)
+    net = ctx.prepare(seeded(lambda: Supernet(space, dropout=cfg.dropout), cfg.seed))
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
     weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -99,8 +120,8 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_optim_lr,
                                 betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
                                 weight_decay=cfg.arch_weight_decay)
-    strategy = (GradientArchStep(cfg, costs) if cfg.method == "grad"
-                else ReinforceArchStep(cfg, costs, latency_fn))
+    strategy = (GradientArchStep(cfg, costs, dist=ctx) if cfg.method == "grad"
+                else ReinforceArchStep(cfg, costs, latency_fn, dist=ctx))
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
@@ -111,35 +132,50 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
         restore_rng_state(gens, ckpt["rng"])
         history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
         log(f"resuming {rd.path} after epoch {start} of {cfg.warmup_epochs_effective + cfg.n_epochs}")
+    # weight steps through DDP (a no-op wrapper in one process); α is averaged by the architecture steps
+    model = ctx.wrap(net, [f"blocks.{i}.alpha" for i in range(len(net.blocks))])
 
     warm = cfg.warmup_epochs_effective
     total = warm + cfg.n_epochs
-    nb = num_batches(data.train, cfg.batch_size)
+    gb = cfg.batch_size * ctx.world_size  # the global batch: every rank takes its share of it
+    nb = num_batches(data.train, gb)
+    if ctx.enabled:
+        log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
+            f"and step, global batch {gb}, {nb} steps per epoch")
     for epoch in range(start, total):
         phase = "warmup" if epoch < warm else "search"
-        row = _epoch(net, strategy, data, cfg, weight_opt, arch_opt, gens, epoch, phase, nb, total, rd)
+        row = _epoch(net, model, strategy, data, cfg, weight_opt, arch_opt, gens, epoch, phase, nb, total, rd, ctx,
+                     gb)
+        ctx.check_in_sync(net, gens, f"in epoch {epoch + 1}")
         history.append(row)
-        rd.write_log(history)
-        rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
-                            "arch_opt": arch_opt.state_dict(), "strategy": strategy.state_dict(),
-                            "rng": rng_state(gens), "history": history, "config": cfg.to_dict()})
+        if ctx.is_main:
+            rd.write_log(history)
+            rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
+                                "arch_opt": arch_opt.state_dict(), "strategy": strategy.state_dict(),
+                                "rng": rng_state(gens), "history": history, "config": cfg.to_dict()})
+        ctx.barrier()  # the epoch's checkpoint is on disk before any rank starts the next one
         log(_summary(row, total, cfg.target_ms))
         for cb in callbacks:
             cb(epoch, row)
 
     exported = export_arch(net, costs, cfg.target_ms)
-    save_exported(exported, rd.file(RunDir.ARCH))
+    if ctx.is_main:
+        save_exported(exported, rd.file(RunDir.ARCH))
+    ctx.barrier()
     log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
         + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
                         tuple(history), exported)
 
 
-def _epoch(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, weight_opt, arch_opt, gens, epoch: int,
-           phase: str, nb: int, total: int, rd: RunDir) -> dict[str, Any]:
+def _epoch(net: Supernet, model: torch.nn.Module, strategy, data: DataSplits, cfg: SearchConfig, weight_opt,
+           arch_opt, gens, epoch: int, phase: str, nb: int, total: int, rd: RunDir, ctx: DistContext = SINGLE,
+           gb: int | None = None) -> dict[str, Any]:
+    """One epoch; ``model`` is ``net`` or ``net`` under DDP; ``gb`` the global batch (``ctx`` shards it)."""
+    gb = gb or cfg.batch_size
     warm = cfg.warmup_epochs_effective
     t0, span = (epoch * nb, warm * nb) if phase == "warmup" else ((epoch - warm) * nb, cfg.n_epochs * nb)
-    valid_iter = cycle(data.valid, cfg.batch_size, gens["valid"])
+    valid_iter = cycle(data.valid, gb, gens["valid"])
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -149,16 +185,18 @@ def _epoch(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, weight_
                 sums[k] = sums.get(k, 0.0) + float(v)
                 counts[k] = counts.get(k, 0) + 1
 
-    bar = tqdm(batches(data.train, cfg.batch_size, generator=gens["data"]), total=nb, disable=not cfg.progress,
+    bar = tqdm(batches(data.train, gb, generator=gens["data"]), total=nb, disable=not cfg.progress or not ctx.is_main,
                desc=f"{phase} {epoch + 1}/{total}", unit="batch", leave=False)
     for i, (x, y) in enumerate(bar):
         lr = cosine_lr(cfg.init_lr, t0 + i, span)
         set_lr(weight_opt, lr)
+        n = len(y)
+        x, y = ctx.shard(x, y)
         net.train()
-        net.sample(gens["arch"], uniform=phase == "warmup")
+        net.sample(gens["arch"], uniform=phase == "warmup")  # the same path on every rank: same generator
         weight_opt.zero_grad(set_to_none=True)
-        out = net(x)
-        loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+        out = model(x)
+        loss = ctx.cross_entropy(out, y, n, cfg.label_smoothing)
         _check_finite(loss, "training loss", epoch, i, rd)
         loss.backward()
         weight_opt.step()
@@ -172,7 +210,8 @@ def _epoch(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, weight_
                 add(m)
         bar.set_postfix({k: f"{sums[k] / counts[k]:.3g}" for k in ("train_loss", "arch_loss") if k in sums},
                         refresh=False)
-    row = _row(net, strategy, data, cfg, epoch, phase, lr, {k: sums[k] / counts[k] for k in sums})
+    means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
+    row = _row(net, strategy, data, cfg, epoch, phase, lr, means, ctx, gb)
     for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
         if t.is_floating_point():
             _check_finite(t, f"network state ({name})", epoch, nb, rd)
@@ -187,8 +226,20 @@ def _check_finite(t: torch.Tensor, what: str, epoch: int, step: int, rd: RunDir)
                              f"Lower --init-lr / --arch-lr, or check the data for NaN values")
 
 
+_METRICS = ("train_loss", "train_acc", "arch_loss", "arch_ce", "arch_acc", "reward", "baseline", "sampled_ms")
+
+
+def _mean_over_ranks(sums: dict[str, float], counts: dict[str, int], ctx: DistContext) -> dict[str, float]:
+    """The epoch's means over every rank's steps (one message; each rank's loss is its share of the global
+    batch's, so the mean over ranks is the global batch's value)."""
+    keys = sorted(set(_METRICS) | set(sums))
+    t = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(counts.get(k, 0)) for k in keys], dtype=torch.float64)
+    t = ctx.all_reduce_sum(t)
+    return {k: float(t[i] / t[len(keys) + i]) for i, k in enumerate(keys) if t[len(keys) + i] > 0}
+
+
 def _row(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, epoch: int, phase: str, lr: float,
-         means: dict[str, float]) -> dict[str, Any]:
+         means: dict[str, float], ctx: DistContext = SINGLE, gb: int | None = None) -> dict[str, Any]:
     arch = net.argmax_arch()
     costs = strategy.costs
     with torch.no_grad():
@@ -199,8 +250,8 @@ def _row(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, epoch: in
     row["valid_loss"] = row["valid_acc"] = float("nan")
     if (epoch + 1) % cfg.arch_valid_frequency == 0:
         net.set_arch(arch)
-        row["valid_loss"], row["valid_acc"] = evaluate(net, data.valid, cfg.batch_size, batch_stats=True,
-                                                       label_smoothing=cfg.label_smoothing)
+        row["valid_loss"], row["valid_acc"] = evaluate(net, data.valid, gb or cfg.batch_size, batch_stats=True,
+                                                       label_smoothing=cfg.label_smoothing, dist=ctx)
     row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
                 "entropy": net.entropy(), "arch": arch.to_string()})
     for pos, p in zip(net.space.positions(), net.probs(), strict=True):

@@ -65,17 +65,25 @@ def batch_stat_bn(net: nn.Module) -> Iterator[None]:
 
 
 def evaluate(net: nn.Module, data: ImageData, batch_size: int, *, batch_stats: bool = False,
-             label_smoothing: float = 0.0) -> tuple[float, float]:
-    """(mean loss, accuracy) over ``data``; ``batch_stats`` uses per-batch BatchNorm statistics (supernets)."""
+             label_smoothing: float = 0.0, dist: Any = None) -> tuple[float, float]:
+    """(mean loss, accuracy) over ``data``; ``batch_stats`` uses per-batch BatchNorm statistics (supernets).
+
+    ``dist`` (a :class:`hwnas.search.distributed.DistContext`): every rank evaluates its share of each batch of
+    ``batch_size`` images and the totals are summed over ranks."""
     if len(data) == 0:
         return float("nan"), float("nan")
     total_loss, correct = 0.0, 0
     ctx = batch_stat_bn(net) if batch_stats else _eval_mode(net)
     with torch.no_grad(), ctx:
         for x, y in batches(data, batch_size, shuffle=False):
+            if dist is not None:
+                x, y = dist.shard(x, y)
             out = net(x)
             total_loss += float(F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
+    if dist is not None and dist.enabled:
+        totals = dist.all_reduce_sum(torch.tensor([total_loss, float(correct)], dtype=torch.float64))
+        total_loss, correct = float(totals[0]), int(round(float(totals[1])))
     return total_loss / len(data), correct / len(data)
 
 
