@@ -25,9 +25,10 @@ test: venv
 test-all: venv
 	$(BIN)/python -m pytest -q
 
+# every benchmark in its own process, then benchmarks/results/SUMMARY.md (about 45 min on 2 cores);
+# `make bench BENCH_ARGS=--quick` for CI-sized checks, `OFA_TABLE=published.yaml` to check a published table
 bench: venv
-	$(BIN)/python benchmarks/profile_cost.py
-	$(BIN)/python benchmarks/predictor_accuracy.py
+	$(BIN)/python benchmarks/run_all.py $(if $(OFA_TABLE),--table $(OFA_TABLE)) $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check hwnas tests benchmarks

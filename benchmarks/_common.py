@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ def git_commit() -> str:
         return "unknown"
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
+def write_result(name: str, result: dict[str, Any], directory: str | Path | None = None) -> Path:
+    """Write ``<directory>/<name>.json`` atomically, with the environment it was measured in.
+
+    The directory is ``directory``, else ``$HWNAS_RESULTS_DIR`` (``run_all.py --quick`` sets it so that CI-sized
+    runs never overwrite the full results), else ``benchmarks/results/``."""
     import onnxruntime
 
-    path = RESULTS / f"{name}.json"
+    path = Path(directory or os.environ.get("HWNAS_RESULTS_DIR") or RESULTS) / f"{name}.json"
     env = {**environment(), "onnxruntime": onnxruntime.__version__, "commit": git_commit(),
            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     atomic_write_json(path, {"benchmark": name, "environment": env, **result})
@@ -38,3 +43,21 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def spread(values: list[float] | tuple[float, ...]) -> dict[str, Any]:
+    """A figure over repeated runs: its median with the spread (min, max, quartiles, n) and the values.
+
+    NaN values are dropped (reported in ``n_nan``); an empty list gives a NaN median."""
+    import math
+    import statistics
+
+    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    out: dict[str, Any] = {"n": len(vals), "values": vals}
+    if len(vals) != len(values):
+        out["n_nan"] = len(values) - len(vals)
+    if not vals:
+        return {**out, "median": float("nan"), "min": float("nan"), "max": float("nan")}
+    q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
+    return {**out, "median": float(statistics.median(vals)), "min": min(vals), "max": max(vals),
+            "p25": float(q[0]), "p75": float(q[2])}
