@@ -40,15 +40,18 @@ def space_from_args(a: argparse.Namespace):
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("measurement")
-    g.add_argument("--backend", default="onnxruntime", help="profiler backend (default %(default)s)")
+    g.add_argument("--backend", default="onnxruntime",
+                   help="profiler backend: onnxruntime, torch, executorch, remote, fake (default %(default)s)")
     g.add_argument("--threads", type=int, default=1, help="intra-op threads (default %(default)s)")
-    g.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+    g.add_argument("--device", default="cpu", help="cpu or cuda (torch, onnxruntime); a remote device is chosen "
+                   "with --backend-opt transport=adb|ssh|local (default %(default)s)")
     g.add_argument("--batch", type=int, default=1, help="batch size (default %(default)s)")
     g.add_argument("--warmup", type=int, help="warm-up runs")
     g.add_argument("--repeats", type=int, help="timed runs (at least)")
     g.add_argument("--min-time", type=float, help="keep timing until this many seconds have passed")
     g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend-specific option, repeatable (e.g. transport=adb for the remote backend)")
+                   help="backend-specific option, repeatable (e.g. transport=adb for the remote backend, "
+                   "mobile=true for onnxruntime, cache_dir=DIR for executorch)")
 
 
 def parse_options(items: list[str]) -> dict[str, object]:
@@ -113,7 +116,13 @@ def cmd_measure(a: argparse.Namespace) -> int:
     space = space_from_args(a)
     arch = space.parse(a.arch)
     backend = backend_from_args(a)
-    stats = backend.measure(build_model(arch, space), (1, space.in_channels, space.resolution, space.resolution))
+    from .profilers import DeviceError
+
+    try:
+        stats = backend.measure(build_model(arch, space), (1, space.in_channels, space.resolution, space.resolution))
+    except DeviceError as exc:
+        print(f"hwnas: error: device {exc.device or backend.name!r} failed: {exc}", file=sys.stderr)
+        return 3
     print(f"arch     {arch}")
     print(f"space    {space.name} at {space.resolution} px: {space.macs(arch) / 1e6:.1f} MMACs, "
           f"{space.params(arch) / 1e6:.2f} M params")
@@ -131,7 +140,7 @@ def cmd_measure(a: argparse.Namespace) -> int:
 
 
 def cmd_profile(a: argparse.Namespace) -> int:
-    from .profilers import build_table
+    from .profilers import DeviceError, build_table
 
     space, backend = space_from_args(a), backend_from_args(a)
     out = Path(a.output)
@@ -141,6 +150,10 @@ def cmd_profile(a: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished rows are kept in {out}; run the same command again to resume.",
               file=sys.stderr)
         return 130
+    except DeviceError as exc:
+        print(f"hwnas: error: device {exc.device or backend.name!r} failed: {exc}\nfinished rows are kept in {out}; "
+              f"run the same command again to resume.", file=sys.stderr)
+        return 3
     print(table.summary())
     print(f"wrote {out} and {out.with_name(out.stem + '.meta.json')}")
     return 0
@@ -251,10 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_table_export)
 
     # subcommands that live next to the code they drive
+    from . import pareto_commands
     from .predictors import commands as predictor_commands
     from .profilers import commands as profiler_commands
     from .search import commands as search_commands
-    from . import pareto_commands
 
     profiler_commands.register_table(t)
     predictor_commands.register(sub)

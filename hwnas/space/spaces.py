@@ -195,8 +195,10 @@ class SearchSpace:
             blocks.append(ch[int(rng.integers(len(ch)))])
         return ArchSpec.from_blocks(blocks, self.depths)
 
-    def uniform(self, block: BlockSpec) -> ArchSpec:
-        """Every searchable block set to ``block`` (e.g. the MobileNetV2-like all-k3e6)."""
+    def uniform(self, block: BlockSpec | str) -> ArchSpec:
+        """Every searchable block set to ``block`` (e.g. the MobileNetV2-like all-k3e6: ``uniform("k3e6")``)."""
+        if isinstance(block, str):
+            block = BlockSpec.parse(block)
         return self.validate(ArchSpec.from_blocks([block] * self.num_blocks, self.depths))
 
     def arch_keys(self, arch: ArchSpec) -> list[LayerKey]:
