@@ -285,8 +285,10 @@ def load_folder(path: str | Path, *, resolution: int = 32, seed: int = 0, valid_
 
 # ---- synthetic ------------------------------------------------------------------------------------------------
 def load_synthetic(*, resolution: int = 16, num_classes: int = 4, n: int = 512, noise: float = 0.5, seed: int = 0,
-                   valid_fraction: float = 0.25) -> DataSplits:
-    """Smooth random class templates plus noise: learnable in a few steps; for tests and dry runs."""
+                   valid_fraction: float = 0.25, limit: int | None = None) -> DataSplits:
+    """Smooth random class templates plus noise: learnable in a few steps; for tests and dry runs.
+    ``limit`` caps the number of training + validation images (as for the other datasets)."""
+    n = min(n, limit) if limit is not None else n
     g = torch.Generator().manual_seed(seed)
     templates = F.interpolate(torch.randn(num_classes, 3, 4, 4, generator=g), size=(resolution, resolution),
                               mode="bilinear", align_corners=False)

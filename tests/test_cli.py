@@ -47,7 +47,11 @@ def test_measure_refuses_a_table_from_another_backend(tmp_path, capsys):
 def test_quick_demo_writes_a_report(tmp_path, capsys):
     assert main(["demo", "--quick", "-o", str(tmp_path / "demo")]) == 0
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert "measured vs LUT-sum" in report and "report:" in capsys.readouterr().out
+    assert "Latency predictors on 6 held-out networks" in report and "hypervolume" in report
+    assert "report:" in capsys.readouterr().out
+    for name in ("table.csv", "archs_fit.csv", "calibrated.joblib", "pareto/points.csv", "pareto/pareto.png",
+                 "table_heatmap.png", "predicted_vs_measured.png"):
+        assert (tmp_path / "demo" / name).exists(), name
 
 
 def test_predictor_commands_end_to_end(tmp_path, capsys):

@@ -1,0 +1,104 @@
+"""Baselines a searched architecture is compared with at the same evaluation budget: random architectures under
+the latency constraint, a Once-for-All style evolutionary search on a one-shot supernet, and hand-designed
+networks expressible in the space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .space.spaces import SearchSpace
+from .space.spec import ArchSpec, BlockSpec
+
+LatencyFn = Callable[[ArchSpec], float]
+
+
+def hand_designed(space: SearchSpace) -> dict[str, ArchSpec]:
+    """MobileNetV2-like (every block k3e6) and the smallest network (the cheapest candidate, zero where allowed)."""
+    out: dict[str, ArchSpec] = {}
+    k3e6 = BlockSpec.parse("k3e6")
+    if k3e6 in space.candidates:
+        out["mobilenetv2-like (all k3e6)"] = space.uniform(k3e6)
+    smallest = min(space.candidates, key=lambda c: (c.expand, c.kernel))
+    blocks = [BlockSpec.zero() if BlockSpec.zero() in p.choices else smallest for p in space.positions()]
+    out[f"smallest (all {smallest.token}, zero where allowed)"] = space.validate(
+        ArchSpec.from_blocks(blocks, space.depths))
+    return out
+
+
+def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: float, rng: np.random.Generator, *,
+                        tries: int = 20000) -> ArchSpec:
+    """A random architecture whose predicted latency is at most ``target_ms``: a uniform sample, then (if it is
+    too slow) random single-block changes, each kept only if it lowers the latency, until it fits. Tight targets
+    that uniform sampling almost never meets are reached this way too."""
+    positions = space.positions()
+    arch = space.sample(rng)
+    lat = latency_fn(arch)
+    for _ in range(tries):
+        if lat <= target_ms:
+            return arch
+        b = int(rng.integers(len(positions)))
+        blocks = list(arch.blocks)
+        blocks[b] = positions[b].choices[int(rng.integers(len(positions[b].choices)))]
+        cand = ArchSpec.from_blocks(blocks, space.depths)
+        cand_lat = latency_fn(cand)
+        if cand_lat < lat:
+            arch, lat = cand, cand_lat
+    raise ValueError(f"no random architecture within {target_ms:.4g} ms after {tries} changes; the fastest "
+                     f"architecture may be slower than the target")
+
+
+def _mutate(space: SearchSpace, arch: ArchSpec, rng: np.random.Generator, prob: float) -> ArchSpec:
+    blocks = [p.choices[int(rng.integers(len(p.choices)))] if rng.random() < prob else b
+              for p, b in zip(space.positions(), arch.blocks, strict=True)]
+    return ArchSpec.from_blocks(blocks, space.depths)
+
+
+def _crossover(space: SearchSpace, a: ArchSpec, b: ArchSpec, rng: np.random.Generator) -> ArchSpec:
+    blocks = [x if rng.random() < 0.5 else y for x, y in zip(a.blocks, b.blocks, strict=True)]
+    return ArchSpec.from_blocks(blocks, space.depths)
+
+
+def evolutionary_search(space: SearchSpace, fitness: Callable[[ArchSpec], float], latency_fn: LatencyFn,
+                        target_ms: float, rng: np.random.Generator, *, population: int = 16, generations: int = 5,
+                        parents: float = 0.25, mutate_prob: float = 0.1, mutation_share: float = 0.5
+                        ) -> tuple[ArchSpec, float, int]:
+    """Once-for-All's evolution under a latency constraint: keep the best ``parents`` share, refill half by
+    mutation and half by crossover, only with children the latency model puts within ``target_ms``.
+
+    Returns (best architecture, its fitness, number of fitness evaluations)."""
+    cache: dict[str, float] = {}
+
+    def score(arch: ArchSpec) -> float:
+        key = str(arch)
+        if key not in cache:
+            cache[key] = float(fitness(arch))
+        return cache[key]
+
+    def feasible(make: Callable[[], ArchSpec]) -> ArchSpec:
+        for _ in range(500):
+            arch = make()
+            if latency_fn(arch) <= target_ms:
+                return arch
+        return random_under_target(space, latency_fn, target_ms, rng)
+
+    pop = [random_under_target(space, latency_fn, target_ms, rng) for _ in range(population)]
+    n_par = max(2, int(round(parents * population)))
+    for _ in range(generations):
+        pop = sorted(pop, key=score, reverse=True)
+        par = pop[:n_par]
+        n_mut = int(round((population - n_par) * mutation_share))
+        pop = par + _children(space, par, n_mut, population - n_par - n_mut, feasible, rng, mutate_prob)
+    best = max(pop, key=score)
+    return best, score(best), len(cache)
+
+
+def _children(space: SearchSpace, par: list[ArchSpec], n_mut: int, n_cross: int,
+              feasible: Callable[[Callable[[], ArchSpec]], ArchSpec], rng: np.random.Generator, mutate_prob: float
+              ) -> list[ArchSpec]:
+    def pick() -> ArchSpec:
+        return par[int(rng.integers(len(par)))]
+
+    kids = [feasible(lambda: _mutate(space, pick(), rng, mutate_prob)) for _ in range(n_mut)]
+    return kids + [feasible(lambda: _crossover(space, pick(), pick(), rng)) for _ in range(n_cross)]

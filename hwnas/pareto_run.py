@@ -1,0 +1,271 @@
+"""The accuracy–latency picture: searches across latency targets, baselines at the same evaluation budget,
+every architecture retrained briefly and measured on the device, fronts, hypervolumes and figures.
+
+Each stage writes into the output folder and is reused when run again: ``search/T<ms>/`` (search runs, resumable),
+``oneshot/`` (the supernet the evolutionary baseline scores children with), ``evals.csv`` (one row per retrained and
+measured architecture, appended as they finish), then ``points.csv``, ``summary.csv``, ``pareto.png``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .baselines import evolutionary_search, hand_designed, random_under_target
+from .data import DataSplits, data_for_space
+from .io import atomic_write, atomic_write_json
+from .pareto import summarise
+from .predictors.block_costs import BlockCosts
+from .space.spaces import SearchSpace
+from .space.spec import ArchSpec
+
+SEARCH, RANDOM, EVOLUTION, REFERENCE = "proxylessnas", "random", "evolution (OFA-style)", "hand-designed"
+
+
+@dataclass(frozen=True)
+class ParetoConfig:
+    targets_ms: tuple[float, ...]
+    data: str = "digits-hard"
+    data_limit: int | None = 600
+    method: str = "grad"
+    search_epochs: int = 8
+    warmup_epochs: int = 3
+    batch_size: int = 32
+    arch_lr: float = 0.1
+    latency_loss: str = "add#abs"
+    loss_lambda: float = 1.0
+    binary_mode: str = "two"
+    retrain_epochs: int = 8
+    evo_population: int = 16
+    evo_generations: int = 4
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class ParetoResult:
+    points: pd.DataFrame
+    summary: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
+    from .search import SearchConfig
+
+    kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
+              batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
+              binary_mode=cfg.binary_mode, init_lr=0.05, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
+              seed=cfg.seed, progress=cfg.progress)
+    if cfg.method == "rl":
+        kw.update(rl_preset="hard", rl_samples=4)
+    kw.update(over)
+    return SearchConfig(**kw)
+
+
+def _probabilities(record: dict[str, Any], space: SearchSpace) -> list[list[float]]:
+    return [[float(d[c.token]) for c in p.choices] for p, d in zip(space.positions(), record["probabilities"],
+                                                                    strict=True)]
+
+
+def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: ParetoConfig, target: float,
+                  run_dir: Path, log: Callable[[str], None]) -> tuple[ArchSpec, ArchSpec, dict[str, Any]]:
+    """(architecture fitted to the target, plain argmax architecture, exported record) of one search run,
+    reusing a finished run in ``run_dir`` and resuming an interrupted one."""
+    from .search import load_exported, run_search
+    from .search.derive import fit_to_target
+    from .search.run import RunDir
+
+    if not (run_dir / RunDir.ARCH).exists():
+        rd = RunDir(run_dir)
+        run_search(space, costs, data, _search_config(cfg, target), run_dir=run_dir, resume=rd.has_checkpoint,
+                   log=None)
+    argmax, _, record = load_exported(run_dir)
+    fitted = fit_to_target(_probabilities(record, space), costs, space, target)
+    log(f"  search T={target:.4g} ms: argmax {costs.arch_ms(argmax, space):.4g} ms, fitted to target "
+        f"{costs.arch_ms(fitted, space):.4g} ms")
+    return fitted, argmax, record
+
+
+def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run_dir: Path, costs: BlockCosts
+                    ) -> Callable[[ArchSpec], float]:
+    """Validation accuracy of a child inside a one-shot supernet trained on uniformly random paths for as many
+    epochs as one search (warm-up + search), as Once-for-All scores candidates with its supernet."""
+    import torch
+
+    from .search import run_search
+    from .search.run import RunDir
+    from .search.supernet import Supernet
+    from .search.training import evaluate
+
+    rd = RunDir(run_dir)
+    if not (run_dir / RunDir.ARCH).exists():
+        run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
+                                                      warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
+                   run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+    net = Supernet(space)
+    net.load_state_dict(rd.load_checkpoint()["net"])
+    net.eval()
+
+    def fitness(arch: ArchSpec) -> float:
+        with torch.no_grad():
+            net.set_arch(arch)
+            return evaluate(net, data.valid, 256, batch_stats=True)[1]
+
+    return fitness
+
+
+class EvalCache:
+    """``evals.csv``: one row per retrained and measured architecture, saved after each so a rerun resumes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            try:
+                frame = pd.read_csv(path)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{path} is not a readable evaluation file ({exc}); move it away to start over") from None
+            self.rows = {r["arch"]: r for r in frame.to_dict("records")}
+
+    def get(self, arch: ArchSpec) -> dict[str, Any] | None:
+        return self.rows.get(str(arch))
+
+    def put(self, row: dict[str, Any]) -> None:
+        self.rows[row["arch"]] = row
+        frame = pd.DataFrame(list(self.rows.values()))
+        atomic_write(self.path, lambda fh: frame.to_csv(fh, index=False))
+
+
+def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend: Any, costs: BlockCosts,
+                  cfg: ParetoConfig, cache: EvalCache) -> dict[str, Any]:
+    """Short retrain (test accuracy) and measured latency of ``arch``; cached by architecture string."""
+    from .search.retrain import retrain
+
+    hit = cache.get(arch)
+    if hit is not None:
+        return hit
+    r = retrain(arch, space, data, epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                backend=backend, costs=costs, progress=False, log=None)
+    row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
+           "macs": space.macs(arch), "params": space.params(arch)}
+    cache.put(row)
+    return row
+
+
+def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | Path, cfg: ParetoConfig, *,
+               data: DataSplits | None = None, device: str = "", log: Callable[[str], None] | None = print
+               ) -> ParetoResult:
+    """Search at every target, run the baselines with the same number of evaluated architectures per target,
+    retrain and measure everything, and write points, summary and figures into ``out``."""
+    from .plots import pareto_plot
+
+    log = log or (lambda _m: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lo, hi = costs.min_ms(), costs.max_ms()
+    for t in cfg.targets_ms:
+        if t < lo:
+            raise ValueError(f"target {t:.4g} ms is below the fastest architecture: the smallest achievable latency "
+                             f"is {lo:.4g} ms under this latency model (slowest {hi:.4g} ms)")
+    atomic_write_json(out / "pareto_config.json", {**asdict(cfg), "space": space.to_dict(), "latency_range_ms": [lo, hi]})
+    data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
+    log(f"data: {data.describe()}")
+    rng = np.random.default_rng(cfg.seed)
+    latency = lambda a: costs.arch_ms(a, space)  # noqa: E731
+    plan: list[dict[str, Any]] = []
+    log(f"[a] ProxylessNAS search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
+    for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
+        fitted, argmax, _ = run_search_at(space, costs, data, cfg, t, out / "search" / f"T{t:.4g}", log)
+        plan.append({"method": SEARCH, "target_ms": t, "arch": fitted, "argmax": str(argmax),
+                     "argmax_predicted_ms": latency(argmax)})
+    log("[b] baselines: random under the constraint, evolution on a one-shot supernet, hand-designed")
+    fitness = oneshot_fitness(space, data, cfg, out / "oneshot", costs)
+    for t in cfg.targets_ms:
+        plan.append({"method": RANDOM, "target_ms": t, "arch": random_under_target(space, latency, t, rng)})
+        best, score, n_eval = evolutionary_search(space, fitness, latency, t, rng, population=cfg.evo_population,
+                                                  generations=cfg.evo_generations)
+        plan.append({"method": EVOLUTION, "target_ms": t, "arch": best, "oneshot_acc": score, "oneshot_evals": n_eval})
+    for name, arch in hand_designed(space).items():
+        plan.append({"method": REFERENCE, "target_ms": math.nan, "arch": arch, "name": name})
+    log(f"[c] retraining {len(plan)} architectures for {cfg.retrain_epochs} epochs and measuring them "
+        f"({backend.name})")
+    cache = EvalCache(out / "evals.csv")
+    rows = []
+    for p in tqdm(plan, desc="evaluate", unit="net", disable=not cfg.progress):
+        ev = evaluate_arch(p["arch"], space, data, backend, costs, cfg, cache)
+        rows.append({**{k: v for k, v in p.items() if k != "arch"}, **ev})
+    points = pd.DataFrame(rows)
+    t = points["target_ms"]
+    points["vs_target"] = points["measured_ms"] / t - 1
+    points["meets_target"] = np.where(t.notna(), points["measured_ms"] <= t * 1.05, np.nan)
+    compared = points[points["method"] != REFERENCE]
+    ref_lat = float(points["measured_ms"].max()) * 1.05
+    chance = 1.0 / space.num_classes
+    summary = summarise(compared, ref_latency_ms=ref_lat, ref_accuracy=chance)
+    files = {"points": out / "points.csv", "summary": out / "summary.csv", "pareto": out / "pareto.png"}
+    atomic_write(files["points"], lambda fh: points.to_csv(fh, index=False))
+    atomic_write(files["summary"], lambda fh: summary.to_csv(fh, index=False))
+    pareto_plot(points, files["pareto"], targets_ms=cfg.targets_ms, device=device,
+                title=f"{space.name} on {data.name}: accuracy after {cfg.retrain_epochs} epochs vs measured latency")
+    mid = out / "search" / f"T{cfg.targets_ms[len(cfg.targets_ms) // 2]:.4g}"
+    alpha = alpha_figure(space, mid, out / "alpha_evolution.png")
+    if alpha is not None:
+        files["alpha"] = alpha
+    hv = summary.set_index("method")["hypervolume"]
+    notes = []
+    if SEARCH in hv and RANDOM in hv and hv[RANDOM] > 0:
+        notes.append(f"hypervolume ratio search/random = {hv[SEARCH] / hv[RANDOM]:.3f}")
+    if SEARCH in hv and EVOLUTION in hv and hv[EVOLUTION] > 0:
+        notes.append(f"hypervolume ratio search/evolution = {hv[SEARCH] / hv[EVOLUTION]:.3f}")
+    for n in notes:
+        log(n)
+    return ParetoResult(points, summary, files, notes)
+
+
+def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
+    """The α probability evolution per block of one search run (from its log.csv)."""
+    from .plots import alpha_evolution
+    from .search.run import RunDir
+
+    try:
+        frame = RunDir(run_dir).read_log()
+    except FileNotFoundError:
+        return None
+    probs, labels = [], []
+    for p in space.positions():
+        cols = [f"p{p.index}_{c.token}" for c in p.choices]
+        if not all(c in frame for c in cols):
+            return None
+        probs.append(frame[cols].to_numpy())
+        labels.append([c.token for c in p.choices])
+    return alpha_evolution(probs, path, choice_labels=labels, title=f"architecture probabilities, {run_dir.name}")
+
+
+def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
+    """The Pareto section of a report: per-method summary, every point, figure links."""
+    s = result.summary
+    lines = ["## Accuracy–latency trade-off", "",
+             f"Hypervolume: area above chance accuracy and left of {s.attrs.get('ref_latency_ms', float('nan')):.4g} ms "
+             "dominated by each method's front (larger is better; same evaluation budget per target).", "",
+             "| method | points | on front | hypervolume | best accuracy | fastest (ms) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.method} | {r.points} | {r.front} | {r.hypervolume:.4f} | {r.best_accuracy:.3f} | "
+              f"{r.fastest_ms:.3f} |" for r in s.itertuples()]
+    lines += ["", *[f"- {n}" for n in result.notes], "", f"![Pareto]({result.files['pareto'].relative_to(rel_to)})", ""]
+    if "alpha" in result.files:
+        lines += [f"![alpha]({result.files['alpha'].relative_to(rel_to)})", ""]
+    lines += ["| method | target (ms) | predicted (ms) | measured (ms) | vs target | accuracy | architecture |",
+              "|---|---|---|---|---|---|---|"]
+    for r in result.points.itertuples():
+        tgt = "—" if pd.isna(r.target_ms) else f"{r.target_ms:.3f}"
+        vs = "—" if pd.isna(r.vs_target) else f"{r.vs_target:+.1%}"
+        lines.append(f"| {r.method} | {tgt} | {r.predicted_ms:.3f} | {r.measured_ms:.3f} | {vs} | {r.accuracy:.3f} | "
+                     f"`{r.arch}` |")
+    return lines + [""]

@@ -1,0 +1,46 @@
+"""From searched probabilities to one architecture that meets the latency target.
+
+ProxylessNAS exports argmax α per block. When α has not converged (short searches) the argmax network's latency can
+sit well above the expected latency the search steered to the target. :func:`fit_to_target` starts from the argmax and,
+while the latency model puts it over the target, makes the single-block change that saves the most milliseconds per
+unit of log-probability given up, so the result is the most likely architecture the search found that fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..predictors.block_costs import BlockCosts
+from ..space.spaces import SearchSpace
+from ..space.spec import ArchSpec
+
+
+def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float
+                  ) -> ArchSpec:
+    """The argmax architecture, cheapened block by block (most ms saved per log-probability lost) until the
+    latency model predicts at most ``target_ms``. Raises ValueError if even the fastest architecture is over."""
+    if costs.min_ms() > target_ms:
+        raise ValueError(f"target {target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms)")
+    logp = [np.log(np.clip(np.asarray(p, dtype=float), 1e-12, None)) for p in probs]
+    lat = [np.asarray(c, dtype=float) for c in costs.costs]
+    idx = [int(np.argmax(lp)) for lp in logp]
+    total = costs.const_ms + sum(lat[b][i] for b, i in enumerate(idx))
+    while total > target_ms + 1e-12:
+        best, best_score = None, -np.inf
+        for b, i in enumerate(idx):
+            for j in range(len(lat[b])):
+                saved = lat[b][i] - lat[b][j]
+                if saved <= 0:
+                    continue
+                score = saved / (logp[b][i] - logp[b][j] + 1e-6)  # ms saved per nat of probability given up
+                if score > best_score:
+                    best, best_score = (b, j), score
+        if best is None:  # cannot happen when min_ms() <= target
+            break
+        b, j = best
+        total -= lat[b][idx[b]] - lat[b][j]
+        idx[b] = j
+    pos = space.positions()
+    return space.validate(ArchSpec.from_blocks([pos[b].choices[i] for b, i in enumerate(idx)], space.depths))

@@ -1,0 +1,104 @@
+"""Baselines, target fitting and the pareto command: the pieces a user compares a search with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwnas.baselines import evolutionary_search, hand_designed, random_under_target
+from hwnas.cli import main
+from hwnas.predictors.block_costs import BlockCosts, lut_block_costs
+from hwnas.profilers import LatencyTable
+from hwnas.search.derive import fit_to_target
+from hwnas.space import get_space
+
+
+def _costs(space, seed=0) -> BlockCosts:
+    """Costs growing with kernel and expansion (zero free), plus noise: a plausible device."""
+    rng = np.random.default_rng(seed)
+    rows = tuple(tuple(0.0 if c.is_zero else 0.01 * c.kernel * c.expand * (1 + 0.2 * rng.random()) for c in p.choices)
+                 for p in space.positions())
+    return BlockCosts(0.05, rows)
+
+
+def test_fit_to_target_keeps_a_fitting_argmax_and_cheapens_one_that_is_over():
+    space = get_space("proxyless-cifar")
+    costs = _costs(space)
+    rng = np.random.default_rng(1)
+    probs = [rng.dirichlet(np.ones(len(p.choices))) for p in space.positions()]
+    argmax = fit_to_target(probs, costs, space, costs.max_ms())  # loose: the argmax itself
+    assert [list(p.choices).index(b) for p, b in zip(space.positions(), argmax.blocks, strict=False)] == \
+        [int(np.argmax(p)) for p in probs]
+    lo = costs.min_ms()
+    target = lo + 0.3 * (costs.arch_ms(argmax, space) - lo)
+    fitted = fit_to_target(probs, costs, space, target)
+    assert costs.arch_ms(fitted, space) <= target
+    # the most probable choices are kept where the budget allows: most blocks keep their argmax
+    kept = sum(a == b for a, b in zip(argmax.blocks, fitted.blocks, strict=False))
+    assert kept >= 1
+    with pytest.raises(ValueError, match="fastest"):
+        fit_to_target(probs, costs, space, lo * 0.9)
+
+
+def test_random_baseline_reaches_tight_targets_uniform_sampling_misses():
+    space = get_space("proxyless-cifar")
+    costs = _costs(space)
+    lat = lambda a: costs.arch_ms(a, space)  # noqa: E731
+    lo, hi = costs.min_ms(), costs.max_ms()
+    target = lo + 0.05 * (hi - lo)
+    rng = np.random.default_rng(0)
+    assert not any(lat(space.sample(rng)) <= target for _ in range(200))  # uniform sampling never gets there
+    archs = [random_under_target(space, lat, target, rng) for _ in range(5)]
+    assert all(lat(a) <= target for a in archs) and len({str(a) for a in archs}) > 1
+
+
+def test_evolution_respects_the_constraint_and_improves_on_its_start():
+    space = get_space("proxyless-cifar")
+    costs = _costs(space)
+    lat = lambda a: costs.arch_ms(a, space)  # noqa: E731
+    target = costs.min_ms() + 0.5 * (costs.max_ms() - costs.min_ms())
+    fitness = lambda a: float(space.macs(a))  # noqa: E731  (bigger network = "more accurate")
+    rng = np.random.default_rng(0)
+    start = max(fitness(random_under_target(space, lat, target, np.random.default_rng(0))) for _ in range(1))
+    best, score, n_eval = evolutionary_search(space, fitness, lat, target, rng, population=12, generations=6)
+    assert lat(best) <= target and score == fitness(best) and n_eval > 12
+    assert score > start
+
+
+def test_hand_designed_references_are_valid_and_ordered():
+    space = get_space("proxyless-cifar")
+    refs = hand_designed(space)
+    costs = _costs(space)
+    (mb_name, mb), (small_name, small) = refs.items()
+    assert "k3e6" in mb_name and all(b.token == "k3e6" for b in mb.blocks)
+    assert costs.arch_ms(small, space) == pytest.approx(costs.min_ms())
+
+
+def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys):
+    t = str(tmp_path / "t.csv")
+    assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", t]) == 0
+    table = LatencyTable.load(t)
+    costs = lut_block_costs(table, table.space)
+    lo, hi = costs.min_ms(), costs.max_ms()
+    targets = f"{lo + 0.3 * (hi - lo):.4f},{lo + 0.7 * (hi - lo):.4f}"
+    out = tmp_path / "p"
+    argv = ["pareto", "--table", t, "--backend", "fake", "--targets", targets, "--data", "synthetic",
+            "--data-limit", "80", "--epochs", "1", "--warmup-epochs", "1", "--retrain-epochs", "1", "--quiet",
+            "-o", str(out)]
+    assert main(argv) == 0
+    points = pd.read_csv(out / "points.csv")
+    assert set(points["method"]) == {"proxylessnas", "random", "evolution (OFA-style)", "hand-designed"}
+    assert (points.groupby("method").size()[["proxylessnas", "random", "evolution (OFA-style)"]] == 2).all()
+    assert points["accuracy"].between(0, 1).all() and (points["measured_ms"] > 0).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["hypervolume"] >= 0).all() and (out / "pareto.png").stat().st_size > 0
+    assert "hypervolume" in (out / "report.md").read_text()
+    evals = (out / "evals.csv").read_text()
+    assert main(argv) == 0  # everything reused: nothing retrained again
+    assert (out / "evals.csv").read_text() == evals
+    capsys.readouterr()
+    bad = argv.copy()
+    bad[bad.index("--targets") + 1] = f"{lo / 2:.4f}"
+    assert main(bad) == 2
+    assert "smallest achievable latency" in capsys.readouterr().err
