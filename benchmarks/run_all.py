@@ -83,6 +83,8 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("search_ddp", "search_ddp.py", (), ("--quick",), 180, 120, optional=True),
     Bench("nni_proxyless", "peers/nni_proxyless.py", ("--repeats", "3"), ("--quick",), 600, 360,
           notes="creates benchmarks/peers/.venv-nni on first use (about a minute more)"),
+    Bench("pareto_front", "pareto_front.py", ("-o", "hwnas-demo"), ("--quick", "-o", "hwnas-demo-quick"), 720, 60,
+          notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~12 min when it must run it"),
     Bench("ofa_table_check", "ofa_table_check.py", ("--n", "20", "--rounds", "2"), ("--quick",), 120, 60,
           needs_table=True),
 )

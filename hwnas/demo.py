@@ -115,7 +115,8 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
         *report_markdown(pareto, rel_to=out),
         f"Search: ProxylessNAS gradient search with the {model} predictor's expected latency "
         f"(`{cfg.latency_loss}`, {cfg.warmup_epochs} warm-up + {cfg.search_epochs} search epochs); the exported network "
-        "is the argmax architecture, cheapened block by block where the latency model puts it over the target. "
+        "is the argmax architecture fitted to the target under the latency model: cheapened block by block where it is "
+        "over, the most probable changes that still fit where it is more than 5% under. "
         "Random: random architectures moved under the target. Evolution: Once-for-All style, scored on a one-shot "
         "supernet trained as long as one search. All retrained with the same budget and measured on this machine.",
         "",

@@ -74,6 +74,7 @@ _FLAGS = [
     ("--rl-samples", "rl_samples", int, "architectures per REINFORCE step (default 10)"),
     ("--label-smoothing", "label_smoothing", float, "default 0.1"),
     ("--seed", "seed", int, "default 0"),
+    ("--export", "export", str, "fit (default: argmax fitted to the target under the latency model) | argmax"),
 ]
 
 

@@ -22,7 +22,7 @@ ARCH_INIT_TYPES = ("normal", "uniform")
 RL_PRESETS = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}  # MnasNet: (alpha, beta)
 
 # settings that may differ when resuming (they do not change what was already computed)
-RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress")
+RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class SearchConfig:
     rl_beta: float = -0.07                  # exponent w when LAT > T
     rl_samples: int = 10                    # architectures sampled per REINFORCE step
     rl_baseline_decay: float = 0.9          # b <- decay·b + (1 - decay)·mean(R)
+    # export: argmax α per block (ProxylessNAS), or "fit": the argmax made to fit the target under the latency
+    # model (cheapened where it is over, budget spent where it is more than 5% under; hwnas.search.derive)
+    export: str = "fit"
     # bookkeeping
     progress: bool = True
 
@@ -72,6 +75,8 @@ class SearchConfig:
         problems = []
         if self.method not in METHODS:
             problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.export not in ("argmax", "fit"):
+            problems.append(f"export must be argmax or fit, not {self.export!r}")
         if self.binary_mode not in BINARY_MODES:
             problems.append(f"binary_mode must be one of {', '.join(BINARY_MODES)}, not {self.binary_mode!r}")
         if self.arch_init_type not in ARCH_INIT_TYPES:

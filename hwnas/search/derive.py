@@ -17,10 +17,13 @@ from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 
 
-def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float
-                  ) -> ArchSpec:
+def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float, *,
+                  fill: float | None = None) -> ArchSpec:
     """The argmax architecture, cheapened block by block (most ms saved per log-probability lost) until the
-    latency model predicts at most ``target_ms``. Raises ValueError if even the fastest architecture is over."""
+    latency model predicts at most ``target_ms``. With ``fill`` (e.g. 0.05), an architecture more than that share
+    under the target then takes the most probable single-block changes that still fit, until it is within
+    ``fill`` of the target or nothing more fits: the latency budget is spent rather than left unused.
+    Raises ValueError if even the fastest architecture is over the target."""
     if costs.min_ms() > target_ms:
         raise ValueError(f"target {target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms)")
     logp = [np.log(np.clip(np.asarray(p, dtype=float), 1e-12, None)) for p in probs]
@@ -41,6 +44,21 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
             break
         b, j = best
         total -= lat[b][idx[b]] - lat[b][j]
+        idx[b] = j
+    while fill is not None and total < target_ms * (1 - fill):
+        best, best_score = None, -np.inf
+        for b, i in enumerate(idx):
+            for j in range(len(lat[b])):
+                added = lat[b][j] - lat[b][i]
+                if added <= 0 or total + added > target_ms:
+                    continue
+                score = logp[b][j] - logp[b][i]  # the most probable change that fits
+                if score > best_score:
+                    best, best_score = (b, j), score
+        if best is None:
+            break
+        b, j = best
+        total += lat[b][j] - lat[b][idx[b]]
         idx[b] = j
     pos = space.positions()
     return space.validate(ArchSpec.from_blocks([pos[b].choices[i] for b, i in enumerate(idx)], space.depths))

@@ -23,22 +23,32 @@ class ExportedArch:
     target_ms: float | None
     expected_ms: float
     probabilities: tuple[tuple[float, ...], ...]
+    argmax: ArchSpec | None = None  # the plain argmax when the exported arch was fitted to the target
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.arch.to_dict(), "predicted_ms": self.predicted_ms, "target_ms": self.target_ms,
+        extra = {} if self.argmax is None else {
+            "argmax": self.argmax.to_string()}
+        return {**self.arch.to_dict(), **extra, "predicted_ms": self.predicted_ms, "target_ms": self.target_ms,
                 "expected_ms": self.expected_ms, "space": self.space.to_dict(),
                 "probabilities": [{c.token: p for c, p in zip(pos.choices, probs, strict=True)}
                                   for pos, probs in zip(self.space.positions(), self.probabilities, strict=True)]}
 
 
-def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None) -> ExportedArch:
-    """The most likely architecture (argmax α per block) and what the latency model predicts for it."""
-    arch = net.argmax_arch()
+def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None, *, how: str = "argmax"
+                ) -> ExportedArch:
+    """The most likely architecture (argmax α per block) and what the latency model predicts for it; with
+    ``how="fit"`` and a target, the argmax fitted to the target (:func:`hwnas.search.derive.fit_to_target`)."""
+    from .derive import fit_to_target
+
+    arch = argmax = net.argmax_arch()
     with torch.no_grad():
         probs = net.probs()
         expected = float(expected_latency_ms(probs, costs))
-    return ExportedArch(arch, net.space, costs.arch_ms(arch, net.space), target_ms, expected,
-                        tuple(tuple(float(v) for v in p) for p in probs))
+    p = tuple(tuple(float(v) for v in q) for q in probs)
+    if how == "fit" and target_ms is not None:
+        arch = fit_to_target(p, costs, net.space, target_ms, fill=0.05)
+    return ExportedArch(arch, net.space, costs.arch_ms(arch, net.space), target_ms, expected, p,
+                        argmax if arch != argmax else None)
 
 
 def save_exported(exported: ExportedArch, path: str | Path) -> None:

@@ -158,10 +158,13 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
         for cb in callbacks:
             cb(epoch, row)
 
-    exported = export_arch(net, costs, cfg.target_ms)
+    exported = export_arch(net, costs, cfg.target_ms, how=cfg.export)
     if ctx.is_main:
         save_exported(exported, rd.file(RunDir.ARCH))
     ctx.barrier()
+    if exported.argmax is not None:
+        log(f"argmax architecture {exported.argmax} predicted {costs.arch_ms(exported.argmax, space):.4g} ms; "
+            f"fitted to the target")
     log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
         + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
