@@ -458,6 +458,28 @@ def section_ddp(r: dict[str, Any] | None) -> str | None:
                     "Ratio column: scaling efficiency against 1 process. " + note)
 
 
+def section_pareto(r: dict[str, Any] | None) -> str | None:
+    if not r:
+        return None
+    hv = {row["method"]: row["hypervolume"] for row in r.get("summary", [])}
+    rows = []
+    for name, ratio in (r.get("hypervolume_ratios") or {}).items():
+        peer = name.split("/", 1)[1]
+        rows.append([f"hypervolume ratio {name} (equal evaluation budget)", fmt_num(ratio, "x"), "≥ 1.00×",
+                     f"{peer} {hv.get(peer, float('nan')):.4f}", fmt_num(ratio, "x"), verdict(ratio, 1.0, at_most=False)])
+    for row in r.get("search_vs_target", []):
+        err = row.get("vs_target")
+        rows.append([f"searched network at {row['target_ms']:.3g} ms: measured vs target", f"{err:+.1%}", "±5%", "—",
+                     "—", verdict(abs(err), 0.05)])
+    wall = r.get("demo_wall_s")
+    if wall:
+        rows.append(["demo wall time", f"{wall / 60:.1f} min", "≤ 15 min", "—", fmt_num(wall / 900, "x"),
+                     verdict(wall, 900)])
+    return _section("Accuracy–latency fronts of the demo (issue 5)", "`pareto_front.json`", rows,
+                    "One demo run: 3 targets, one retrained network per method and target; hypervolume above chance "
+                    "accuracy, so single runs are noisy.")
+
+
 def section_runs(r: dict[str, Any] | None) -> str | None:
     if not r or not isinstance(r.get("benchmarks"), list):
         return None
@@ -488,10 +510,10 @@ def build_summary(results: Path) -> str:
     sections = [section_profile(res), section_predictors(res), section_search_cost(res.get("search_cost")),
                 section_search_constraint(res.get("search_constraint")), section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
-                section_runs(res.get("run_all"))]
+                section_pareto(res.get("pareto_front")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "nni_proxyless",
-                          "ofa_table_check", "search_ddp"), sections, strict=False):
+                          "ofa_table_check", "search_ddp", "pareto_front"), sections, strict=False):
         if sec is None:
             missing.append(name)
     parts += [s for s in sections if s]
