@@ -3,7 +3,6 @@ its test accuracy and, with a profiler backend, its measured latency."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -105,7 +104,6 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, *, epochs: int
     if output is not None:
         out = Path(output)
         atomic_write_json(out / "retrain.json", result.to_dict())
-        buf = io.BytesIO()
-        torch.save({"arch": arch.to_string(), "space": space.to_dict(), "state_dict": model.state_dict()}, buf)
-        atomic_write(out / "model.pt", lambda fh: fh.write(buf.getvalue()), mode="wb")
+        state = {"arch": arch.to_string(), "space": space.to_dict(), "state_dict": model.state_dict()}
+        atomic_write(out / "model.pt", lambda fh: torch.save(state, fh), mode="wb")
     return result

@@ -12,7 +12,6 @@ run/
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -102,9 +101,9 @@ class RunDir:
 
     # ---- checkpoints and log --------------------------------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(self.file(self.CHECKPOINT), lambda fh: fh.write(buf.getvalue()), mode="wb")
+        # streamed into the temporary file: serialising to a buffer first held two extra copies of the
+        # supernet and its optimiser state at the peak (~60 MB of the search's RSS for a 4M-weight supernet)
+        atomic_write(self.file(self.CHECKPOINT), lambda fh: torch.save(state, fh), mode="wb")
 
     def load_checkpoint(self) -> dict[str, Any]:
         path = self.file(self.CHECKPOINT)
