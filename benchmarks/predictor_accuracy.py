@@ -61,6 +61,11 @@ def main() -> None:
     p.add_argument("--target-backend", help="runtime to transfer to (default torch; onnxruntime if --backend torch)")
     p.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to every measurement on --backend (e.g. mobile=true for onnxruntime)")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved passes per network (default %(default)s)")
+    p.add_argument("--statistic", default="min", choices=["median", "min"],
+                   help="headline latency (default %(default)s: the one that repeats on a shared CPU)")
+    p.add_argument("--repeats", type=int, default=15, help="timed runs per pass (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up runs per pass (default %(default)s)")
     p.add_argument("--n-train", type=int, default=100)
     p.add_argument("--n-test", type=int, default=120)
     p.add_argument("--quick", action="store_true", help="tiny space, few networks: a CI-sized check")
@@ -76,8 +81,10 @@ def main() -> None:
     opts = [x for o in a.backend_opt for x in ("--backend-opt", o)]
     if a.backend == "executorch" and not any(o.startswith("cache_dir=") for o in a.backend_opt):
         opts += ["--backend-opt", f"cache_dir={d / 'pte-cache'}"]
-    base = ["--space", a.space, "--backend", a.backend, "--threads", str(a.threads), *opts]
-    tgt = ["--space", a.space, "--backend", a.target_backend, "--threads", str(a.threads)]
+    proto = ["--rounds", str(a.rounds), "--statistic", a.statistic, "--repeats", str(a.repeats),
+             "--warmup", str(a.warmup)]
+    base = ["--space", a.space, "--backend", a.backend, "--threads", str(a.threads), *proto, *opts]
+    tgt = ["--space", a.space, "--backend", a.target_backend, "--threads", str(a.threads), *proto]
     if a.target_backend == "executorch":
         tgt += ["--backend-opt", f"cache_dir={d / 'pte-cache'}"]
 
@@ -148,14 +155,16 @@ def main() -> None:
                       pct(r["mape"]), r["spearman"]])
 
     env = table.meta["environment"]
-    result = {"space": a.space, "backend": a.backend, "backend_opts": a.backend_opt, "threads": a.threads, "n_train": len(train),
+    result = {"space": a.space, "backend": a.backend, "backend_opts": a.backend_opt, "threads": a.threads,
+              "protocol": {"rounds": a.rounds, "statistic": a.statistic, "repeats": a.repeats, "warmup": a.warmup},
+              "n_train": len(train),
               "n_test": len(test), "table_entries": len(table), "table_s": t_table, "train_measure_s": t_train,
               "reference_arch": train.meta.get("reference", {}).get("arch"), "reference_ms": train.reference_ms,
               "predictors": results, "noise_floor": noise, "target_backend": a.target_backend,
               "transfer": transfer, "goal_within_10pct": 0.99}
     path = write_result(f"predictor_accuracy_{a.space}_{a.backend}" + ("_quick" if a.quick else ""), result)
     print(f"{a.space} on {a.backend} ({a.threads} thread), {env['device_model']}: {len(train)} training and "
-          f"{len(test)} held-out networks")
+          f"{len(test)} held-out networks; {a.statistic} over {a.rounds} interleaved passes of {a.repeats} runs")
     print(markdown_table(["predictor", "±5%", "±10%", "RMSE ms", "MAPE", "bias", "Spearman", "profiling s"], rows))
     print(f"\ntransfer of the calibrated predictor to {a.target_backend} ({len(ttest)} held-out networks there)")
     print(markdown_table(["K networks on target", "±10%", "MAPE", "Spearman"], trows))

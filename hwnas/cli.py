@@ -49,6 +49,11 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=int, help="warm-up runs")
     g.add_argument("--repeats", type=int, help="timed runs (at least)")
     g.add_argument("--min-time", type=float, help="keep timing until this many seconds have passed")
+    g.add_argument("--rounds", type=int, help="time each layer/network in this many interleaved passes, seconds "
+                   "apart, pooling the samples (default 1; 2-3 on a shared or virtualised CPU)")
+    g.add_argument("--statistic", choices=["median", "min"],
+                   help="headline latency that predictors and searches read (default median; 'min' with "
+                   "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
     g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="backend-specific option, repeatable (e.g. transport=adb for the remote backend, "
                    "mobile=true for onnxruntime, cache_dir=DIR for executorch)")
@@ -81,8 +86,9 @@ def backend_from_args(a: argparse.Namespace):
     from .profilers import Protocol, create_backend
 
     proto = Protocol()
-    for flag, field in (("warmup", "warmup"), ("repeats", "repeats"), ("min_time", "min_time_s")):
-        if getattr(a, flag) is not None:
+    for flag, field in (("warmup", "warmup"), ("repeats", "repeats"), ("min_time", "min_time_s"),
+                        ("rounds", "rounds"), ("statistic", "statistic")):
+        if getattr(a, flag, None) is not None:
             proto = replace(proto, **{field: getattr(a, flag)})
     return create_backend(a.backend, threads=a.threads, device=a.device, batch=a.batch, protocol=proto,
                           **parse_options(a.backend_opt))

@@ -8,6 +8,7 @@ resumable: the plan of architectures is fixed by (space, n, seed), and rows alre
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,11 @@ class ArchDataset(MeasuredRecords):
         ref = self.rows["ref_ms"].to_numpy(dtype=float) if "ref_ms" in self.rows else np.array([np.nan])
         return float(np.nanmedian(ref)) if np.isfinite(ref).any() else float("nan")
 
-    def latencies(self, column: str = "median_ms", *, normalise_to: float | None = None) -> np.ndarray:
+    def latencies(self, column: str | None = None, *, normalise_to: float | None = None) -> np.ndarray:
         """Measured latencies; with ``normalise_to=C``, each divided by the reference network's latency
         measured just before it and multiplied by C: drift of the machine's speed between rows and between
         processes cancels out (use the same C, e.g. the training set's ``reference_ms``, for every dataset)."""
-        lat = self.rows[column].to_numpy(dtype=float)
+        lat = self.rows[column or self.headline].to_numpy(dtype=float)
         if normalise_to is None:
             return lat
         ref = self.rows["ref_ms"].to_numpy(dtype=float) if "ref_ms" in self.rows else np.full(len(lat), np.nan)
@@ -140,20 +141,27 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
     done = set(ds.arch_strings)
     todo = [a for a in plan if str(a) not in done]
     shape = (1, space.in_channels, space.resolution, space.resolution)
-    bar = tqdm(todo, desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
+    bar = tqdm(desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
                initial=len(plan) - len(todo), total=len(plan))
     probe = None
     if reference and todo:
         probe = backend.prepare(build_model(reference_arch(space), space).eval(), (backend.batch, *shape[1:]))
+    jobs = [functools.partial(_network_job, a, space, shape) for a in todo]
     try:
-        for arch in bar:
-            ref = REFERENCE_PROTOCOL.run(probe).min_ms if probe is not None else float("nan")
-            ds.add(arch, space, backend.measure(build_model(arch, space), shape), ref_ms=ref)
+        for i, stats, ref in backend.measure_many(
+                jobs, before=(lambda: REFERENCE_PROTOCOL.run(probe).min_ms) if probe is not None else None):
+            ds.add(todo[i], space, stats, ref_ms=ref)
             ds.save(path)
+            bar.update()
     finally:
+        bar.close()
         if probe is not None:
             probe.close()
     return ds
+
+
+def _network_job(arch: ArchSpec, space: SearchSpace, shape: tuple[int, ...]):
+    return build_model(arch, space), shape
 
 
 def dataset_summary(ds: ArchDataset) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class BlockCosts:
         return [torch.tensor(c, dtype=torch.float32, device=device) for c in self.costs]
 
 
-def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str = "median_ms") -> BlockCosts:
+def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str | None = None) -> BlockCosts:
     """Per-block costs straight from a latency table (the LUT-sum model)."""
     table.check_covers(space)
     fixed = space.fixed_keys()

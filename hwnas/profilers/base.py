@@ -8,8 +8,9 @@ from Python (a remote benchmark binary) override :meth:`Backend.measure` instead
 from __future__ import annotations
 
 import fnmatch
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from torch import nn
@@ -69,6 +70,48 @@ class Backend(ABC):
             return self.protocol.run(runner)
         finally:
             runner.close()
+
+    def measure_many(self, jobs: Sequence[Callable[[], tuple[nn.Module, tuple[int, ...]]]], *,
+                     before: Callable[[], float] | None = None, chunk: int = 16
+                     ) -> Iterator[tuple[int, LatencyStats, float]]:
+        """Measure what each of ``jobs`` builds (a callable returning ``(module, input_shape)``), yielding
+        ``(index, stats, ref)`` in order as items finish, so that callers can save after each.
+
+        With ``protocol.rounds`` = R > 1, ``chunk`` items are prepared together and timed in R interleaved
+        passes (each pass repeats the protocol's warm-up), so the R timings of one item lie seconds apart and
+        a slow spell of a shared CPU rarely covers all of them; the R passes' samples are pooled. ``before``
+        (e.g. a reference probe) runs just before each timing; ``ref`` is its minimum (NaN without one)."""
+        rounds = self.protocol.rounds
+        if rounds == 1:
+            for i, job in enumerate(jobs):
+                ref = before() if before is not None else math.nan
+                module, shape = job()
+                yield i, self.measure(module, shape), ref
+            return
+        if type(self).measure is not Backend.measure:
+            raise ValueError(f"the {self.name} backend times runs on its own (its benchmark binary); "
+                             f"--rounds is not available for it")
+        for start in range(0, len(jobs), chunk):
+            idx = range(start, min(start + chunk, len(jobs)))
+            runners: dict[int, Runner] = {}
+            try:
+                for i in idx:
+                    module, shape = jobs[i]()
+                    runners[i] = self.prepare(module.eval(), (self.batch, *shape[1:]))
+                    self.warm_up(runners[i])
+                samples: dict[int, list[float]] = {i: [] for i in idx}
+                refs: dict[int, list[float]] = {i: [] for i in idx}
+                for _ in range(rounds):
+                    for i in idx:
+                        if before is not None:
+                            refs[i].append(before())
+                        samples[i] += self.protocol.samples(runners[i])
+                for i in idx:
+                    yield i, LatencyStats.from_samples(samples[i], trim=self.protocol.trim), \
+                        min(refs[i]) if refs[i] else math.nan
+            finally:
+                for r in runners.values():
+                    r.close()
 
     def warm_up(self, runner: Runner) -> None:  # noqa: B027 - optional hook
         """Extra warm-up before the protocol's own (GPU backends wait for clocks to settle)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from ..space.spaces import SearchSpace
 from .base import Backend
@@ -50,10 +52,19 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     todo = [k for k in wanted if k not in table]
     if not path.exists():
         table.save(path)
-    bar = tqdm(todo, desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
+    bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
                initial=len(wanted) - len(todo), total=len(wanted))
-    for key in bar:
-        bar.set_postfix_str(key.label, refresh=False)
-        table.add(key, backend.measure_key(key))
-        table.save(path)
+    jobs = [functools.partial(_layer_job, k) for k in todo]
+    try:
+        for i, stats, _ in backend.measure_many(jobs):
+            table.add(todo[i], stats)
+            table.save(path)
+            bar.set_postfix_str(todo[i].label, refresh=False)
+            bar.update()
+    finally:
+        bar.close()
     return table
+
+
+def _layer_job(key: LayerKey):
+    return build_layer(key), key.input_shape

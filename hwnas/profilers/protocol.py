@@ -49,6 +49,13 @@ class LatencyStats:
 
 
 STAT_COLUMNS = tuple(LatencyStats.__dataclass_fields__)
+STATISTICS = {"median": "median_ms", "min": "min_ms"}
+
+
+def headline_column(settings: dict[str, Any] | None) -> str:
+    """The headline column of records measured under ``settings`` (a backend's settings with its protocol)."""
+    stat = ((settings or {}).get("protocol") or {}).get("statistic", "median")
+    return STATISTICS.get(stat, "median_ms")
 
 
 def iqr_trim(samples: np.ndarray, k: float = 1.5) -> np.ndarray:
@@ -67,6 +74,12 @@ class Protocol:
 
     Warm-up runs ``warmup`` times and for at least ``warmup_s`` seconds; then timed runs repeat ``repeats``
     times, continuing until ``min_time_s`` has passed (at most ``max_repeats`` runs in all).
+
+    ``rounds`` > 1 (tables and network sets, see :meth:`Backend.measure_many`): every item is timed that many
+    times in interleaved passes over a chunk of items, seconds apart, and its samples are pooled.
+    ``statistic`` names the headline figure that predictors and searches read: ``median`` (typical latency,
+    the default) or ``min`` (the fastest run: on a shared or virtualised CPU, whose speed swings by ±15% for
+    seconds at a time, the minimum over interleaved rounds is the figure that repeats; see ``DESIGN``/README).
     """
 
     warmup: int = 10
@@ -75,10 +88,21 @@ class Protocol:
     min_time_s: float = 0.1
     max_repeats: int = 2000
     trim: bool = True
+    rounds: int = 1
+    statistic: str = "median"
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.max_repeats < self.repeats or self.warmup < 0:
             raise ValueError("protocol needs repeats >= 1, max_repeats >= repeats and warmup >= 0")
+        if self.rounds < 1:
+            raise ValueError(f"protocol needs rounds >= 1, got {self.rounds}")
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"unknown statistic {self.statistic!r}; choose one of {', '.join(STATISTICS)}")
+
+    @property
+    def column(self) -> str:
+        """The statistics column holding this protocol's headline latency."""
+        return STATISTICS[self.statistic]
 
     def run(self, once: Callable[[], float]) -> LatencyStats:
         """Time ``once`` (which runs the model one time and returns its elapsed milliseconds)."""
@@ -99,7 +123,11 @@ class Protocol:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("rounds", "statistic"):  # left out at their defaults: tables written before they existed still match
+            if d[k] == Protocol.__dataclass_fields__[k].default:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Protocol:

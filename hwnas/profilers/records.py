@@ -14,6 +14,7 @@ import pandas as pd
 from .. import __version__
 from ..io import atomic_write, atomic_write_json, read_json
 from ..space.spaces import SearchSpace
+from .protocol import headline_column
 
 
 class TableError(ValueError):
@@ -99,6 +100,11 @@ class MeasuredRecords:
     @property
     def space(self) -> SearchSpace:
         return SearchSpace.from_dict(self.meta["space"])
+
+    @property
+    def headline(self) -> str:
+        """The column predictors read by default: ``median_ms``, or ``min_ms`` for a ``--statistic min`` run."""
+        return headline_column(self.meta.get("settings"))
 
     @property
     def device_model(self) -> str | None:

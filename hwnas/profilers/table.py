@@ -52,12 +52,12 @@ class LatencyTable(MeasuredRecords):
     def stats(self, key: LayerKey) -> dict[str, Any]:
         return self.rows.iloc[self.index[key]].to_dict()
 
-    def latency_ms(self, key: LayerKey | None, column: str = "median_ms") -> float:
+    def latency_ms(self, key: LayerKey | None, column: str | None = None) -> float:
         """Latency of one layer; ``None`` (a ``zero`` block) costs 0."""
         if key is None:
             return 0.0
         try:
-            return float(self.rows.iloc[self.index[key]][column])
+            return float(self.rows.iloc[self.index[key]][column or self.headline])
         except KeyError:
             raise TableError(f"the table has no entry for {key.label}; profile the space it comes from "
                              f"(hwnas profile) or check the space's resolution and width") from None
@@ -73,7 +73,7 @@ class LatencyTable(MeasuredRecords):
             raise TableError(f"the table does not cover space {space.name!r}: {len(miss)} of "
                              f"{len(space.layer_keys())} layers missing (e.g. {shown})")
 
-    def lut_sum_ms(self, arch: ArchSpec, space: SearchSpace | None = None, column: str = "median_ms") -> float:
+    def lut_sum_ms(self, arch: ArchSpec, space: SearchSpace | None = None, column: str | None = None) -> float:
         """The field-standard estimate: the sum of the layers' isolated latencies."""
         space = space or self.space
         return sum(self.latency_ms(k, column) for k in space.arch_keys(arch))
