@@ -54,6 +54,9 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--statistic", choices=["median", "min"],
                    help="headline latency that predictors and searches read (default median; 'min' with "
                    "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
+    g.add_argument("--jobs", type=int, default=1, help="build the programs in this many processes before "
+                   "timing anything (executorch, where lowering a network takes ~40 s; needs "
+                   "--backend-opt cache_dir=DIR) (default %(default)s)")
     g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="backend-specific option, repeatable (e.g. transport=adb for the remote backend, "
                    "mobile=true for onnxruntime, cache_dir=DIR for executorch)")
@@ -151,7 +154,7 @@ def cmd_profile(a: argparse.Namespace) -> int:
     space, backend = space_from_args(a), backend_from_args(a)
     out = Path(a.output)
     try:
-        table = build_table(space, backend, out, shard=a.shard, progress=not a.quiet)
+        table = build_table(space, backend, out, shard=a.shard, progress=not a.quiet, jobs=a.jobs)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {out}; run the same command again to resume.",
               file=sys.stderr)

@@ -92,6 +92,23 @@ def test_cache_dir_skips_export_the_second_time(tmp_path, tiny, monkeypatch):
 
 
 @needs_executorch
+def test_parallel_export_fills_the_cache_so_timing_lowers_nothing(tmp_path, tiny, monkeypatch):
+    from hwnas.profilers.executorch_backend import _et
+
+    keys = tiny.layer_keys()[1:5]
+    with pytest.raises(ValueError, match="cache_dir"):
+        build_table(tiny, create_backend("executorch", protocol=FAST), tmp_path / "x.csv", keys=keys,
+                    progress=False, jobs=2)
+    calls = []
+    orig = _et()["lower"]
+    monkeypatch.setitem(_et(), "lower", lambda *a, **k: calls.append(1) or orig(*a, **k))  # this process only
+    b = create_backend("executorch", cache_dir=str(tmp_path / "pte"), protocol=FAST)
+    t = build_table(tiny, b, tmp_path / "t.csv", keys=keys, progress=False, jobs=2)
+    assert len(t) == 4 and len(list((tmp_path / "pte").glob("*.pte"))) == 4
+    assert calls == []  # lowered by the two worker processes, timed here from the cache
+
+
+@needs_executorch
 def test_cuda_is_refused_with_a_pointer():
     with pytest.raises(ValueError, match="XNNPACK CPU"):
         create_backend("executorch", device="cuda")

@@ -119,11 +119,13 @@ REFERENCE_PROTOCOL = Protocol(warmup=3, warmup_s=0.0, repeats=10, min_time_s=0.0
 
 
 def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: int, seed: int,
-                  exclude: set[str] | None = None, reference: bool = False, progress: bool = True) -> ArchDataset:
+                  exclude: set[str] | None = None, reference: bool = False, progress: bool = True,
+                  jobs: int = 1) -> ArchDataset:
     """Measure ``n`` planned architectures end to end into ``path`` (resuming what is there).
 
     With ``reference``, a fixed reference network is timed (minimum of 10 runs) just before each
-    architecture and stored as ``ref_ms``, so :meth:`ArchDataset.latencies` can remove machine drift."""
+    architecture and stored as ``ref_ms``, so :meth:`ArchDataset.latencies` can remove machine drift.
+    ``jobs`` > 1 lets a backend that builds slowly (ExecuTorch) build the programs in parallel first."""
     path = Path(path)
     settings, env = backend.settings(), backend.environment()
     plan = plan_archs(space, n, seed, exclude=exclude)
@@ -141,15 +143,17 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
     done = set(ds.arch_strings)
     todo = [a for a in plan if str(a) not in done]
     shape = (1, space.in_channels, space.resolution, space.resolution)
+    work = [functools.partial(_network_job, a, space, shape) for a in todo]
+    probe_job = functools.partial(_network_job, reference_arch(space), space, shape)
+    backend.precompile(([probe_job] if reference else []) + work if todo else [], n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
                initial=len(plan) - len(todo), total=len(plan))
     probe = None
     if reference and todo:
         probe = backend.prepare(build_model(reference_arch(space), space).eval(), (backend.batch, *shape[1:]))
-    jobs = [functools.partial(_network_job, a, space, shape) for a in todo]
     try:
         for i, stats, ref in backend.measure_many(
-                jobs, before=(lambda: REFERENCE_PROTOCOL.run(probe).min_ms) if probe is not None else None):
+                work, before=(lambda: REFERENCE_PROTOCOL.run(probe).min_ms) if probe is not None else None):
             ds.add(todo[i], space, stats, ref_ms=ref)
             ds.save(path)
             bar.update()

@@ -17,7 +17,7 @@ def cmd_measure_archs(a: argparse.Namespace) -> int:
         exclude |= set(ArchDataset.load(p).arch_strings)
     try:
         ds = measure_archs(space_from_args(a), backend_from_args(a), a.output, n=a.n, seed=a.seed,
-                           exclude=exclude, reference=a.reference, progress=not a.quiet)
+                           exclude=exclude, reference=a.reference, progress=not a.quiet, jobs=a.jobs)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {a.output}; run the same command again to resume.",
               file=sys.stderr)

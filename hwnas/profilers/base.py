@@ -113,6 +113,11 @@ class Backend(ABC):
                 for r in runners.values():
                     r.close()
 
+    def precompile(self, jobs: Sequence[Callable[[], tuple[nn.Module, tuple[int, ...]]]],  # noqa: B027
+                   n_jobs: int = 1, progress: bool = True) -> None:
+        """Build, in ``n_jobs`` parallel processes, whatever :meth:`prepare` would build slowly for ``jobs``
+        (e.g. ExecuTorch programs into its cache), before anything is timed. Backends that build fast ignore it."""
+
     def warm_up(self, runner: Runner) -> None:  # noqa: B027 - optional hook
         """Extra warm-up before the protocol's own (GPU backends wait for clocks to settle)."""
 

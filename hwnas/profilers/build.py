@@ -38,13 +38,14 @@ def shard_keys(keys: Iterable[LayerKey], shard: tuple[int, int] | None) -> list[
 
 
 def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys: Iterable[LayerKey] | None = None,
-                shard: tuple[int, int] | None = None, progress: bool = True) -> LatencyTable:
+                shard: tuple[int, int] | None = None, progress: bool = True, jobs: int = 1) -> LatencyTable:
     """Measure every layer of ``space`` (or just ``keys``, or one ``shard`` of them) not yet in the table
     at ``path``.
 
     The table is saved after each row, so killing the process loses at most the row being measured;
-    calling again with the same settings re-measures nothing already there. Shards built by several
-    workers are combined with :func:`hwnas.profilers.table.merge_tables` (``hwnas table merge``).
+    calling again with the same settings re-measures nothing already there. ``jobs`` > 1 lets a backend
+    that builds slowly (ExecuTorch) build every layer's program in that many processes first. Shards built
+    by several workers are combined with :func:`hwnas.profilers.table.merge_tables` (``hwnas table merge``).
     """
     path = Path(path)
     table = open_table(path, space, backend)
@@ -52,11 +53,12 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     todo = [k for k in wanted if k not in table]
     if not path.exists():
         table.save(path)
+    work = [functools.partial(_layer_job, k) for k in todo]
+    backend.precompile(work, n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
                initial=len(wanted) - len(todo), total=len(wanted))
-    jobs = [functools.partial(_layer_job, k) for k in todo]
     try:
-        for i, stats, _ in backend.measure_many(jobs):
+        for i, stats, _ in backend.measure_many(work):
             table.add(todo[i], stats)
             table.save(path)
             bar.set_postfix_str(todo[i].label, refresh=False)
