@@ -62,11 +62,11 @@ def main() -> None:
     p.add_argument("--target-backend", help="runtime to transfer to (default torch; onnxruntime if --backend torch)")
     p.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to every measurement on --backend (e.g. mobile=true for onnxruntime)")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved passes per network (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved passes per network (default %(default)s)")
     p.add_argument("--statistic", default="min", choices=["median", "min"],
                    help="headline latency (default %(default)s: the one that repeats on a shared CPU)")
-    p.add_argument("--repeats", type=int, default=15, help="timed runs per pass (default %(default)s)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up runs per pass (default %(default)s)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per pass (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up runs per pass (default %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="processes exporting ExecuTorch programs before timing")
     p.add_argument("--k-max", type=int, default=50, help="most networks measured on the transfer target")
     p.add_argument("--n-train", type=int, default=100)

@@ -72,7 +72,7 @@ class Backend(ABC):
             runner.close()
 
     def measure_many(self, jobs: Sequence[Callable[[], tuple[nn.Module, tuple[int, ...]]]], *,
-                     before: Callable[[], float] | None = None, chunk: int = 16
+                     before: Callable[[], float] | None = None, chunk: int = 32
                      ) -> Iterator[tuple[int, LatencyStats, float]]:
         """Measure what each of ``jobs`` builds (a callable returning ``(module, input_shape)``), yielding
         ``(index, stats, ref)`` in order as items finish, so that callers can save after each.
