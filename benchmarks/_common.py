@@ -61,3 +61,30 @@ def spread(values: list[float] | tuple[float, ...]) -> dict[str, Any]:
     q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) > 1 else [vals[0]] * 3
     return {**out, "median": float(statistics.median(vals)), "min": min(vals), "max": max(vals),
             "p25": float(q[0]), "p75": float(q[2])}
+
+
+def robust_protocol():
+    """The measurement the benchmarks use on this shared CPU: the minimum over 3 interleaved passes of 10 runs
+    (one median of one pass repeats within ±10% for only a third to a half of networks here)."""
+    from hwnas.profilers import Protocol
+
+    return Protocol(warmup=3, repeats=10, rounds=3, statistic="min")
+
+
+def _network(arch, space, shape):
+    from hwnas.space import build_model
+
+    return build_model(arch, space), shape
+
+
+def measure_networks(backend, archs, space) -> list[float]:
+    """Each network's headline latency (ms) under ``backend``'s protocol, in interleaved passes when it has
+    rounds, so that a slow spell of the machine does not land on one tool's networks only."""
+    import functools
+
+    shape = (1, space.in_channels, space.resolution, space.resolution)
+    jobs = [functools.partial(_network, a, space, shape) for a in archs]
+    out = [float("nan")] * len(archs)
+    for i, stats, _ in backend.measure_many(jobs):
+        out[i] = float(getattr(stats, backend.protocol.column))
+    return out

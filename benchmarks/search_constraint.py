@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, markdown_table, write_result  # noqa: E402
+from _common import RESULTS, markdown_table, measure_networks, write_result  # noqa: E402
 
 from hwnas.data import data_for_space  # noqa: E402
 from hwnas.predictors.block_costs import BlockCosts, lut_block_costs  # noqa: E402
@@ -39,9 +39,8 @@ def calibrate(costs: BlockCosts, space, backend, n: int, seed: int = 0) -> tuple
     """Fit measured ≈ a·LUT + b on ``n`` random networks; return the rescaled per-block costs."""
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(n)]
-    shape = (1, 3, space.resolution, space.resolution)
     lut = np.array([costs.arch_ms(a, space) for a in archs])
-    meas = np.array([backend.measure(build_model(a, space), shape).median_ms for a in archs])
+    meas = np.array(measure_networks(backend, archs, space))
     a, b = np.polyfit(lut, meas, 1)
     scaled = BlockCosts(float(costs.const_ms * a + b), tuple(tuple(float(c * a) for c in row) for row in costs.costs))
     pred = np.array([scaled.arch_ms(x, space) for x in archs])
