@@ -28,6 +28,10 @@ timeout, so one stuck benchmark cannot eat the others' time:
     up to ~1.7x slower: the nni_proxyless run recorded in results/ took 874 s under a load average of ~5 on the
     2 cores (its epochs were ~1.7x the quiet-machine estimate), so a full ``make bench`` on a busy machine can
     overrun 45 minutes; the 2x timeout keeps any one benchmark from running away.
+    Seen on 2026-11-25 with nothing else running in the VM but its host evidently busy (one network's speed
+    swinging ±15% second to second): profile_cost 46 s, predictor_accuracy 612 s, search_cost 510 s (1.9x its
+    earlier 270 s), search_constraint ~235 s per search (6 searches ≈ 1400 s), so that full run was on course
+    for ~75 minutes and was stopped; its latency figures were noise (see README, Backends, on --rounds).
 
 Quick mode runs the same scripts with CI-sized arguments (tiny space, few networks, 1-epoch searches); its
 budgets add up to about 20 minutes (measured here with the CPU shared: profile_cost 21 s, search_cost 212 s,
