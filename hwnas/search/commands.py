@@ -143,7 +143,7 @@ def cmd_search(a: argparse.Namespace) -> int:
         shape = (1, space.in_channels, space.resolution, space.resolution)
 
         def measured_ms(arch):
-            return backend.measure(build_model(arch, space), shape).median_ms
+            return getattr(backend.measure(build_model(arch, space), shape), backend.protocol.column)
 
         latency_fn = measured_ms
     elif cfg.method == "rl" and pred is not None:
