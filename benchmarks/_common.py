@@ -71,20 +71,12 @@ def robust_protocol():
     return Protocol(warmup=3, repeats=10, rounds=3, statistic="min")
 
 
-def _network(arch, space, shape):
-    from hwnas.space import build_model
-
-    return build_model(arch, space), shape
-
-
 def measure_networks(backend, archs, space) -> list[float]:
     """Each network's headline latency (ms) under ``backend``'s protocol, in interleaved passes when it has
     rounds, so that a slow spell of the machine does not land on one tool's networks only."""
-    import functools
+    from hwnas.predictors.archs import network_jobs
 
-    shape = (1, space.in_channels, space.resolution, space.resolution)
-    jobs = [functools.partial(_network, a, space, shape) for a in archs]
     out = [float("nan")] * len(archs)
-    for i, stats, _ in backend.measure_many(jobs):
+    for i, stats, _ in backend.measure_many(network_jobs(archs, space)):
         out[i] = float(getattr(stats, backend.protocol.column))
     return out

@@ -142,15 +142,15 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
         ds.save(path)
     done = set(ds.arch_strings)
     todo = [a for a in plan if str(a) not in done]
-    shape = (1, space.in_channels, space.resolution, space.resolution)
-    work = [functools.partial(_network_job, a, space, shape) for a in todo]
-    probe_job = functools.partial(_network_job, reference_arch(space), space, shape)
-    backend.precompile(([probe_job] if reference else []) + work if todo else [], n_jobs=jobs, progress=progress)
+    work = network_jobs(todo, space)
+    probe_job = network_jobs([reference_arch(space)], space) if reference and todo else []
+    backend.precompile(probe_job + work, n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
                initial=len(plan) - len(todo), total=len(plan))
     probe = None
-    if reference and todo:
-        probe = backend.prepare(build_model(reference_arch(space), space).eval(), (backend.batch, *shape[1:]))
+    if probe_job:
+        module, shape = probe_job[0]()
+        probe = backend.prepare(module.eval(), (backend.batch, *shape[1:]))
     try:
         for i, stats, ref in backend.measure_many(
                 work, before=(lambda: REFERENCE_PROTOCOL.run(probe).min_ms) if probe is not None else None):
@@ -162,6 +162,13 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
         if probe is not None:
             probe.close()
     return ds
+
+
+def network_jobs(archs: list[ArchSpec], space: SearchSpace) -> list[functools.partial]:
+    """Picklable builders of each network and its input shape, for :meth:`Backend.measure_many` and
+    :meth:`Backend.precompile`."""
+    shape = (1, space.in_channels, space.resolution, space.resolution)
+    return [functools.partial(_network_job, a, space, shape) for a in archs]
 
 
 def _network_job(arch: ArchSpec, space: SearchSpace, shape: tuple[int, ...]):
