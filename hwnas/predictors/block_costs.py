@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..profilers.table import LatencyTable
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from ..profilers.table import LatencyTable
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ run/
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 
 from .. import __version__
@@ -25,6 +25,9 @@ from ..io import atomic_write, atomic_write_json, read_json
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from .config import SearchConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RunError(ValueError):
@@ -115,10 +118,20 @@ class RunDir:
             raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {exc})") from None
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
-        frame = pd.DataFrame(rows)
-        atomic_write(self.file(self.LOG), lambda fh: frame.to_csv(fh, index=False))
+        """One CSV row per epoch (columns: every key in order of first appearance; a missing or NaN value is empty).
+        Written with the csv module, not pandas, so that a search process never loads pandas (~40 MB)."""
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+
+        def write(fh) -> None:
+            w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+            w.writeheader()
+            w.writerows({k: "" if isinstance(v, float) and v != v else v for k, v in row.items()} for row in rows)
+
+        atomic_write(self.file(self.LOG), write)
 
     def read_log(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_csv(self.file(self.LOG))
 
 
