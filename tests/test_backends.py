@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -103,3 +105,49 @@ def test_ort_cuda_provider_when_present(tiny):
     b = create_backend("onnxruntime", device="cuda", protocol=FAST)
     assert b.measure(build_model(tiny.sample(0), tiny), (1, 3, 16, 16)).median_ms > 0
     assert b.runtime_versions()["providers"] == "CUDAExecutionProvider"
+
+
+def test_unfolded_export_computes_what_the_module_computes(tiny):
+    """The ORT backend exports without constant folding (its session folds and fuses Conv+BN when graph
+    optimisation is on): the model must still compute the module's output, folded or not."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    model = build_model(tiny.sample(3), tiny).eval()
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = model(x).numpy()
+    for fold in (True, False):
+        sess = ort.InferenceSession(export_onnx(model, (1, 3, 16, 16), fold_constants=fold),
+                                    providers=["CPUExecutionProvider"])
+        np.testing.assert_allclose(sess.run(None, {"input": x.numpy()})[0], want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_torch_cpu_runs_do_not_fault_pages_in_and_the_setting_is_recorded(tmp_path, tiny):
+    """Eager torch on CPU: after warm-up, a timed run must reuse the memory of the one before (no page faults),
+    or a network's latency depends on the heap's history; the setting keeps tables apart."""
+    import resource
+
+    from torch import nn
+
+    from hwnas.profilers import TableMismatchError, build_table
+
+    b = create_backend("torch", protocol=FAST)
+    assert b.extra_settings() == {"steady_malloc": True}
+    net = nn.Sequential(nn.Conv2d(3, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 96, 1), nn.ReLU(),
+                        nn.Conv2d(96, 96, 3, padding=1, groups=96), nn.Conv2d(96, 24, 1))
+    run = b.prepare(net, (1, 3, 112, 112))  # activations of 2.4-4.8 MB: above glibc's default mmap threshold
+    for _ in range(3):
+        run()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        run()
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
+    assert faults < 50, f"{faults:.0f} page faults per run"
+    keys = tiny.layer_keys()[:2]
+    build_table(tiny, b, tmp_path / "t.csv", keys=keys, progress=False)
+    with pytest.raises(TableMismatchError, match="steady_malloc"):
+        build_table(tiny, create_backend("torch", protocol=FAST, steady_malloc=False), tmp_path / "t.csv",
+                    keys=keys, progress=False)

@@ -2,10 +2,20 @@
 
 On CUDA every measurement first warms the card up until the medians of successive chunks of runs agree within
 ``settle_tol`` (or ``settle_max_s`` passes), so boost clocks and lazy initialisation do not leak into the
-figures; the batch size is part of the table's settings (``--batch``)."""
+figures; the batch size is part of the table's settings (``--batch``).
+
+On CPU (Linux, glibc) the backend first tells malloc to keep freed memory (``mallopt``: no mmap for large
+blocks, no trimming), as an inference server's caching allocator does. Without it, whether a network's
+activations are handed back to the kernel after every run depends on the heap's history: on the 2-core
+reference machine some proxyless-mobile networks took ~4,000 page faults per run (up to 1.7x their steady
+latency) and others none, so two processes disagreed by network, not by a common factor. The setting is part
+of the table's settings (``steady_malloc``), so tables made without it are kept apart."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import time
 from typing import Any
 
@@ -14,6 +24,23 @@ from torch import nn
 
 from .base import Backend, Runner, register_backend
 from .protocol import settle
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory in the process (no per-run mmap/munmap or trimming of large blocks), so
+    repeated runs of a network touch the same pages; True if it took effect (False off Linux/glibc)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    big = 1 << 30
+    ok_mmap = mallopt(_M_MMAP_THRESHOLD, big) == 1 or mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+    return bool(ok_mmap and mallopt(_M_TRIM_THRESHOLD, big) == 1)
 
 
 class _CpuRunner(Runner):
@@ -48,7 +75,8 @@ class _CudaRunner(Runner):
 
 @register_backend("torch")
 class TorchBackend(Backend):
-    def __init__(self, *, settle_tol: float = 0.02, settle_max_s: float = 10.0, **kw: Any):
+    def __init__(self, *, settle_tol: float = 0.02, settle_max_s: float = 10.0, steady_malloc: bool = True,
+                 **kw: Any):
         super().__init__(**kw)
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("torch backend: device 'cuda' requested but torch.cuda.is_available() is false")
@@ -56,6 +84,7 @@ class TorchBackend(Backend):
             raise ValueError(f"torch backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
         self.settle_tol, self.settle_max_s = float(settle_tol), float(settle_max_s)
         self.settle_runs_: int | None = None
+        self.steady_malloc = bool(steady_malloc) and not self.cuda and keep_freed_memory()
 
     @property
     def cuda(self) -> bool:
@@ -66,7 +95,9 @@ class TorchBackend(Backend):
             self.settle_runs_ = settle(runner, tol=self.settle_tol, max_s=self.settle_max_s)
 
     def extra_settings(self) -> dict[str, Any]:
-        return {"settle_tol": self.settle_tol, "settle_max_s": self.settle_max_s} if self.cuda else {}
+        if self.cuda:
+            return {"settle_tol": self.settle_tol, "settle_max_s": self.settle_max_s}
+        return {"steady_malloc": True} if self.steady_malloc else {}
 
     def prepare(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         torch.set_num_threads(self.threads)
