@@ -3,11 +3,12 @@
 One run, each measurement step in its own process as a user would run it:
   1. ``hwnas profile``       the latency table (proxyless-mobile, ONNX Runtime, 1 thread);
   2. ``hwnas measure-archs`` training networks (--n-train) and held-out networks (--n-test, disjoint);
-  3. the held-out networks again, in a separate process: the noise floor (how often two independent
-     measurements of the same network agree within ±10%);
+  3. the held-out networks again (the first --n-again of them), in a separate process: the noise floor (how
+     often two independent measurements of the same network agree within ±10%);
   4. predictors fitted on the training networks only, scored on the held-out ones;
   5. transfer: the calibrated predictor moved to another runtime (--target-backend, default torch eager) with
-     K = 5, 10, 20, 50 networks measured there, scored on that runtime's own held-out networks.
+     K = 5, 10, 20, 50 networks measured there (at most --k-max), scored on that runtime's own held-out
+     networks (--n-target-test).
 Every network is measured with a reference probe just before it; rows come twice: on raw medians, and on
 reference-normalised medians (each divided by the probe and scaled to the training set's reference speed).
 
@@ -69,6 +70,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3, help="warm-up runs per pass (default %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="processes exporting ExecuTorch programs before timing")
     p.add_argument("--k-max", type=int, default=50, help="most networks measured on the transfer target")
+    p.add_argument("--n-target-test", type=int, help="held-out networks on the transfer target (default n-test / 2)")
+    p.add_argument("--n-again", type=int,
+                   help="held-out networks measured again by a second process for the noise floor (default all)")
     p.add_argument("--n-train", type=int, default=100)
     p.add_argument("--n-test", type=int, default=120)
     p.add_argument("--quick", action="store_true", help="tiny space, few networks: a CI-sized check")
@@ -98,11 +102,11 @@ def main() -> None:
     t_train = hwnas("measure-archs", *base, "--n", str(a.n_train), "--seed", "1", "-o", str(d / "train.csv"))
     hwnas("measure-archs", *base, "--n", str(a.n_test), "--seed", "2", "--exclude", str(d / "train.csv"),
           "-o", str(d / "test.csv"))
-    hwnas("measure-archs", *base, "--n", str(a.n_test), "--seed", "2", "--exclude", str(d / "train.csv"),
+    hwnas("measure-archs", *base, "--archs", str(d / "test.csv"), "--n", str(a.n_again or a.n_test),
           "-o", str(d / "test_again.csv"))
     k_max = a.k_max if not a.quick else 20
     hwnas("measure-archs", *tgt, "--n", str(k_max), "--seed", "3", "-o", str(d / "target_train.csv"))
-    hwnas("measure-archs", *tgt, "--n", str(a.n_test // 2), "--seed", "4", "--exclude",
+    hwnas("measure-archs", *tgt, "--n", str(a.n_target_test or a.n_test // 2), "--seed", "4", "--exclude",
           str(d / "target_train.csv"), "-o", str(d / "target_test.csv"))
 
     table = LatencyTable.load(d / "table.csv")
@@ -116,8 +120,8 @@ def main() -> None:
         ct = ttrain.reference_ms if mode == "normalised" else None
         y, yt = train.latencies(normalise_to=c), test.latencies(normalise_to=c)
         # noise floor: the same networks measured by two processes
-        again_by_arch = dict(zip(again.arch_strings, again.latencies(normalise_to=c), strict=True))
-        agree = np.abs(np.array([again_by_arch[s] for s in test.arch_strings]) / yt - 1)
+        first_by_arch = dict(zip(test.arch_strings, yt, strict=True))
+        agree = np.abs(again.latencies(normalise_to=c) / np.array([first_by_arch[s] for s in again.arch_strings]) - 1)
         noise[mode] = {"within_10pct": float(np.mean(agree <= 0.10)), "within_5pct": float(np.mean(agree <= 0.05)),
                        "median_rel_diff": float(np.median(agree)), "p90_rel_diff": float(np.percentile(agree, 90))}
         results[mode] = {}
@@ -135,7 +139,7 @@ def main() -> None:
             rows.append([f"{name} ({mode})", pct(r["within_5pct"]), pct(r["within_10pct"]), r["rmse_ms"],
                          pct(r["mape"]), f"{r['bias']:+.1%}", r["spearman"], prof])
         nf = noise[mode]
-        rows.append([f"noise floor ({mode}): same networks, 2 processes", pct(nf["within_5pct"]),
+        rows.append([f"noise floor ({mode}): {len(again)} held-out networks, 2 processes", pct(nf["within_5pct"]),
                      pct(nf["within_10pct"]), "", f"{pct(nf['median_rel_diff'])} (median diff)", "", "", ""])
 
         # transfer of the calibrated predictor to the target runtime
@@ -165,7 +169,7 @@ def main() -> None:
               "n_train": len(train),
               "n_test": len(test), "table_entries": len(table), "table_s": t_table, "train_measure_s": t_train,
               "reference_arch": train.meta.get("reference", {}).get("arch"), "reference_ms": train.reference_ms,
-              "predictors": results, "noise_floor": noise, "target_backend": a.target_backend,
+              "predictors": results, "noise_floor": noise, "noise_floor_n": len(again), "target_backend": a.target_backend,
               "transfer": transfer, "goal_within_10pct": 0.99 if a.backend == "onnxruntime" else 0.95}
     path = write_result(f"predictor_accuracy_{a.space}_{a.backend}" + ("_quick" if a.quick else ""), result)
     print(f"{a.space} on {a.backend} ({a.threads} thread), {env['device_model']}: {len(train)} training and "

@@ -11,27 +11,26 @@ Each benchmark writes ``<results>/<name>.json`` with its environment (``_common.
 directory is passed as ``$HWNAS_RESULTS_DIR``), its output goes to ``<results>/logs/<name>.log``, and
 ``<results>/run_all.json`` records every benchmark's status, wall time and budget.
 
-Full-mode budget on this 2-core machine (``make bench`` must finish within 45 minutes = 2700 s). The budgets
-are planned from the wall times these scripts recorded here (``wall_s`` / build times in their JSONs) and
-from per-network measurement rates, with headroom; a benchmark over 2x its budget is stopped and reported as a
-timeout, so one stuck benchmark cannot eat the others' time:
+Full-mode budget on this 2-core machine (``make bench`` must finish within 45 minutes = 2700 s, from a fresh
+clone: the NNI venv and the demo folder are made on the way). The arguments below are cut to fit: the
+predictor benchmark re-measures 40 of its 100 held-out networks for the noise floor and transfers to torch with
+at most 20 networks; the constraint benchmark runs 4 searches (2 targets x grad/rl) of 2+4 epochs on 300
+images; the NNI comparison runs 2 interleaved rounds. A benchmark over 2x its budget is stopped and reported as
+a timeout, so one stuck benchmark cannot eat the others' time. Planned from the rates measured on 2026-11-25
+(``results/run_all.json`` holds the last full run's own wall times):
 
-    profile_cost         ~30 s    two builds of the proxyless-mobile ORT table (14 s each)                 60 s
-    predictor_accuracy  ~800 s    60 training + 100 held-out (x2 processes) ORT networks, 50 + 50 torch     840 s
-    search_cost         ~250 s    12 configurations x 2 rounds, a fresh process each                       300 s
-    search_constraint   ~690 s    6 searches (grad + rl, 3 targets), 12 + 4 epochs on 600 digits           720 s
-    search_ddp          ~150 s    1 vs 2 gloo processes (if the script exists)                             180 s
-    nni_proxyless       ~500 s    3 interleaved rounds x (hwnas, NNI), 1 + 2 epochs on 400 digits          600 s
-    ofa_table_check      ~90 s    20 networks x 2 rounds + this machine's table (only with --table)        120 s
-                                                                                             total       2820 s
-    without a published table (the default) the planned total is 2700 s. With the CPU shared, everything runs
-    up to ~1.7x slower: the nni_proxyless run recorded in results/ took 874 s under a load average of ~5 on the
-    2 cores (its epochs were ~1.7x the quiet-machine estimate), so a full ``make bench`` on a busy machine can
-    overrun 45 minutes; the 2x timeout keeps any one benchmark from running away.
-    Seen on 2026-11-25 with nothing else running in the VM but its host evidently busy (one network's speed
-    swinging ±15% second to second): profile_cost 46 s, predictor_accuracy 612 s, search_cost 510 s (1.9x its
-    earlier 270 s), search_constraint ~235 s per search (6 searches ≈ 1400 s), so that full run was on course
-    for ~75 minutes and was stopped; its latency figures were noise (see README, Backends, on --rounds).
+    profile_cost          ~50 s    two builds of the proxyless-mobile ORT table                              60 s
+    predictor_accuracy   ~420 s    ORT table; 60 + 100 + 40 ORT networks, 20 + 30 torch (3 passes, min)     480 s
+    search_cost          ~300 s    12 configurations x 2 rounds, a fresh process each                       330 s
+    search_constraint    ~400 s    ORT table, 8 calibration networks, 4 searches, 4 exported networks       410 s
+    search_ddp           ~200 s    1 vs 2 gloo processes, 8 steps per epoch                                 220 s
+    nni_proxyless        ~450 s    NNI venv (first use ~60 s); 2 rounds x (hwnas, NNI), 1 + 2 epochs        480 s
+    pareto_front         ~780 s    runs the demo when no ``hwnas-demo/`` exists (reuses it otherwise)       720 s
+    ofa_table_check       ~90 s    20 networks x 2 rounds + this machine's table (only with --table)        120 s
+                                                                              total without --table     2700 s
+
+The host's speed varies from day to day: on 2026-11-25 one network's speed swung ±15% second to second and
+search_cost took 1.9x its earlier wall time, so the same plan can overrun 45 minutes on a slow day.
 
 Quick mode runs the same scripts with CI-sized arguments (tiny space, few networks, 1-epoch searches); its
 budgets add up to about 20 minutes (measured here with the CPU shared: profile_cost 21 s, search_cost 212 s,
@@ -77,18 +76,20 @@ class Bench:
 BENCHMARKS: tuple[Bench, ...] = (
     Bench("profile_cost", "profile_cost.py", (), ("--space", "tiny"), 60, 30,
           notes="full proxyless-mobile ORT table built twice"),
-    Bench("predictor_accuracy", "predictor_accuracy.py", ("--n-train", "60", "--n-test", "100"), ("--quick",),
-          840, 240, notes="≥ 100 held-out networks (issue 3)"),
+    Bench("predictor_accuracy", "predictor_accuracy.py",
+          ("--n-train", "60", "--n-test", "100", "--n-again", "40", "--k-max", "20", "--n-target-test", "30"),
+          ("--quick",), 480, 240, notes="≥ 100 held-out networks (issue 3)"),
     Bench("search_cost", "search_cost.py", ("--rounds", "2"), ("--batch", "8", "--steps", "1", "--rounds", "1"),
-          300, 240),
-    Bench("search_constraint", "search_constraint.py", (),
+          330, 240),
+    Bench("search_constraint", "search_constraint.py",
+          ("--epochs", "4", "--warmup-epochs", "2", "--data-limit", "300", "--fracs", "0.3,0.7"),
           ("--epochs", "1", "--warmup-epochs", "1", "--data-limit", "100", "--calibrate", "0", "--methods", "grad"),
-          720, 180),
-    Bench("search_ddp", "search_ddp.py", (), ("--quick",), 180, 120, optional=True),
-    Bench("nni_proxyless", "peers/nni_proxyless.py", ("--repeats", "3"), ("--quick",), 600, 360,
+          410, 180),
+    Bench("search_ddp", "search_ddp.py", ("--steps-per-epoch", "8"), ("--quick",), 220, 120, optional=True),
+    Bench("nni_proxyless", "peers/nni_proxyless.py", ("--repeats", "2"), ("--quick",), 480, 360,
           notes="creates benchmarks/peers/.venv-nni on first use (about a minute more)"),
     Bench("pareto_front", "pareto_front.py", ("-o", "hwnas-demo"), ("--quick", "-o", "hwnas-demo-quick"), 720, 60,
-          notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~12 min when it must run it"),
+          notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~13 min when it must run it"),
     Bench("ofa_table_check", "ofa_table_check.py", ("--n", "20", "--rounds", "2"), ("--quick",), 120, 60,
           needs_table=True),
 )
@@ -306,7 +307,9 @@ def section_predictors(res: dict[str, dict]) -> str | None:
             rows.append([f"· LUT-sum (OFA/ProxylessNAS baseline, {mode})", fmt(lut.get("within_10pct"), "pct"), "—",
                          "—", "—", ""])
             nf = _get(r, "noise_floor", mode, "within_10pct")
-            rows.append([f"· noise floor: same networks, two processes ({mode})", fmt(nf, "pct"), "—", "—", "—", ""])
+            nn = r.get("noise_floor_n")
+            rows.append([f"· noise floor: {f'{nn} of the held-out' if nn else 'same'} networks, two processes ({mode})",
+                         fmt(nf, "pct"), "—", "—", "—", ""])
     return _section("Latency predictors (issues 3 and 6)", ", ".join(f"`{k}.json`" for k in files), rows,
                     "Ratio = measured ÷ goal. Issue 6 asks ≥ 95% on every backend; issue 3 ≥ 99% on ONNX Runtime.")
 

@@ -83,13 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny space, fewer steps (about a minute)")
     p.add_argument("--batch", type=int, default=32, help="batch B of the single process (default 32)")
+    p.add_argument("--steps-per-epoch", type=int, default=12, help="full mode: images = steps x batch (default 12)")
     p.add_argument("--epochs", type=int, default=None, help="search epochs, the first not timed (default: quick 3, "
                    "full 2)")
     a = p.parse_args(argv)
     if a.quick:
         space, space_kw, n = "tiny", {"num_classes": 10}, 40 * a.batch
     else:
-        space, space_kw, n = "proxyless-cifar", {"width_mult": 0.5}, 12 * a.batch  # ~2.5 s a step on one core
+        space, space_kw, n = "proxyless-cifar", {"width_mult": 0.5}, a.steps_per_epoch * a.batch  # ~2.5 s a step
     epochs = a.epochs or (3 if a.quick else 2)
     base = {"space": space, "space_kw": space_kw, "n": n, "epochs": epochs, "sync_bn": True}
     configs = [
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "timed_epochs": epochs - 1, "threads_per_process": 1, "backend": "gloo", "method": "grad",
         "binary_mode": "full_v2", "arch_step_every": 5, "cpu_cores": os.cpu_count(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "note": "shared 2-core machine: other jobs ran at the same time (see load averages)",
+        "note": (f"2-core machine; 1-minute load average {load_before[0]:.1f} before the run (the previous "
+                 f"benchmark's tail counts too), {os.getloadavg()[0]:.1f} after"),
         "results": results})
     print(f"wrote {path}")
     return 0

@@ -6,6 +6,7 @@ import torch
 from sklearn.base import clone
 
 from hwnas.predictors import (
+    ArchDataset,
     CalibratedPredictor,
     FittedPredictor,
     FlopsLinearPredictor,
@@ -16,9 +17,10 @@ from hwnas.predictors import (
     load_predictor,
     measure_archs,
     plan_archs,
+    read_arch_list,
     save_predictor,
 )
-from hwnas.profilers import TableError, TableMismatchError, build_table, create_backend
+from hwnas.profilers import Protocol, TableError, TableMismatchError, build_table, create_backend
 from hwnas.space import get_space
 
 CIFAR = dict(width_mult=0.35)
@@ -146,6 +148,31 @@ def test_dataset_resumes_and_refuses_other_plans(tmp_path, tiny, fake):
         measure_archs(tiny, fake, path, n=9, seed=0, progress=False)
     with pytest.raises(TableMismatchError):
         measure_archs(tiny, create_backend("fake", threads=2), path, n=8, seed=0, progress=False)
+
+
+def test_given_networks_are_measured_again_in_their_order(tmp_path, tiny, fake):
+    """measure-archs --archs: a dataset's networks measured again (another runtime, or a noise floor), the first
+    N of them; a list with a bad architecture is refused with its line, before anything is measured."""
+    from hwnas.cli import main
+
+    first = measure_archs(tiny, fake, tmp_path / "a.csv", n=10, seed=0, progress=False)
+    cmd = ["measure-archs", "--space", "tiny", "--backend", "fake", "--archs", str(tmp_path / "a.csv"), "--quiet",
+           "-o", str(tmp_path / "b.csv")]
+    assert main([*cmd, "--n", "4"]) == 0
+    again = ArchDataset.load(tmp_path / "b.csv")
+    assert again.arch_strings == first.arch_strings[:4]
+    np.testing.assert_allclose(again.latencies(), first.latencies()[:4], rtol=0.2)
+    assert main([*cmd, "--n", "4"]) == 0 and len(ArchDataset.load(tmp_path / "b.csv")) == 4  # resumes
+    with pytest.raises(ValueError, match="planned with"):  # another list is refused
+        measure_archs(tiny, create_backend("fake", protocol=Protocol()), tmp_path / "b.csv", n=5, seed=0, archs=first.archs(),
+                      progress=False)
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"# two networks\n{first.arch_strings[5]}\n\n{first.arch_strings[6]}\n")
+    assert [str(a) for a in read_arch_list(lst, tiny)] == first.arch_strings[5:7]
+    lst.write_text(f"{first.arch_strings[5]}\nnot-an-arch\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_arch_list(lst, tiny)
+    assert not (tmp_path / "c.csv").exists()
 
 
 class _DriftingBackend:

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "ArchDataset": "archs", "measure_archs": "archs", "plan_archs": "archs",
+    "ArchDataset": "archs", "measure_archs": "archs", "plan_archs": "archs", "read_arch_list": "archs",
     "BlockCosts": "block_costs", "expected_latency_ms": "block_costs", "lut_block_costs": "block_costs",
     "CalibratedPredictor": "estimators", "FlopsLinearPredictor": "estimators", "LUTSumPredictor": "estimators",
     "TablePredictor": "estimators", "FittedPredictor": "fitted", "accuracy_report": "metrics",
@@ -21,7 +21,7 @@ _WHERE = {
 __all__ = ["PREDICTORS", *sorted(_WHERE)]
 
 if TYPE_CHECKING:
-    from .archs import ArchDataset, measure_archs, plan_archs  # noqa: F401
+    from .archs import ArchDataset, measure_archs, plan_archs, read_arch_list  # noqa: F401
     from .block_costs import BlockCosts, expected_latency_ms, lut_block_costs  # noqa: F401
     from .estimators import CalibratedPredictor, FlopsLinearPredictor, LUTSumPredictor, TablePredictor  # noqa: F401
     from .fitted import FittedPredictor  # noqa: F401

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,27 +120,63 @@ def reference_arch(space: SearchSpace) -> ArchSpec:
 REFERENCE_PROTOCOL = Protocol(warmup=3, warmup_s=0.0, repeats=10, min_time_s=0.0)
 
 
+def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
+    """The architectures in ``path``: the ``arch`` column of a CSV (an arch dataset), else one architecture
+    string per line (blank lines and ``#`` comments skipped); each is checked against ``space``."""
+    import csv
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"architecture list not found: {path}") from None
+    lines = text.splitlines()
+    if lines and "arch" in next(csv.reader([lines[0]])):
+        entries = [(i + 2, row["arch"]) for i, row in enumerate(csv.DictReader(lines))]
+    else:
+        entries = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
+    out = []
+    for line, entry in entries:
+        try:
+            out.append(space.parse(entry))
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {line}: {exc}") from None
+    if not out:
+        raise ValueError(f"{path} holds no architectures")
+    return out
+
+
 def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: int, seed: int,
                   exclude: set[str] | None = None, reference: bool = False, progress: bool = True,
-                  jobs: int = 1) -> ArchDataset:
+                  jobs: int = 1, archs: Sequence[ArchSpec] | None = None) -> ArchDataset:
     """Measure ``n`` planned architectures end to end into ``path`` (resuming what is there).
+
+    ``archs`` measures these networks instead of planned ones (the first ``n`` of them, duplicates and
+    ``exclude``'s dropped): the same networks on another device or runtime, or again for a noise floor.
 
     With ``reference``, a fixed reference network is timed (minimum of 10 runs) just before each
     architecture and stored as ``ref_ms``, so :meth:`ArchDataset.latencies` can remove machine drift.
     ``jobs`` > 1 lets a backend that builds slowly (ExecuTorch) build the programs in parallel first."""
     path = Path(path)
     settings, env = backend.settings(), backend.environment()
-    plan = plan_archs(space, n, seed, exclude=exclude)
+    if archs is None:
+        plan, planned = plan_archs(space, n, seed, exclude=exclude), {"n": n, "seed": seed}
+    else:
+        plan = list({str(a): space.validate(a) for a in archs if str(a) not in (exclude or set())}.values())[:n]
+        if not plan:
+            raise ValueError("no architectures to measure (the list is empty or every one is excluded)")
+        digest = hashlib.sha256("\n".join(map(str, plan)).encode()).hexdigest()[:16]
+        planned = {"n": len(plan), "given": digest}
     if path.exists():
         ds = ArchDataset.load(path)
         ds.check_compatible(settings, env, space, what=f"this {backend.name} measurement")
-        if ds.meta.get("plan") != {"n": n, "seed": seed} or bool(ds.meta.get("reference")) != reference:
+        if ds.meta.get("plan") != planned or bool(ds.meta.get("reference")) != reference:
             raise ValueError(f"{path} was planned with {ds.meta.get('plan')} (reference probes: "
-                             f"{bool(ds.meta.get('reference'))}), not n={n}, seed={seed} (reference probes: "
+                             f"{bool(ds.meta.get('reference'))}), not {planned} (reference probes: "
                              f"{reference}); use another output file")
     else:
         ref_meta = {"arch": str(reference_arch(space)), "protocol": REFERENCE_PROTOCOL.to_dict()} if reference else None
-        ds = ArchDataset.new(space, settings, env, plan={"n": n, "seed": seed}, reference=ref_meta)
+        ds = ArchDataset.new(space, settings, env, plan=planned, reference=ref_meta)
         ds.save(path)
     done = set(ds.arch_strings)
     todo = [a for a in plan if str(a) not in done]

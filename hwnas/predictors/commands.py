@@ -10,14 +10,17 @@ from pathlib import Path
 
 def cmd_measure_archs(a: argparse.Namespace) -> int:
     from ..cli import backend_from_args, space_from_args
-    from .archs import ArchDataset, dataset_summary, measure_archs
+    from .archs import ArchDataset, dataset_summary, measure_archs, read_arch_list
 
     exclude: set[str] = set()
     for p in a.exclude or []:
         exclude |= set(ArchDataset.load(p).arch_strings)
+    space = space_from_args(a)
+    given = read_arch_list(a.archs, space) if a.archs else None
+    n = a.n if a.n is not None else (len(given) if given is not None else 200)
     try:
-        ds = measure_archs(space_from_args(a), backend_from_args(a), a.output, n=a.n, seed=a.seed,
-                           exclude=exclude, reference=a.reference, progress=not a.quiet, jobs=a.jobs)
+        ds = measure_archs(space, backend_from_args(a), a.output, n=n, seed=a.seed, exclude=exclude,
+                           reference=a.reference, progress=not a.quiet, jobs=a.jobs, archs=given)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {a.output}; run the same command again to resume.",
               file=sys.stderr)
@@ -98,9 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("--n", type=int, default=200, help="number of networks (default %(default)s)")
+    s.add_argument("--n", type=int, help="number of networks (default 200, or all of --archs)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
+    s.add_argument("--archs", metavar="FILE",
+                   help="measure these networks instead of planned ones: an arch dataset CSV (another device's, or "
+                        "this one's for a noise floor) or a text file with one architecture per line; with --n, "
+                        "the first N")
     s.add_argument("--reference", action="store_true",
                    help="time a fixed reference network before each one, to normalise away machine drift")
     s.add_argument("-o", "--output", required=True)
