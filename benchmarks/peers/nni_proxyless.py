@@ -8,8 +8,9 @@ What is compared
   NNI's model space (``benchmarks/peers/nni_worker.py``) mirrors hwnas's builder layer for layer, one
   ``LayerChoice`` per block whose choice names are hwnas tokens, so NNI's result converts 1:1 to an hwnas
   architecture string (supernet parameter counts are reported to show the two are the same network).
-- Latency model: this machine's ONNX Runtime table of the space (1 thread), LUT-sum calibrated on ``--calibrate``
-  networks (as ``search_constraint.py``, kept only when it fits those networks better than the plain LUT-sum);
+- Latency model: this machine's ONNX Runtime table of the space (1 thread) and hwnas's calibrated predictor fitted
+  on ``--calibrate`` networks spread over the latency range (as ``search_constraint.py``; kept only when it fits
+  those networks better than the plain LUT-sum); both tools get its per-block costs;
   the target is ``--target-frac`` (default 0.25) of the way from the
   fastest to the slowest architecture. Not 0.5: there the target is about the expected latency of a uniformly
   random architecture, so a search that ignores latency lands near it by chance and the comparison shows
@@ -145,9 +146,9 @@ def prepare(a: argparse.Namespace, work: Path, log=print) -> dict:
     costs = lut_block_costs(table, space)
     cal = None
     if a.calibrate:
-        cal_costs, cal = calibrate(costs, space, backend, a.calibrate)
-        # keep the line only if it fits its own networks better than the plain LUT-sum: on a busy machine the
-        # calibration networks can catch a load change and the line then makes the model worse, not better
+        cal_costs, cal = calibrate(table, costs, space, backend, a.calibrate)
+        # keep the calibration only if it fits its own networks better than the plain LUT-sum: on a busy machine
+        # the calibration networks can catch a load change and the fit then makes the model worse, not better
         cal["used"] = cal["calibrated_median_error"] <= cal["lut_median_error"]
         if cal["used"]:
             costs = cal_costs
@@ -322,7 +323,9 @@ def main() -> None:
     p.add_argument("--binary-mode", default="full_v2", choices=("full_v2", "two", "full"))
     p.add_argument("--target-frac", type=float, default=0.25,
                    help="target = fastest + frac x (slowest - fastest) of the latency model")
-    p.add_argument("--calibrate", type=int, default=8, help="networks for the LUT calibration (0: plain LUT-sum)")
+    p.add_argument("--calibrate", type=int, default=24,
+                   help="networks measured to fit hwnas's calibrated predictor, the latency model both tools use "
+                        "(0: plain LUT-sum)")
     p.add_argument("--table", help="reuse this ONNX Runtime table of proxyless-cifar (else built in a temp dir)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--venv", type=Path, default=DEFAULT_VENV)
