@@ -21,11 +21,11 @@ a timeout, so one stuck benchmark cannot eat the others' time. Planned from the 
 
     profile_cost          ~50 s    two builds of the proxyless-mobile ORT table                              60 s
     predictor_accuracy   ~420 s    ORT table; 60 + 100 + 40 ORT networks, 20 + 30 torch (3 passes, min)     480 s
-    search_cost          ~300 s    12 configurations x 2 rounds, a fresh process each                       330 s
-    search_constraint    ~300 s    ORT table, 24 calibration networks, 4 searches, 4 exported networks      410 s
+    search_cost          ~300 s    12 configurations x 2 rounds (DARTS once), a fresh process each          330 s
+    search_constraint    ~200 s    ORT table, 24 calibration networks, 4 searches, 4 exported networks      300 s
     search_ddp           ~200 s    1 vs 2 gloo processes, 8 steps per epoch                                 220 s
     nni_proxyless        ~450 s    NNI venv (first use ~60 s); 2 rounds x (hwnas, NNI), 1 + 2 epochs        480 s
-    pareto_front         ~780 s    runs the demo when no ``hwnas-demo/`` exists (reuses it otherwise)       720 s
+    pareto_front         ~780 s    runs the demo when no ``hwnas-demo/`` exists (reuses it otherwise)       830 s
     ofa_table_check       ~90 s    20 networks x 2 rounds + this machine's table (only with --table)        120 s
                                                                               total without --table     2700 s
 
@@ -84,11 +84,11 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("search_constraint", "search_constraint.py",
           ("--epochs", "4", "--warmup-epochs", "2", "--data-limit", "300", "--fracs", "0.3,0.7"),
           ("--epochs", "1", "--warmup-epochs", "1", "--data-limit", "100", "--calibrate", "0", "--methods", "grad"),
-          410, 180),
+          300, 180),
     Bench("search_ddp", "search_ddp.py", ("--steps-per-epoch", "8"), ("--quick",), 220, 120, optional=True),
     Bench("nni_proxyless", "peers/nni_proxyless.py", ("--repeats", "2"), ("--quick",), 480, 360,
           notes="creates benchmarks/peers/.venv-nni on first use (about a minute more)"),
-    Bench("pareto_front", "pareto_front.py", ("-o", "hwnas-demo"), ("--quick", "-o", "hwnas-demo-quick"), 720, 60,
+    Bench("pareto_front", "pareto_front.py", ("-o", "hwnas-demo"), ("--quick", "-o", "hwnas-demo-quick"), 830, 60,
           notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~13 min when it must run it"),
     Bench("ofa_table_check", "ofa_table_check.py", ("--n", "20", "--rounds", "2"), ("--quick",), 120, 60,
           needs_table=True),

@@ -13,8 +13,9 @@ is added where a block allows it (7 / 13 choices there). Every configuration run
 Peak memory = the process's peak RSS (``ru_maxrss``) during the timed steps minus its RSS just before the
 first step (model, optimiser and batch already allocated): the memory the step itself needs. Step time = median
 of the timed steps. Each configuration runs twice (the list forwards, then backwards) and keeps the lower
-median and peak, to damp the drift of this shared machine. Goal (issue 4): ``two`` and ``full_v2`` within 1.3x
-the child's memory and 1.5x its step time, flat from 6 to 12 candidates.
+median and peak, to damp the drift of this shared machine; ``darts`` (8x the child's step time: a reference,
+not a goal) runs ``--darts-rounds`` times (default 1), a fifth of the benchmark's time saved. Goal (issue 4):
+``two`` and ``full_v2`` within 1.3x the child's memory and 1.5x its step time, flat from 6 to 12 candidates.
 
     python benchmarks/search_cost.py [--batch 32] [--steps 3] [--threads 1]
 """
@@ -129,6 +130,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--darts-rounds", type=int, default=1, help="rounds of the DARTS reference (~50 s each)")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
@@ -139,6 +141,8 @@ def main() -> None:
     best: dict[tuple[str, int], dict] = {}
     for r in range(a.rounds):
         for m, n in (configs if r % 2 == 0 else configs[::-1]):
+            if m == "darts" and r >= a.darts_rounds:
+                continue
             res = run_one(m, n, a)
             print(f"  round {r + 1}: {m:8s} {n:2d} candidates  peak +{res['peak_mb']:7.1f} MB  "
                   f"step {res['step_s'] * 1000:7.1f} ms", flush=True)
@@ -161,7 +165,9 @@ def main() -> None:
     table = markdown_table(header, rows)
     wall = time.perf_counter() - t0
     path = write_result("search_cost", {"space": "proxyless-cifar", "batch": a.batch, "threads": a.threads,
-                                        "steps": a.steps, "rounds": a.rounds, "candidates": {
+                                        "steps": a.steps, "rounds": a.rounds,
+                                        "darts_rounds": min(a.rounds, a.darts_rounds),
+                                        "candidates": {
                                             str(k): v for k, v in CANDIDATES.items()}, "results": records,
                                         "wall_s": wall})
     print(f"proxyless-cifar, batch {a.batch}, {a.threads} thread(s); 12 candidates = kernels 3,5,7,9 x expands 3,6")
