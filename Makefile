@@ -25,7 +25,7 @@ test: venv
 test-all: venv
 	$(BIN)/python -m pytest -q
 
-# every benchmark in its own process, then benchmarks/results/SUMMARY.md (about 45 min on 2 cores);
+# every benchmark in its own process, then benchmarks/results/SUMMARY.md (planned for 45 min on 2 cores, 30 min measured);
 # `make bench BENCH_ARGS=--quick` for CI-sized checks, `OFA_TABLE=published.yaml` to check a published table
 bench: venv
 	$(BIN)/python benchmarks/run_all.py $(if $(OFA_TABLE),--table $(OFA_TABLE)) $(BENCH_ARGS)

@@ -17,7 +17,8 @@ predictor benchmark re-measures 40 of its 100 held-out networks for the noise fl
 at most 20 networks; the constraint benchmark runs 4 searches (2 targets x grad/rl) of 2+4 epochs on 300
 images; the NNI comparison runs 2 interleaved rounds. A benchmark over 2x its budget is stopped and reported as
 a timeout, so one stuck benchmark cannot eat the others' time. Planned from the rates measured on 2026-11-25
-(``results/run_all.json`` holds the last full run's own wall times):
+(``results/run_all.json`` holds the last full run's own wall times; on 2026-11-30 a run from a fresh state took
+1798 s: 30, 343, 232, 167, 68, 343 and 614 s in the order below):
 
     profile_cost          ~50 s    two builds of the proxyless-mobile ORT table                              60 s
     predictor_accuracy   ~420 s    ORT table; 60 + 100 + 40 ORT networks, 20 + 30 torch (3 passes, min)     480 s
@@ -30,7 +31,8 @@ a timeout, so one stuck benchmark cannot eat the others' time. Planned from the 
                                                                               total without --table     2700 s
 
 The host's speed varies from day to day: on 2026-11-25 one network's speed swung ±15% second to second and
-search_cost took 1.9x its earlier wall time, so the same plan can overrun 45 minutes on a slow day.
+search_cost took 1.9x its earlier wall time, and a full run from a fresh state took 3126 s (52 min; the demo alone
+19 min against 10 min on 2026-11-30), so the same plan can overrun 45 minutes on a slow day.
 
 Quick mode runs the same scripts with CI-sized arguments (tiny space, few networks, 1-epoch searches); its
 budgets add up to about 20 minutes (measured here with the CPU shared: profile_cost 21 s, search_cost 212 s,
