@@ -333,10 +333,12 @@ def section_search_cost(r: dict[str, Any] | None) -> str | None:
         rows.append([f"`{x['mode']}` step time ÷ plain child step, {n} candidates", fmt(tim, "x"), "≤ 1.50×",
                      f"DARTS {fmt(d.get('time_vs_child'), 'x')}", _ratio(median_of(tim), 1.5),
                      verdict(median_of(tim), 1.5)])
-    rounds = r.get("rounds")
-    return _section("Search step cost (issue 4)", "`search_cost.json`", rows,
-                    f"Ratio = measured ÷ goal. Each figure is the lower of {rounds} rounds in fresh processes "
-                    "(the script keeps the best round, so no spread is stored).")
+    rounds, darts_rounds = r.get("rounds"), r.get("darts_rounds")
+    note = (f"Ratio = measured ÷ goal. Each figure is the lower of {rounds} rounds in fresh processes "
+            "(the script keeps the best round, so no spread is stored)")
+    if darts_rounds is not None and darts_rounds != rounds:
+        note += f"; the DARTS reference ran {darts_rounds} round(s)"
+    return _section("Search step cost (issue 4)", "`search_cost.json`", rows, note + ".")
 
 
 def section_search_constraint(r: dict[str, Any] | None) -> str | None:
