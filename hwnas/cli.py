@@ -160,8 +160,9 @@ def cmd_profile(a: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     except DeviceError as exc:
-        print(f"hwnas: error: device {exc.device or backend.name!r} failed: {exc}\nfinished rows are kept in {out}; "
-              f"run the same command again to resume.", file=sys.stderr)
+        kept = (f"finished rows are kept in {out}; run the same command again to resume." if out.exists()
+                else f"nothing was written to {out}.")
+        print(f"hwnas: error: device {exc.device or backend.name!r} failed: {exc}\n{kept}", file=sys.stderr)
         return 3
     print(table.summary())
     print(f"wrote {out} and {out.with_name(out.stem + '.meta.json')}")

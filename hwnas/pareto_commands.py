@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")
-    s.add_argument("--data-limit", type=int, default=600)
+    s.add_argument("--data-limit", type=int, default=600,
+                   help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
     s.add_argument("--method", choices=["grad", "rl"], default="grad")
     s.add_argument("--epochs", type=int, default=6, help="search epochs after warm-up (default 6)")
     s.add_argument("--warmup-epochs", type=int, default=3)

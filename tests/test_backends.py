@@ -5,7 +5,8 @@ import sys
 import pytest
 import torch
 
-from hwnas.profilers import Protocol, create_backend, list_backends
+from hwnas.cli import main as cli_main
+from hwnas.profilers import MissingRuntimeError, Protocol, create_backend, list_backends
 from hwnas.profilers.ort_backend import export_onnx
 from hwnas.space import build_model
 
@@ -42,11 +43,15 @@ def test_fake_backend_is_deterministic_and_structural(tiny, fake):
     assert fake.measure(m, (1, 3, 32, 32)).median_ms > a.median_ms
 
 
-def test_cuda_requested_without_cuda_is_a_clear_error():
+def test_cuda_requested_without_cuda_is_a_clear_error(tiny, capsys):
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
-    with pytest.raises(RuntimeError, match="cuda"):
+    with pytest.raises((MissingRuntimeError, ValueError), match="cuda"):
         create_backend("torch", device="cuda")
+    # the command line turns it into one line naming the fix, not a traceback
+    assert cli_main(["measure", "--space", "tiny", "--backend", "torch", "--device", "cuda",
+                     "--arch", str(tiny.sample(0))]) == 2
+    assert capsys.readouterr().err.startswith("hwnas: error: torch backend: device 'cuda'")
 
 
 @pytest.mark.gpu

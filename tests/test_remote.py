@@ -300,3 +300,14 @@ def test_cli_profile_through_adb_device_lost_then_resumed(tmp_path):
     again = pd.read_csv(out)
     assert len(again) == 6 and not again.duplicated(["label"]).any()
     pd.testing.assert_frame_equal(again.iloc[:3], kept)
+
+
+def test_cli_profile_device_unreachable_from_the_start_says_nothing_was_written(tmp_path):
+    out = tmp_path / "phone.csv"
+    r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--space", "tiny", "--backend", "remote", "--quiet",
+                        "--backend-opt", "transport=adb", "--backend-opt", "serial=R58M123",
+                        "--backend-opt", f"adb={tmp_path / 'no-adb'}", "--backend-opt", f"binary={STANDIN}",
+                        "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "R58M123" in r.stderr and f"nothing was written to {out}" in r.stderr
+    assert not out.exists()

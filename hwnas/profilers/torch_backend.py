@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import Backend, Runner, register_backend
+from .base import Backend, MissingRuntimeError, Runner, register_backend
 from .protocol import settle
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -78,8 +78,14 @@ class TorchBackend(Backend):
     def __init__(self, *, settle_tol: float = 0.02, settle_max_s: float = 10.0, steady_malloc: bool = True,
                  **kw: Any):
         super().__init__(**kw)
+        if self.device.startswith("cuda") and torch.version.cuda is None:
+            raise MissingRuntimeError(f"torch backend: device 'cuda' needs a CUDA build of torch; this one is "
+                                      f"{torch.__version__} (CPU only): pip install --force-reinstall torch --index-url "
+                                      "https://download.pytorch.org/whl/cu128 (the CUDA version of your driver), "
+                                      "or use --device cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError("torch backend: device 'cuda' requested but torch.cuda.is_available() is false")
+            raise ValueError(f"torch backend: device 'cuda' requested but torch {torch.__version__} sees no GPU "
+                             "(torch.cuda.is_available() is false: check the driver and CUDA_VISIBLE_DEVICES)")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"torch backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
         self.settle_tol, self.settle_max_s = float(settle_tol), float(settle_max_s)

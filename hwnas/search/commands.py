@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
     s.add_argument("--data", default="digits", help="digits (default), digits-hard, synthetic, cifar10:PATH, "
                                                      "folder:PATH")
-    s.add_argument("--data-limit", type=int, help="use at most this many images (digits, cifar10)")
+    s.add_argument("--data-limit", type=int, help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted copies of each)")
     s.add_argument("-o", "--output", required=True, help="run directory")
     s.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
     s.add_argument("--config", help="search settings JSON (SearchConfig fields); flags override it")
