@@ -149,7 +149,7 @@ def test_retrain_from_inherited_weights_and_measure(space, costs, data, tmp_path
     assert saved["arch"] == res.arch.to_string() and (tmp_path / "re" / "model.pt").exists()
 
 
-def test_cli_search_then_retrain(tmp_path, capsys):
+def test_cli_search_then_retrain(tmp_path, capsys, monkeypatch):
     table = tmp_path / "t.csv"
     assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", str(table)]) == 0
     capsys.readouterr()
@@ -163,6 +163,17 @@ def test_cli_search_then_retrain(tmp_path, capsys):
     assert main(argv) == 2 and "--resume" in capsys.readouterr().err
     assert main([*argv, "--resume", "--epochs", "2"]) == 0
     assert len(pd.read_csv(run / "log.csv")) == 3
+    # --resume alone replays the flags the run was started with (from another directory too); a search
+    # setting given now still overrides them: one more epoch
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["search", "--resume", "--epochs", "3", "--quiet", "-o", str(run)]) == 0
+    assert "started with" in capsys.readouterr().out
+    assert len(pd.read_csv(run / "log.csv")) == 4
+    # a run that was started elsewhere (no command.json) is told what to do
+    (run / "command.json").unlink()
+    assert main(["search", "--resume", "-o", str(run)]) == 2
+    assert "give the original command again with --resume" in capsys.readouterr().err
     assert main(["retrain", str(run), "--data", "synthetic", "--epochs", "1", "--backend", "fake", "--quiet",
                  "--inherit"]) == 0
     out = capsys.readouterr().out

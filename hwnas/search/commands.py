@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("search", help="latency-constrained ProxylessNAS search (gradient or REINFORCE)",
                        description="Search a space for an architecture meeting --target-ms. Writes a run directory "
-                                   "(config.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed run. Started "
+                                   "(config.json, command.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed run. Started "
                                    "by torchrun (torchrun --nproc-per-node N -m hwnas search ...), it runs on all N "
                                    "processes under DistributedDataParallel; --batch-size is then per process.")
     add_space_args(s, default="proxyless-cifar")
@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "folder:PATH")
     s.add_argument("--data-limit", type=int, help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted copies of each)")
     s.add_argument("-o", "--output", required=True, help="run directory")
-    s.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its last checkpoint (alone: with the flags it was "
+                        "started with, kept in command.json; search settings given now override them)")
     s.add_argument("--config", help="search settings JSON (SearchConfig fields); flags override it")
     s.add_argument("--rl-latency", choices=["model", "measure"], default="model",
                    help="REINFORCE latency: the table/predictor (default) or measured with --backend")
@@ -121,6 +123,42 @@ def _latency_model(a: argparse.Namespace, space):
     return costs, pred
 
 
+COMMAND_FILE = "command.json"
+_NOT_SAVED = ("func", "output", "resume", "quiet", "force")
+
+
+def _save_command(a: argparse.Namespace) -> None:
+    """Keep the flags a run was started with, so that ``--resume -o RUN`` alone can continue it."""
+    import json
+
+    from ..io import atomic_write_text
+
+    saved = {k: v for k, v in vars(a).items() if k not in _NOT_SAVED}
+    for k in ("table", "predictor", "config"):  # the run can be resumed from another directory
+        if saved.get(k):
+            saved[k] = str(Path(saved[k]).resolve())
+    atomic_write_text(Path(a.output) / COMMAND_FILE, json.dumps(saved, indent=1, sort_keys=True, default=str))
+
+
+def _saved_command(a: argparse.Namespace) -> argparse.Namespace:
+    """``--resume`` without a latency model: the flags the run was started with, overridden by the search
+    settings given now (``--epochs 200`` extends a run)."""
+    import json
+
+    path = Path(a.output) / COMMAND_FILE
+    if not path.exists():
+        raise ValueError(f"--resume without --table/--predictor replays the run's {path}, which is not there (a "
+                         "run started before hwnas wrote it, or not a run directory): give the original command "
+                         "again with --resume")
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}): give the original command again with --resume") from None
+    merged = {**vars(a), **{k: v for k, v in saved.items() if k not in _NOT_SAVED}}
+    merged.update({k: v for k, v in vars(a).items() if k.startswith("cfg_") and v is not None})
+    return argparse.Namespace(**merged)
+
+
 def cmd_search(a: argparse.Namespace) -> int:
     from ..cli import backend_from_args, space_from_args
     from ..data import data_for_space
@@ -129,6 +167,9 @@ def cmd_search(a: argparse.Namespace) -> int:
 
     main = is_main_process()  # under torchrun, only rank 0 prints
     say = print if main else (lambda *_a, **_k: None)
+    if a.resume and not (a.table or a.predictor):
+        a = _saved_command(a)
+        say(f"resuming {a.output} with the flags it was started with ({COMMAND_FILE})")
     space = space_from_args(a)
     cfg = _config(a)
     costs, pred = _latency_model(a, space)
@@ -151,6 +192,10 @@ def cmd_search(a: argparse.Namespace) -> int:
             return float(pred.predict([arch])[0])
 
         latency_fn = predicted_ms
+    from .run import RunDir
+
+    if main and (a.resume or not (Path(a.output) / RunDir.CONFIG).exists()):  # never over another run's flags
+        _save_command(a)
     try:
         result = run_search(space, costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn)
     except KeyboardInterrupt:
