@@ -170,6 +170,7 @@ def test_cli_search_then_retrain(tmp_path, capsys, monkeypatch):
     assert main(["search", "--resume", "--epochs", "3", "--quiet", "-o", str(run)]) == 0
     assert "started with" in capsys.readouterr().out
     assert len(pd.read_csv(run / "log.csv")) == 4
+    assert json.loads((run / "command.json").read_text())["cfg_n_epochs"] == 3  # the extension is kept
     # a run that was started elsewhere (no command.json) is told what to do
     (run / "command.json").unlink()
     assert main(["search", "--resume", "-o", str(run)]) == 2

@@ -124,7 +124,7 @@ def _latency_model(a: argparse.Namespace, space):
 
 
 COMMAND_FILE = "command.json"
-_NOT_SAVED = ("func", "output", "resume", "quiet", "force")
+_NOT_SAVED = ("func", "output", "resume", "quiet")
 
 
 def _save_command(a: argparse.Namespace) -> None:
@@ -194,10 +194,20 @@ def cmd_search(a: argparse.Namespace) -> int:
         latency_fn = predicted_ms
     from .run import RunDir
 
-    if main and (a.resume or not (Path(a.output) / RunDir.CONFIG).exists()):  # never over another run's flags
+    callbacks = []
+    if main and not (Path(a.output) / RunDir.CONFIG).exists():  # a new run (never over another run's flags)
         _save_command(a)
+    elif main and a.resume:  # once the run has accepted these settings (--epochs N extends it)
+        pending = [a]
+
+        def save_once(_epoch: int, _row: dict) -> None:
+            while pending:
+                _save_command(pending.pop())
+
+        callbacks.append(save_once)
     try:
-        result = run_search(space, costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn)
+        result = run_search(space, costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn,
+                            callbacks=callbacks)
     except KeyboardInterrupt:
         if main:
             print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
