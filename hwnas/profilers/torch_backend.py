@@ -78,7 +78,8 @@ class TorchBackend(Backend):
     def __init__(self, *, settle_tol: float = 0.02, settle_max_s: float = 10.0, steady_malloc: bool = True,
                  **kw: Any):
         super().__init__(**kw)
-        if self.device.startswith("cuda") and torch.version.cuda is None:
+        gpu_build = torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None  # ROCm: "cuda"
+        if self.device.startswith("cuda") and not gpu_build:
             raise MissingRuntimeError(f"torch backend: device 'cuda' needs a CUDA build of torch; this one is "
                                       f"{torch.__version__} (CPU only): pip install --force-reinstall torch --index-url "
                                       "https://download.pytorch.org/whl/cu128 (the CUDA version of your driver), "
