@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
     s.add_argument("--data", default="digits", help="digits (default), digits-hard, synthetic, cifar10:PATH, "
                                                      "folder:PATH")
-    s.add_argument("--data-limit", type=int, help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted copies of each)")
+    s.add_argument("--data-limit", type=int,
+                   help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
+                        "copies of each)")
     s.add_argument("-o", "--output", required=True, help="run directory")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --output from its last checkpoint (alone: with the flags it was "
@@ -123,7 +125,6 @@ def _latency_model(a: argparse.Namespace, space):
     return costs, pred
 
 
-COMMAND_FILE = "command.json"
 _NOT_SAVED = ("func", "output", "resume", "quiet")
 
 
@@ -132,12 +133,13 @@ def _save_command(a: argparse.Namespace) -> None:
     import json
 
     from ..io import atomic_write_text
+    from .run import RunDir
 
     saved = {k: v for k, v in vars(a).items() if k not in _NOT_SAVED}
     for k in ("table", "predictor", "config"):  # the run can be resumed from another directory
         if saved.get(k):
             saved[k] = str(Path(saved[k]).resolve())
-    atomic_write_text(Path(a.output) / COMMAND_FILE, json.dumps(saved, indent=1, sort_keys=True, default=str))
+    atomic_write_text(RunDir(a.output).file(RunDir.COMMAND), json.dumps(saved, indent=1, sort_keys=True, default=str))
 
 
 def _saved_command(a: argparse.Namespace) -> argparse.Namespace:
@@ -145,7 +147,9 @@ def _saved_command(a: argparse.Namespace) -> argparse.Namespace:
     settings given now (``--epochs 200`` extends a run)."""
     import json
 
-    path = Path(a.output) / COMMAND_FILE
+    from .run import RunDir
+
+    path = RunDir(a.output).file(RunDir.COMMAND)
     if not path.exists():
         raise ValueError(f"--resume without --table/--predictor replays the run's {path}, which is not there (a "
                          "run started before hwnas wrote it, or not a run directory): give the original command "
@@ -169,7 +173,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     say = print if main else (lambda *_a, **_k: None)
     if a.resume and not (a.table or a.predictor):
         a = _saved_command(a)
-        say(f"resuming {a.output} with the flags it was started with ({COMMAND_FILE})")
+        say(f"resuming {a.output} with the flags it was started with (command.json)")
     space = space_from_args(a)
     cfg = _config(a)
     costs, pred = _latency_model(a, space)
@@ -195,7 +199,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     from .run import RunDir
 
     callbacks = []
-    if main and not (Path(a.output) / RunDir.CONFIG).exists():  # a new run (never over another run's flags)
+    if main and not RunDir(a.output).file(RunDir.CONFIG).exists():  # a new run (never over another run's flags)
         _save_command(a)
     elif main and a.resume:  # once the run has accepted these settings (--epochs N extends it)
         pending = [a]

@@ -44,6 +44,7 @@ def costs_from_dict(d: dict[str, Any]) -> BlockCosts:
 
 class RunDir:
     CONFIG, COSTS, LOG, CHECKPOINT, ARCH = "config.json", "block_costs.json", "log.csv", "checkpoint.pt", "arch.json"
+    COMMAND = "command.json"  # the command-line flags of a run started by `hwnas search` (for a bare --resume)
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
