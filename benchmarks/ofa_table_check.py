@@ -37,6 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, spread, write_result  # noqa: E402
 
+from hwnas.predictors.block_costs import lut_block_costs  # noqa: E402
+
 NAME = "ofa_table_check"
 SKIP_MESSAGE = ("ofa_table_check: skipped — no published table given. Pass --table FILE.yaml (or set "
                 "HWNAS_OFA_TABLE) with a ProxylessNAS/Once-for-All latency table, e.g. ProxylessNAS's "
@@ -84,7 +86,8 @@ def sample_covered(table, space, n: int, seed: int) -> list:
     if len(pool) < n:
         raise SystemExit(f"only {len(pool)} distinct networks are covered by the published table; ask for fewer "
                          f"(--n {len(pool)})")
-    lut = np.array([table.lut_sum_ms(a, space) for a in pool])
+    costs = lut_block_costs(table, space, allow_missing=True)
+    lut = np.array([costs.arch_ms(a, space) for a in pool])
     order = np.argsort(lut)
     picks = np.unique(np.linspace(0, len(pool) - 1, n).round().astype(int))
     return [pool[int(order[i])] for i in picks]
@@ -102,14 +105,16 @@ def check(table_path: str | Path, space, *, backend_name: str = "onnxruntime", t
     published, report = import_yaml(table_path, space, dialect=dialect)
     log(f"{Path(table_path).name}: {report.imported} entries imported, {len(report.skipped)} skipped")
     archs = sample_covered(published, space, n, seed)
-    pred = np.array([published.lut_sum_ms(a, space) for a in archs])
+    pub = lut_block_costs(published, space, allow_missing=True)
+    pred = np.array([pub.arch_ms(a, space) for a in archs])
     backend = create_backend(backend_name, threads=threads, **(backend_opts or {}))
     local_pred = None
     t0 = time.perf_counter()
     if local:
         with tempfile.TemporaryDirectory() as tmp:
             mine = build_table(space, backend, Path(tmp) / "local.csv", progress=False)
-        local_pred = np.array([mine.lut_sum_ms(a, space) for a in archs])
+        own = lut_block_costs(mine, space, allow_missing=True)
+        local_pred = np.array([own.arch_ms(a, space) for a in archs])
     local_s = time.perf_counter() - t0
     shape = (1, space.in_channels, space.resolution, space.resolution)
     measured = np.full((rounds, len(archs)), np.nan)

@@ -27,7 +27,7 @@ def main() -> None:
     folder = Path(a.source or a.output)
     wall = None
     if a.source is None:
-        from hwnas.demo import run_demo
+        from hwnas.pareto.demo import run_demo
 
         t0 = time.perf_counter()
         run_demo(folder, quick=a.quick)

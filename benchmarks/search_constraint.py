@@ -33,10 +33,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, markdown_table, measure_networks, robust_protocol, write_result  # noqa: E402
 
-from hwnas.data import data_for_space  # noqa: E402
 from hwnas.predictors.block_costs import BlockCosts, lut_block_costs  # noqa: E402
 from hwnas.profilers import build_table, create_backend  # noqa: E402
 from hwnas.search import SearchConfig, run_search  # noqa: E402
+from hwnas.search.data import data_for_space  # noqa: E402
 from hwnas.space import get_space  # noqa: E402
 
 

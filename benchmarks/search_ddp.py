@@ -42,9 +42,9 @@ def _free_port() -> int:
 def _worker(rank: int, world: int, port: int, spec: dict, out: str) -> None:
     import torch
 
-    from hwnas.data import load_synthetic
     from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
+    from hwnas.search.data import load_synthetic
     from hwnas.space import get_space
 
     torch.set_num_threads(1)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import InputNotFound, UsageError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w") -> None:
     """Call ``write(fh)`` on a temporary file beside ``path``, then rename it over ``path``."""
@@ -46,6 +48,6 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {path}") from None
+        raise InputNotFound(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path} is corrupt (not valid JSON: {exc})") from None
+        raise UsageError(f"{what} {path} is corrupt (not valid JSON: {exc})") from None

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwnas.baselines import evolutionary_search, hand_designed, random_under_target
 from hwnas.cli import main
 from hwnas.predictors.block_costs import BlockCosts, lut_block_costs
 from hwnas.profilers import LatencyTable
+from hwnas.search.baselines import evolutionary_search, hand_designed, random_under_target
 from hwnas.search.derive import fit_to_target
 from hwnas.space import get_space
 

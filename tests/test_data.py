@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.data import (
+from hwnas.search.data import (
     batches,
     data_for_space,
     load_cifar10,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwnas.pareto import front, hypervolume, pareto_mask, summarise
+from hwnas.pareto.fronts import front, hypervolume, pareto_mask, summarise
 
 
 def test_front_keeps_only_non_dominated_points():
@@ -34,8 +34,9 @@ def test_a_dominating_method_has_the_larger_hypervolume():
 
 
 def test_figures_render(tmp_path, tiny, fake):
-    from hwnas.plots import alpha_evolution, pareto_plot, table_heatmap
+    from hwnas.pareto.figures import alpha_evolution, pareto_plot
     from hwnas.profilers import build_table
+    from hwnas.profilers.plots import table_heatmap
 
     pts = pd.DataFrame({"method": ["a", "a", "b"], "measured_ms": [1.0, 2.0, 1.5], "accuracy": [0.5, 0.8, 0.6]})
     assert pareto_plot(pts, tmp_path / "p.png", targets_ms=[1.2], device="cpu").stat().st_size > 5000

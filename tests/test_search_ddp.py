@@ -14,9 +14,9 @@ import torch
 import torch.multiprocessing as mp
 
 import hwnas.search.searcher as searcher
-from hwnas.data import load_synthetic
 from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import RunError, SearchConfig, run_search
+from hwnas.search.data import load_synthetic
 from hwnas.search.distributed import SINGLE, DistContext, DistributedError, setup
 from hwnas.search.run import RunDir
 from hwnas.space import get_space

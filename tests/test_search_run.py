@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.data import load_synthetic
 from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import RunError, SearchConfig, SearchDiverged, load_exported, retrain, reward, run_search
+from hwnas.search.data import load_synthetic
+from hwnas.search.retrain import RetrainConfig
 from hwnas.search.run import RunDir
 from hwnas.space import get_space
 
@@ -141,7 +142,7 @@ def test_reward_is_acc_times_latency_ratio_to_the_power_w(acc, lat, preset, want
 
 def test_retrain_from_inherited_weights_and_measure(space, costs, data, tmp_path, fake):
     res = run_search(space, costs, data, _cfg(), run_dir=tmp_path / "r", log=None)
-    out = retrain(res.arch, space, data, epochs=1, init_from=tmp_path / "r", backend=fake, costs=costs,
+    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_from=tmp_path / "r", backend=fake, costs=costs,
                   output=tmp_path / "re", progress=False, log=None)
     assert 0 <= out.test_acc <= 1 and out.inherited and out.measured_ms > 0
     assert out.predicted_ms == pytest.approx(res.predicted_ms)
@@ -163,16 +164,24 @@ def test_cli_search_then_retrain(tmp_path, capsys, monkeypatch):
     assert main(argv) == 2 and "--resume" in capsys.readouterr().err
     assert main([*argv, "--resume", "--epochs", "2"]) == 0
     assert len(pd.read_csv(run / "log.csv")) == 3
-    # --resume alone replays the flags the run was started with (from another directory too); a search
-    # setting given now still overrides them: one more epoch
+    # --resume alone continues with the inputs the run recorded in config.json (from another directory too); a
+    # setting resuming can change, given now, is applied and recorded: one more epoch
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert main(["search", "--resume", "--epochs", "3", "--quiet", "-o", str(run)]) == 0
-    assert "started with" in capsys.readouterr().out
+    assert "recorded" in capsys.readouterr().out
     assert len(pd.read_csv(run / "log.csv")) == 4
-    assert json.loads((run / "command.json").read_text())["cfg_n_epochs"] == 3  # the extension is kept
-    # a run that was started elsewhere (no command.json) is told what to do
-    (run / "command.json").unlink()
+    assert json.loads((run / "config.json").read_text())["search"]["n_epochs"] == 3  # the record stays true
+    # what resuming cannot honour is refused, not dropped: another target, or fewer epochs than it has run
+    assert main(["search", "--resume", "--target-ms", "0.3", "--quiet", "-o", str(run)]) == 2
+    assert "target_ms" in capsys.readouterr().err
+    assert main(["search", "--resume", "--epochs", "1", "--quiet", "-o", str(run)]) == 2
+    assert "has finished 4 epochs" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["search"]["n_epochs"] == 3
+    # a run whose config records no inputs (started by the Python API) is told what to do
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["inputs"]
+    (run / "config.json").write_text(json.dumps(cfg))
     assert main(["search", "--resume", "-o", str(run)]) == 2
     assert "give the original command again with --resume" in capsys.readouterr().err
     assert main(["retrain", str(run), "--data", "synthetic", "--epochs", "1", "--backend", "fake", "--quiet",

@@ -9,6 +9,7 @@ import time
 import pandas as pd
 import pytest
 
+from hwnas.predictors.block_costs import lut_block_costs
 from hwnas.profilers import LatencyTable, TableError, TableMismatchError, build_table, create_backend
 from hwnas.profilers.table import meta_path
 from hwnas.space import get_space
@@ -25,7 +26,7 @@ def test_build_covers_space_and_reads_with_pandas(tmp_path, tiny, fake):
     assert loaded.meta["settings"]["backend"] == "fake" and loaded.meta["environment"]["hwnas"]
     arch = tiny.sample(3)
     expect = sum(loaded.latency_ms(k) for k in tiny.arch_keys(arch))
-    assert loaded.lut_sum_ms(arch) == pytest.approx(expect) and expect > 0
+    assert lut_block_costs(loaded, tiny).arch_ms(arch, tiny) == pytest.approx(expect) and expect > 0
 
 
 def test_resume_measures_only_missing_rows(tmp_path, tiny, fake, monkeypatch):
@@ -97,7 +98,7 @@ def test_lookup_of_a_missing_layer_names_it(tmp_path, tiny, fake):
     with pytest.raises(TableError, match="does not cover space 'tiny'"):
         table.check_covers(tiny)
     with pytest.raises(TableError, match="no entry for expanded_conv"):
-        table.lut_sum_ms(tiny.sample(0))
+        table.latency_ms(tiny.arch_keys(tiny.sample(0))[2])
 
 
 def test_summary_names_slowest_layers(tmp_path, tiny, fake):

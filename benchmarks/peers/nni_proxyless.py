@@ -2,7 +2,7 @@
 accuracy — same data, same space, same schedule, interleaved runs on this machine.
 
 What is compared
-- Data: scikit-learn digits exactly as ``hwnas.data`` prepares them (``--data-limit`` images, train / valid / test
+- Data: scikit-learn digits exactly as ``hwnas.search.data`` prepares them (``--data-limit`` images, train / valid / test
   splits, normalised, 3x32x32); exported once to a ``.npz`` that both tools load.
 - Space: ``proxyless-cifar`` (width 0.5, 21 searchable blocks, k{3,5,7} x e{3,6} plus ``zero`` where allowed).
   NNI's model space (``benchmarks/peers/nni_worker.py``) mirrors hwnas's builder layer for layer, one
@@ -134,9 +134,9 @@ def prepare(a: argparse.Namespace, work: Path, log=print) -> dict:
     import numpy as np
     from search_constraint import calibrate
 
-    from hwnas.data import data_for_space
     from hwnas.predictors.block_costs import lut_block_costs
     from hwnas.profilers import build_table, create_backend
+    from hwnas.search.data import data_for_space
     from hwnas.space import get_space
 
     space = get_space("proxyless-cifar")
@@ -196,9 +196,9 @@ def hwnas_worker(spec_path: str, data_path: str, out: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     cfg = spec["config"]
     torch.set_num_threads(int(cfg["threads"]))
-    from hwnas.data import DataSplits, ImageData
     from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
+    from hwnas.search.data import DataSplits, ImageData
     from hwnas.search.supernet import Supernet
     from hwnas.search.training import evaluate
     from hwnas.space import get_space

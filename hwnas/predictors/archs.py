@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import InputNotFound, UsageError
 from ..profilers.base import Backend
 from ..profilers.protocol import STAT_COLUMNS, LatencyStats, Protocol
 from ..profilers.records import MeasuredRecords
@@ -59,7 +60,7 @@ class ArchDataset(MeasuredRecords):
             return lat
         ref = self.rows["ref_ms"].to_numpy(dtype=float) if "ref_ms" in self.rows else np.full(len(lat), np.nan)
         if not np.isfinite(ref).all():
-            raise ValueError("this dataset has no reference probes: measure it with reference=True "
+            raise UsageError("this dataset has no reference probes: measure it with reference=True "
                              "(hwnas measure-archs --reference)")
         return lat / ref * normalise_to
 
@@ -88,7 +89,7 @@ def plan_archs(space: SearchSpace, n: int, seed: int, *, pool_factor: int = 20, 
     ``exclude`` holds arch strings that must not be drawn (e.g. another dataset's, to keep a test set
     disjoint from the training set)."""
     if n < 1:
-        raise ValueError("n must be >= 1")
+        raise UsageError("n must be >= 1")
     rng = np.random.default_rng(seed)
     exclude = exclude or set()
     pool: dict[str, ArchSpec] = {}
@@ -129,7 +130,7 @@ def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise FileNotFoundError(f"architecture list not found: {path}") from None
+        raise InputNotFound(f"architecture list not found: {path}") from None
     lines = text.splitlines()
     if lines and "arch" in next(csv.reader([lines[0]])):
         entries = [(i + 2, row["arch"]) for i, row in enumerate(csv.DictReader(lines))]
@@ -140,9 +141,9 @@ def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
         try:
             out.append(space.parse(entry))
         except ValueError as exc:
-            raise ValueError(f"{path}, line {line}: {exc}") from None
+            raise UsageError(f"{path}, line {line}: {exc}") from None
     if not out:
-        raise ValueError(f"{path} holds no architectures")
+        raise UsageError(f"{path} holds no architectures")
     return out
 
 
@@ -164,14 +165,14 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
     else:
         plan = list({str(a): space.validate(a) for a in archs if str(a) not in (exclude or set())}.values())[:n]
         if not plan:
-            raise ValueError("no architectures to measure (the list is empty or every one is excluded)")
+            raise UsageError("no architectures to measure (the list is empty or every one is excluded)")
         digest = hashlib.sha256("\n".join(map(str, plan)).encode()).hexdigest()[:16]
         planned = {"n": len(plan), "given": digest}
     if path.exists():
         ds = ArchDataset.load(path)
         ds.check_compatible(settings, env, space, what=f"this {backend.name} measurement")
         if ds.meta.get("plan") != planned or bool(ds.meta.get("reference")) != reference:
-            raise ValueError(f"{path} was planned with {ds.meta.get('plan')} (reference probes: "
+            raise UsageError(f"{path} was planned with {ds.meta.get('plan')} (reference probes: "
                              f"{bool(ds.meta.get('reference'))}), not {planned} (reference probes: "
                              f"{reference}); use another output file")
     else:

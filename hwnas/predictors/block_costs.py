@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
+from ..errors import UsageError
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 
@@ -47,12 +47,19 @@ class BlockCosts:
         return [torch.tensor(c, dtype=torch.float32, device=device) for c in self.costs]
 
 
-def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str | None = None) -> BlockCosts:
-    """Per-block costs straight from a latency table (the LUT-sum model)."""
-    table.check_covers(space)
-    fixed = space.fixed_keys()
-    const = sum(table.latency_ms(k, column) for k in fixed)
-    costs = tuple(tuple(table.latency_ms(pos.key(c), column) for c in pos.choices) for pos in space.positions())
+def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str | None = None, *,
+                    allow_missing: bool = False) -> BlockCosts:
+    """Per-block costs straight from a latency table: the LUT-sum model (the sum of the layers' isolated
+    latencies). ``allow_missing`` gives layers the table lacks a NaN cost instead of refusing the table (a published
+    table that covers only part of a space): architectures made of covered layers still get their LUT-sum."""
+    if not allow_missing:
+        table.check_covers(space)
+
+    def ms(key) -> float:
+        return table.latency_ms(key, column) if key is None or key in table else float("nan")
+
+    const = sum(ms(k) for k in space.fixed_keys())
+    costs = tuple(tuple(ms(pos.key(c)) for c in pos.choices) for pos in space.positions())
     return BlockCosts(float(const), costs)
 
 
@@ -66,14 +73,11 @@ def expected_latency_ms(probs: Sequence[torch.Tensor], costs: BlockCosts | Seque
         const_ms = costs.const_ms if const_ms is None else const_ms
         costs = costs.tensors(probs[0].device)
     if len(probs) != len(costs):
-        raise ValueError(f"{len(probs)} probability vectors for {len(costs)} blocks")
+        raise UsageError(f"{len(probs)} probability vectors for {len(costs)} blocks")
     total = probs[0].new_tensor(float(const_ms or 0.0))
     for p, c in zip(probs, costs, strict=True):
         if p.shape != c.shape:
-            raise ValueError(f"probabilities of shape {tuple(p.shape)} for costs of shape {tuple(c.shape)}")
+            raise UsageError(f"probabilities of shape {tuple(p.shape)} for costs of shape {tuple(c.shape)}")
         total = total + (p * c.to(p.dtype)).sum()
     return total
 
-
-def as_array(costs: BlockCosts) -> list[np.ndarray]:
-    return [np.asarray(c) for c in costs.costs]

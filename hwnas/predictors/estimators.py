@@ -14,13 +14,12 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
-from ..profilers.records import TableMismatchError
+from ..errors import UsageError
+from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError
 from ..profilers.table import LatencyTable
 from ..space.spaces import SearchSpace
 from .block_costs import BlockCosts, lut_block_costs
 from .features import as_archs, block_matrix, linear_features
-
-MATCH_FIELDS = ("backend", "device", "threads", "batch")
 
 
 class TablePredictor(RegressorMixin, BaseEstimator):
@@ -31,7 +30,7 @@ class TablePredictor(RegressorMixin, BaseEstimator):
 
     def _setup(self) -> None:
         if self.table is None:
-            raise ValueError(f"{type(self).__name__} needs a latency table (table=LatencyTable.load(...))")
+            raise UsageError(f"{type(self).__name__} needs a latency table (table=LatencyTable.load(...))")
         self.space_: SearchSpace = self.table.space
         self.costs_: BlockCosts = lut_block_costs(self.table, self.space_)
         self.table_meta_ = {k: self.table.meta.get(k) for k in ("settings", "environment", "space", "hwnas")}
@@ -44,7 +43,7 @@ class TablePredictor(RegressorMixin, BaseEstimator):
         """Refuse measurements (an arch dataset's or table's metadata) from another device or backend."""
         mine, theirs = self.table_meta_.get("settings") or {}, meta.get("settings") or {}
         problems = [f"{k}: predictor's table has {mine.get(k)!r}, {what} have {theirs.get(k)!r}"
-                    for k in MATCH_FIELDS if mine.get(k) != theirs.get(k)]
+                    for k in COMPARABLE_FIELDS if mine.get(k) != theirs.get(k)]
         dm, dt = (self.table_meta_.get("environment") or {}).get("device_model"), \
             (meta.get("environment") or {}).get("device_model")
         if dm != dt:
@@ -64,7 +63,7 @@ class LUTSumPredictor(TablePredictor):
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "costs_")
-        return self._matrix(X)[1].lut_ms
+        return np.array([self.costs_.arch_ms(a, self.space_) for a in as_archs(X, self.space_)])
 
     def block_costs(self) -> BlockCosts:
         check_is_fitted(self, "costs_")

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import UsageError
 from ..profilers.table import LatencyTable
 from .estimators import TablePredictor
 from .features import rich_features
@@ -56,7 +57,7 @@ class FittedPredictor(TablePredictor):
         elif self.model in models:
             self.model_name_, self.cv_scores_ = self.model, {}
         else:
-            raise ValueError(f"unknown model {self.model!r}; use 'auto' or one of {sorted(models)}")
+            raise UsageError(f"unknown model {self.model!r}; use 'auto' or one of {sorted(models)}")
         base = models[self.model_name_]
         self.estimator_ = clone(base).fit(F, target)
         rng = np.random.default_rng(self.random_state)

@@ -7,12 +7,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..errors import UsageError
+
 
 def accuracy_report(measured_ms: Any, predicted_ms: Any) -> dict[str, float]:
     """Share within ±5% / ±10%, RMSE (ms), MAPE, mean signed error, Spearman and Kendall rank correlation."""
     y, p = np.asarray(measured_ms, dtype=float), np.asarray(predicted_ms, dtype=float)
     if y.shape != p.shape or y.size == 0:
-        raise ValueError("measured and predicted latencies must be non-empty and of equal length")
+        raise UsageError("measured and predicted latencies must be non-empty and of equal length")
     rel = (p - y) / y
     out = {
         "n": int(y.size),

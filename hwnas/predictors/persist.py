@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,24 +9,18 @@ from typing import Any
 import joblib
 
 from .. import __version__
+from ..errors import InputNotFound
+from ..io import atomic_write
 from ..profilers.records import TableError
 
 FORMAT = "hwnas-predictor"
 
 
 def save_predictor(predictor: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``predictor`` with its table's metadata and the hwnas version (a joblib pickle), atomically."""
     payload = {"format": FORMAT, "hwnas": __version__, "kind": type(predictor).__name__,
                "table_meta": getattr(predictor, "table_meta_", None), "predictor": predictor}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        joblib.dump(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda fh: joblib.dump(payload, fh), mode="wb")
 
 
 def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = None, force: bool = False) -> Any:
@@ -36,7 +28,7 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
     another device or backend unless ``force``."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"predictor not found: {path}")
+        raise InputNotFound(f"predictor not found: {path}")
     try:
         payload = joblib.load(path)
     except Exception as exc:  # joblib/pickle raise many types on a damaged file

@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import UsageError
 from .estimators import CalibratedPredictor, TablePredictor
 
 
@@ -28,12 +29,12 @@ class TransferPredictor(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> TransferPredictor:
         if self.base is None:
-            raise ValueError("TransferPredictor needs base=<a predictor fitted on the source device>")
+            raise UsageError("TransferPredictor needs base=<a predictor fitted on the source device>")
         check_is_fitted(self.base)
         y = np.asarray(y, dtype=float)
         self.k_ = len(y)
         if self.k_ < 1:
-            raise ValueError("need at least one network measured on the target device")
+            raise UsageError("need at least one network measured on the target device")
         self.a_, self.b_ = self._fit_map(np.log(self.base.predict(X)), np.log(y))
         self.recalibrated_ = None
         if self.k_ >= self.min_k_recalibrate:

@@ -16,17 +16,18 @@ from typing import Any, ClassVar
 from torch import nn
 
 from .. import __version__
+from ..errors import HwnasError, UnknownNameError, UsageError
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from .environment import environment
 from .protocol import LatencyStats, Protocol
 
 
-class MissingRuntimeError(ImportError):
+class MissingRuntimeError(HwnasError, ImportError):
     """An optional runtime is not installed; the message names the pip extra that provides it."""
 
 
-class DeviceError(RuntimeError):
+class DeviceError(HwnasError, RuntimeError):
     """The device went away or refused a command (unplugged phone, dropped ssh connection, failed binary).
 
     ``device`` names it; rows measured before the failure stay in the table, so the same command resumes."""
@@ -52,9 +53,9 @@ class Backend(ABC):
 
     def __init__(self, *, threads: int = 1, device: str = "cpu", batch: int = 1, protocol: Protocol | None = None):
         if threads < 1:
-            raise ValueError("threads must be >= 1")
+            raise UsageError("threads must be >= 1")
         if batch < 1:
-            raise ValueError("batch must be >= 1")
+            raise UsageError("batch must be >= 1")
         self.threads, self.device, self.batch = threads, device, batch
         self.protocol = protocol or Protocol()
 
@@ -89,7 +90,7 @@ class Backend(ABC):
                 yield i, self.measure(module, shape), ref
             return
         if type(self).measure is not Backend.measure:
-            raise ValueError(f"the {self.name} backend times runs on its own (its benchmark binary); "
+            raise UsageError(f"the {self.name} backend times runs on its own (its benchmark binary); "
                              f"--rounds is not available for it")
         for start in range(0, len(jobs), chunk):
             idx = range(start, min(start + chunk, len(jobs)))
@@ -159,7 +160,7 @@ def list_backends(pattern: str = "*") -> list[str]:
 def create_backend(name: str, **kwargs: Any) -> Backend:
     """Instantiate a registered backend, e.g. ``create_backend("onnxruntime", threads=1)``."""
     if name not in _BACKENDS:
-        raise KeyError(f"unknown backend {name!r}; available: {', '.join(list_backends())}")
+        raise UnknownNameError(f"unknown backend {name!r}; available: {', '.join(list_backends())}")
     cls = _BACKENDS[name]
     try:
         return cls(**kwargs)
@@ -167,5 +168,5 @@ def create_backend(name: str, **kwargs: Any) -> Backend:
         if "unexpected keyword argument" not in str(exc):
             raise
         bad = str(exc).rsplit("argument", 1)[-1].strip()
-        raise ValueError(f"backend {name!r} has no option {bad}; see the {getattr(cls, '__name__', name)} "
+        raise UsageError(f"backend {name!r} has no option {bad}; see the {getattr(cls, '__name__', name)} "
                          f"docstring for its options") from None

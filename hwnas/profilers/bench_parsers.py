@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from .protocol import LatencyStats
 
 _NUM = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
@@ -132,7 +133,7 @@ def combine(results: Sequence[BenchResult]) -> LatencyStats:
     does not print stay NaN rather than being made up). Several invocations are summarised like timed runs:
     each invocation's headline is one sample, IQR-trimmed, and the minimum is the smallest any reported."""
     if not results:
-        raise ValueError("no benchmark results to combine")
+        raise UsageError("no benchmark results to combine")
     nan = math.nan
 
     def opt(v: float | None) -> float:

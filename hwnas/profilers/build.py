@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..errors import UsageError
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from ..space.spaces import SearchSpace
@@ -33,7 +34,7 @@ def shard_keys(keys: Iterable[LayerKey], shard: tuple[int, int] | None) -> list[
         return keys
     i, n = shard
     if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"shard must be i/n with 0 <= i < n, got {i}/{n}")
+        raise UsageError(f"shard must be i/n with 0 <= i < n, got {i}/{n}")
     return keys[i::n]
 
 

@@ -117,12 +117,9 @@ def write_comparison_csv(c: Comparison, path: str | Path) -> None:
 
 def plot_comparison(c: Comparison, path: str | Path) -> None:
     """Left: every layer, B against A (log-log) with the overall ratio; right: ratio per candidate and op."""
-    import matplotlib
+    from ..figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    fig, (ax1, ax2) = pyplot().subplots(1, 2, figsize=(12, 5))
     pk = c.per_key
     for k, sub in pk.groupby(pk.op.where(pk.op != "expanded_conv", "k" + pk.kernel.astype(str))):
         ax1.scatter(sub.a_ms, sub.b_ms, s=18, label=str(k), alpha=0.8)
@@ -140,5 +137,4 @@ def plot_comparison(c: Comparison, path: str | Path) -> None:
     ax2.set(xlabel="B/A (sum of latencies)", title="ratio by op type (red: relatively dearer on B)")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

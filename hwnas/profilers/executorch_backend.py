@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from ..io import atomic_write
 from .base import Backend, MissingRuntimeError, Runner, register_backend
 
@@ -113,7 +114,7 @@ class ExecuTorchBackend(Backend):
     def __init__(self, *, cache_dir: str | None = None, **kw: Any):
         super().__init__(**kw)
         if self.device != "cpu":
-            raise ValueError(f"executorch backend: device {self.device!r} is not supported here; it runs the "
+            raise UsageError(f"executorch backend: device {self.device!r} is not supported here; it runs the "
                              f"XNNPACK CPU delegate (use --device cpu, or the remote backend for a phone)")
         self.cache_dir = cache_dir
         self._et = _et()
@@ -145,7 +146,7 @@ class ExecuTorchBackend(Backend):
         if n_jobs <= 1 or not jobs:
             return
         if not self.cache_dir:
-            raise ValueError("executorch backend: parallel export (--jobs) keeps the programs in a cache; "
+            raise UsageError("executorch backend: parallel export (--jobs) keeps the programs in a cache; "
                              "give one with --backend-opt cache_dir=DIR")
         from joblib import Parallel, delayed
         from tqdm.auto import tqdm

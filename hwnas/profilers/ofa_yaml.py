@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UsageError
 from ..io import atomic_write_text
 from ..space.keys import HEAD_CONV, LAYER_OPS, LOGITS, MBCONV, POOL, STEM, LayerKey
 from ..space.spaces import SearchSpace
@@ -34,7 +35,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def key_to_string(key: LayerKey, dialect: str = "proxyless") -> str:
     if dialect not in DIALECTS:
-        raise ValueError(f"unknown dialect {dialect!r}; use one of {DIALECTS}")
+        raise UsageError(f"unknown dialect {dialect!r}; use one of {DIALECTS}")
     out = f"{key.out_ch}" if key.op == LOGITS else f"{key.out_hw}x{key.out_hw}x{key.out_ch}"
     s = f"{key.op}-input:{key.in_hw}x{key.in_hw}x{key.in_ch}-output:{out}"
     if key.op == MBCONV:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from .base import Backend, MissingRuntimeError, Runner, register_backend
 from .protocol import settle
 
@@ -97,7 +98,7 @@ class OnnxRuntimeBackend(Backend):
         self.ort_format = bool(mobile if ort_format is None else ort_format)
         self.opt_level = str(opt_level or ("basic" if mobile else "all"))
         if self.opt_level not in OPT_LEVELS:
-            raise ValueError(f"onnxruntime backend: opt_level must be one of {', '.join(OPT_LEVELS)}, "
+            raise UsageError(f"onnxruntime backend: opt_level must be one of {', '.join(OPT_LEVELS)}, "
                              f"got {self.opt_level!r}")
         self.spinning = bool(not mobile if spinning is None else spinning)
         ort = _ort()
@@ -109,7 +110,7 @@ class OnnxRuntimeBackend(Backend):
         elif self.device == "cpu":
             self.providers = ["CPUExecutionProvider"]
         else:
-            raise ValueError(f"onnxruntime backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
+            raise UsageError(f"onnxruntime backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
 
     def warm_up(self, runner: Runner) -> None:
         if self.device.startswith("cuda"):  # GPU clocks: warm up until successive medians agree

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
+
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -26,9 +28,9 @@ class LatencyStats:
     def from_samples(cls, samples_ms: Any, *, trim: bool = True) -> LatencyStats:
         raw = np.asarray(samples_ms, dtype=float)
         if raw.size == 0:
-            raise ValueError("no latency samples to summarise")
+            raise UsageError("no latency samples to summarise")
         if not np.all(np.isfinite(raw)) or np.any(raw < 0):
-            raise ValueError("latency samples must be finite and non-negative")
+            raise UsageError("latency samples must be finite and non-negative")
         kept = iqr_trim(raw) if trim else raw
         return cls(
             median_ms=float(np.median(kept)),
@@ -93,11 +95,11 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or self.max_repeats < self.repeats or self.warmup < 0:
-            raise ValueError("protocol needs repeats >= 1, max_repeats >= repeats and warmup >= 0")
+            raise UsageError("protocol needs repeats >= 1, max_repeats >= repeats and warmup >= 0")
         if self.rounds < 1:
-            raise ValueError(f"protocol needs rounds >= 1, got {self.rounds}")
+            raise UsageError(f"protocol needs rounds >= 1, got {self.rounds}")
         if self.statistic not in STATISTICS:
-            raise ValueError(f"unknown statistic {self.statistic!r}; choose one of {', '.join(STATISTICS)}")
+            raise UsageError(f"unknown statistic {self.statistic!r}; choose one of {', '.join(STATISTICS)}")
 
     @property
     def column(self) -> str:

@@ -12,17 +12,23 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .. import __version__
+from ..errors import UsageError
 from ..io import atomic_write, atomic_write_json, read_json
 from ..space.spaces import SearchSpace
 from .protocol import headline_column
 
 
-class TableError(ValueError):
+class TableError(UsageError):
     """A table or dataset file is missing, corrupt, or does not fit the requested use."""
 
 
 class TableMismatchError(TableError):
     """Rows were measured on another device, backend or with other settings."""
+
+
+# the settings that make two measurements comparable (a predictor and the networks it is checked against, a table
+# and a network measured beside it); the protocol may differ
+COMPARABLE_FIELDS = ("backend", "device", "threads", "batch")
 
 
 def meta_path(path: str | Path) -> Path:

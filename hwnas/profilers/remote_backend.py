@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import UsageError
 from .base import Backend, DeviceError, MissingRuntimeError, Runner, register_backend
 from .bench_parsers import PARSERS, BenchParseError, BenchResult, combine
 from .executorch_backend import executorch_version, export_pte
@@ -113,12 +114,12 @@ class RemoteBackend(Backend):
                  adb: str | None = None, ssh: str | None = None, **kw: Any):
         super().__init__(**kw)
         if runtime not in RUNTIMES:
-            raise ValueError(f"remote backend: unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+            raise UsageError(f"remote backend: unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         if self.device != "cpu":
-            raise ValueError("remote backend: the device is chosen with --backend-opt transport=... "
+            raise UsageError("remote backend: the device is chosen with --backend-opt transport=... "
                              "(leave --device at cpu)")
         if invocations < 1:
-            raise ValueError("remote backend: invocations must be >= 1")
+            raise UsageError("remote backend: invocations must be >= 1")
         self.runtime = RUNTIMES[runtime]
         self.binary = str(binary) if binary else self.runtime.binary
         self.taskset = str(taskset) if taskset not in (None, "") else None

@@ -7,7 +7,6 @@ from typing import Any
 
 from ..space.keys import KEY_COLUMNS, LayerKey
 from ..space.spaces import SearchSpace
-from ..space.spec import ArchSpec
 from .protocol import STAT_COLUMNS, LatencyStats
 from .records import MeasuredRecords, TableError, TableMismatchError, diff_settings, meta_path
 
@@ -72,11 +71,6 @@ class LatencyTable(MeasuredRecords):
             shown = "; ".join(k.label for k in miss[:5])
             raise TableError(f"the table does not cover space {space.name!r}: {len(miss)} of "
                              f"{len(space.layer_keys())} layers missing (e.g. {shown})")
-
-    def lut_sum_ms(self, arch: ArchSpec, space: SearchSpace | None = None, column: str | None = None) -> float:
-        """The field-standard estimate: the sum of the layers' isolated latencies."""
-        space = space or self.space
-        return sum(self.latency_ms(k, column) for k in space.arch_keys(arch))
 
     def summary(self, top: int = 5) -> str:
         s, env = self.meta.get("settings", {}), self.meta.get("environment", {})

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from .base import Backend, MissingRuntimeError, Runner, register_backend
 from .protocol import settle
 
@@ -85,10 +86,10 @@ class TorchBackend(Backend):
                                       "https://download.pytorch.org/whl/cu128 (the CUDA version of your driver), "
                                       "or use --device cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"torch backend: device 'cuda' requested but torch {torch.__version__} sees no GPU "
+            raise UsageError(f"torch backend: device 'cuda' requested but torch {torch.__version__} sees no GPU "
                              "(torch.cuda.is_available() is false: check the driver and CUDA_VISIBLE_DEVICES)")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ValueError(f"torch backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
+            raise UsageError(f"torch backend: unknown device {self.device!r} (use 'cpu' or 'cuda')")
         self.settle_tol, self.settle_max_s = float(settle_tol), float(settle_max_s)
         self.settle_runs_: int | None = None
         self.steady_malloc = bool(steady_malloc) and not self.cuda and keep_freed_memory()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import UsageError
 from ..io import atomic_write
 from .base import DeviceError
 from .environment import cpu_model
@@ -163,7 +164,7 @@ class SshTransport(Transport):
 
     def __init__(self, *, host: str, port: int | None = None, ssh: str = "ssh", ssh_opts: str = "", **kw: Any):
         if not host:
-            raise ValueError("the ssh transport needs host=USER@HOST")
+            raise UsageError("the ssh transport needs host=USER@HOST")
         self.host, self.port, self.ssh, self.ssh_opts = host, port, ssh, ssh_opts
         super().__init__(**kw)
 
@@ -208,6 +209,6 @@ TRANSPORTS: dict[str, Callable[..., Transport]] = {
 
 def create_transport(kind: str, **kw: Any) -> Transport:
     if kind not in TRANSPORTS:
-        raise ValueError(f"unknown transport {kind!r}; available: {', '.join(sorted(TRANSPORTS))}")
+        raise UsageError(f"unknown transport {kind!r}; available: {', '.join(sorted(TRANSPORTS))}")
     return TRANSPORTS[kind](**{k: v for k, v in kw.items() if v is not None})
 

@@ -5,20 +5,20 @@
     result.arch, result.predicted_ms          # also written to runs/a/arch.json
 
 ``costs`` is a :class:`hwnas.predictors.BlockCosts` (``lut_block_costs(table, space)`` or a calibrated
-predictor's ``block_costs()``); ``data`` a :class:`hwnas.data.DataSplits` (``hwnas.data.load_data``).
+predictor's ``block_costs()``); ``data`` a :class:`hwnas.search.data.DataSplits` (``hwnas.search.data.load_data``).
 """
 
 from .config import BINARY_MODES, RL_PRESETS, SearchConfig
 from .export import ExportedArch, export_arch, load_exported
 from .latency_loss import LATENCY_LOSSES, architecture_loss
 from .reinforce import reward
-from .retrain import RetrainResult, retrain
+from .retrain import RetrainConfig, RetrainResult, retrain
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
 from .supernet import MixedOp, Supernet
 
 __all__ = [
-    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "RetrainResult", "RunDir", "RunError",
+    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "RetrainConfig", "RetrainResult", "RunDir", "RunError",
     "SearchConfig", "SearchDiverged", "SearchResult", "Supernet", "architecture_loss", "check_target", "export_arch",
     "load_exported", "reward", "retrain", "run_search",
 ]

@@ -9,11 +9,11 @@ run directory and checked on ``--resume``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..io import read_json
 
 BINARY_MODES = ("full", "two", "full_v2")
@@ -99,7 +99,7 @@ class SearchConfig:
         if self.latency_loss not in LATENCY_LOSSES:
             problems.append(f"latency_loss must be one of {', '.join(LATENCY_LOSSES)}, not {self.latency_loss!r}")
         if problems:
-            raise ValueError("invalid search config: " + "; ".join(problems))
+            raise UsageError("invalid search config: " + "; ".join(problems))
 
     @property
     def reward_exponents(self) -> tuple[float, float]:
@@ -118,7 +118,7 @@ class SearchConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown search setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise UsageError(f"unknown search setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
 
     @classmethod
@@ -134,7 +134,7 @@ class SearchConfig:
         try:
             return replace(self, **changes)
         except TypeError as exc:
-            raise ValueError(f"search config: {exc}") from None
+            raise UsageError(f"search config: {exc}") from None
 
     def resume_differences(self, other: SearchConfig) -> list[str]:
         """Settings that differ from a run's saved config in a way that resuming cannot honour."""
@@ -142,6 +142,3 @@ class SearchConfig:
         return [f"{k}: run has {theirs[k]!r}, requested {mine[k]!r}" for k in mine
                 if k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
 
-
-def config_fields() -> list[dataclasses.Field]:
-    return list(fields(SearchConfig))

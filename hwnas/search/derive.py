@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import UsageError
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
@@ -25,7 +26,7 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
     ``fill`` of the target or nothing more fits: the latency budget is spent rather than left unused.
     Raises ValueError if even the fastest architecture is over the target."""
     if costs.min_ms() > target_ms:
-        raise ValueError(f"target {target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms)")
+        raise UsageError(f"target {target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms)")
     logp = [np.log(np.clip(np.asarray(p, dtype=float), 1e-12, None)) for p in probs]
     lat = [np.asarray(c, dtype=float) for c in costs.costs]
     idx = [int(np.argmax(lp)) for lp in logp]

@@ -38,6 +38,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import HwnasError
+
 T = TypeVar("T")
 
 BACKEND_ENV = "HWNAS_DIST_BACKEND"      # force gloo / nccl (default: nccl when CUDA is available, else gloo)
@@ -46,7 +48,7 @@ TIMEOUT_ENV = "HWNAS_DIST_TIMEOUT_S"    # collective timeout in seconds (default
 REQUIRED_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(HwnasError, RuntimeError):
     """The distributed set-up is incomplete, or the ranks no longer agree."""
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..errors import UsageError
 from ..io import atomic_write_json, read_json
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
@@ -62,6 +63,6 @@ def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, An
         path = path / "arch.json"
     data = read_json(path, "exported architecture")
     if "space" not in data:
-        raise ValueError(f"{path} has no 'space': not an exported search result (hwnas search writes arch.json)")
+        raise UsageError(f"{path} has no 'space': not an exported search result (hwnas search writes arch.json)")
     space = SearchSpace.from_dict(data["space"])
     return space.validate(ArchSpec.from_dict(data)), space, data

@@ -8,12 +8,9 @@ shifted so that the other ops keep their probabilities.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from .supernet import MixedOp
 
 
 def alpha_grad_from_gates(gate_grads: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -32,11 +29,11 @@ def rescale_pair(alpha: torch.Tensor, involved: tuple[int, ...], old: torch.Tens
 
 
 class ActivePathWithGateGrads(torch.autograd.Function):
-    """``full_v2``: forward only the active op; in backward, recompute every other involved op (one at a time,
+    """``full_v2``: forward only the active op of ``op`` (a mixed op with ``candidates``, ``active``, ``involved``); in backward, recompute every other involved op (one at a time,
     without keeping its graph) just to get ∂L/∂g_k = ⟨o_k(x), ∂L/∂out⟩. Memory stays that of one path."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, gates: torch.Tensor, op: MixedOp) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, gates: torch.Tensor, op: Any) -> torch.Tensor:  # type: ignore[override]
         detached = x.detach().requires_grad_(x.requires_grad)
         with torch.enable_grad():
             out = op.candidates[op.active](detached)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import UsageError
+
 LossFn = Callable[[torch.Tensor, torch.Tensor, float, float, float, float], torch.Tensor]
 
 
@@ -48,9 +50,9 @@ LATENCY_LOSSES: dict[str, LossFn] = {
 def check_latency_loss(kind: str, target_ms: float, min_ms: float) -> None:
     """Refuse a loss whose formula is undefined for these latencies, with the fix in the message."""
     if kind not in LATENCY_LOSSES:
-        raise ValueError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
+        raise UsageError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
     if kind == "mul#log" and (target_ms <= 1.0 or min_ms <= 1.0):
-        raise ValueError(
+        raise UsageError(
             f"latency loss 'mul#log' divides log(E[LAT]) by log(T) with latencies in ms, so it needs both above "
             f"1 ms; here the target is {target_ms:.4g} ms and the fastest architecture {min_ms:.4g} ms. "
             f"Use --latency-loss mul#pow, add#linear or add#abs")
@@ -63,7 +65,7 @@ def architecture_loss(ce: torch.Tensor, expected_ms: torch.Tensor | None, target
     if target_ms is None or expected_ms is None:
         return ce
     if kind not in LATENCY_LOSSES:
-        raise ValueError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
+        raise UsageError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
     if not expected_ms.requires_grad and ce.requires_grad:
-        raise ValueError("E[LAT] is not in the autograd graph: the latency term would have no gradient")
+        raise UsageError("E[LAT] is not in the autograd graph: the latency term would have no gradient")
     return LATENCY_LOSSES[kind](ce, expected_ms, float(target_ms), alpha, beta, lam)

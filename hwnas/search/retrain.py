@@ -3,6 +3,8 @@ its test accuracy and, with a profiler backend, its measured latency."""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,15 +14,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data import DataSplits, ImageData, batches, num_batches
+from ..errors import UsageError
 from ..io import atomic_write, atomic_write_json
 from ..predictors.block_costs import BlockCosts
 from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
+from .data import DataSplits, ImageData, batches, num_batches
 from .run import RunDir
 from .supernet import Supernet
 from .training import cosine_lr, evaluate, generator, seeded, set_lr, sgd
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,45 @@ def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -
     return net.child_state_dict(arch)
 
 
-def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, *, epochs: int = 30, batch_size: int = 64,
-            lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 4e-5, label_smoothing: float = 0.1,
-            dropout: float = 0.0, seed: int = 0, init_from: str | Path | None = None, backend: Any = None,
-            costs: BlockCosts | None = None, output: str | Path | None = None, progress: bool = True,
-            log: Callable[[str], None] | None = print, measure_rounds: int = 1) -> RetrainResult:
-    """Train ``arch`` on ``data.train`` + ``data.valid`` for ``epochs`` (SGD, cosine LR) and test it.
+@dataclass(frozen=True)
+class RetrainConfig:
+    """How a searched architecture is trained as a plain network: SGD with Nesterov momentum and a cosine learning
+    rate over ``epochs``, weight decay on conv / linear weights, label smoothing."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    dropout: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 0:
+            problems.append(f"epochs must be >= 0, not {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, not {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"lr must be a positive number, not {self.lr}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), not {self.momentum}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            problems.append(f"weight_decay must be >= 0, not {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), not {self.dropout}")
+        if problems:
+            raise UsageError("invalid retrain settings: " + "; ".join(problems))
+
+
+def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: RetrainConfig | None = None, *,
+            init_from: str | Path | None = None, backend: Any = None, costs: BlockCosts | None = None,
+            output: str | Path | None = None, progress: bool = True,
+            log: Callable[[str], None] | None = logger.info, measure_rounds: int = 1) -> RetrainResult:
+    """Train ``arch`` on ``data.train`` + ``data.valid`` (``config``, default :class:`RetrainConfig`) and test it.
 
     ``init_from`` (a search run directory) starts from the supernet's weights for ``arch``. ``backend`` (a
     profiler, e.g. ``create_backend("onnxruntime")``) measures the trained network's latency; ``costs`` adds the
@@ -62,14 +100,16 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, *, epochs: int
     ``measure_rounds`` > 1 measures that many times and keeps the round with the lowest median: on a shared
     machine interference only ever adds time, so the fastest round is the least disturbed one.
     """
+    cfg = config or RetrainConfig()
+    epochs, batch_size, lr, seed = cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed
     log = log or (lambda _msg: None)
     space.validate(arch)
     data.check_space(space)
-    model: Network = seeded(lambda: build_model(arch, space, dropout=dropout), seed)
+    model: Network = seeded(lambda: build_model(arch, space, dropout=cfg.dropout), seed)
     if init_from is not None:
         model.load_state_dict(inherited_weights(init_from, arch, space))
     train = ImageData(torch.cat([data.train.x, data.valid.x]), torch.cat([data.train.y, data.valid.y]))
-    opt = sgd(list(model.parameters()), lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+    opt = sgd(list(model.parameters()), lr=lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
     gen, nb = generator(seed + 2), num_batches(train, batch_size)
     history = []
     for epoch in range(epochs):
@@ -81,9 +121,9 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, *, epochs: int
             set_lr(opt, cosine_lr(lr, epoch * nb + i, epochs * nb))
             opt.zero_grad(set_to_none=True)
             out = model(x)
-            loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
+            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
             if not torch.isfinite(loss):
-                raise ValueError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
+                raise UsageError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(y)

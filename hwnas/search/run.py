@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import __version__
+from ..errors import InputNotFound, UsageError
 from ..io import atomic_write, atomic_write_json, read_json
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class RunError(ValueError):
+class RunError(UsageError):
     """A run directory that cannot be used as asked (exists, incompatible, corrupt)."""
 
 
@@ -44,7 +45,6 @@ def costs_from_dict(d: dict[str, Any]) -> BlockCosts:
 
 class RunDir:
     CONFIG, COSTS, LOG, CHECKPOINT, ARCH = "config.json", "block_costs.json", "log.csv", "checkpoint.pt", "arch.json"
-    COMMAND = "command.json"  # the command-line flags of a run started by `hwnas search` (for a bare --resume)
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -58,11 +58,14 @@ class RunDir:
 
     # ---- config ---------------------------------------------------------------------------------------------
     def describe(self, config: SearchConfig, space: SearchSpace, costs: BlockCosts, data_desc: str,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"format": "hwnas-search-run", "hwnas": __version__, "search": config.to_dict(),
-                "space": space.to_dict(), "data": data_desc,
-                "latency_model": {"min_ms": costs.min_ms(), "max_ms": costs.max_ms(), "const_ms": costs.const_ms,
-                                  **(extra or {})}}
+                 extra: dict[str, Any] | None = None, *, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        out = {"format": "hwnas-search-run", "hwnas": __version__, "search": config.to_dict(),
+               "space": space.to_dict(), "data": data_desc,
+               "latency_model": {"min_ms": costs.min_ms(), "max_ms": costs.max_ms(), "const_ms": costs.const_ms,
+                                 **(extra or {})}}
+        if inputs is not None:
+            out["inputs"] = inputs
+        return out
 
     def start(self, resolved: dict[str, Any], costs: BlockCosts, *, resume: bool) -> dict[str, Any] | None:
         """Prepare the directory; return the checkpoint to continue from (``None``: start from scratch)."""
@@ -73,6 +76,13 @@ class RunDir:
             saved = read_json(self.file(self.CONFIG), "run config")
             self.check_compatible(saved, resolved, costs)
             ckpt = self.load_checkpoint()
+            done, cfg = int(ckpt["epoch"]) + 1, SearchConfig.from_dict(resolved["search"])
+            if cfg.warmup_epochs_effective + cfg.n_epochs < done:
+                raise RunError(f"{self.path} has finished {done} epochs ({cfg.warmup_epochs_effective} of warm-up); "
+                               f"--epochs {cfg.n_epochs} would end before that: give at least "
+                               f"{done - cfg.warmup_epochs_effective} to continue it")
+            if "inputs" not in resolved and "inputs" in saved:
+                resolved = {**resolved, "inputs": saved["inputs"]}
             atomic_write_json(self.file(self.CONFIG), resolved)
             return ckpt
         self.path.mkdir(parents=True, exist_ok=True)
@@ -112,9 +122,10 @@ class RunDir:
     def load_checkpoint(self) -> dict[str, Any]:
         path = self.file(self.CHECKPOINT)
         if not path.exists():
-            raise FileNotFoundError(f"no checkpoint in {self.path}")
+            raise InputNotFound(f"no checkpoint in {self.path}")
         try:
-            return torch.load(path, map_location="cpu", weights_only=False)
+            # plain tensors and containers only: a checkpoint cannot run code when it is loaded
+            return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types on a damaged file
             raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {exc})") from None
 

@@ -3,6 +3,7 @@ architecture steps (gradient or REINFORCE) on the held-out ``valid`` split; a ch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..data import DataSplits, batches, num_batches
+from ..errors import HwnasError, UsageError
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .config import SearchConfig
+from .data import DataSplits, batches, num_batches
 from .distributed import SINGLE, DistContext, setup
 from .export import ExportedArch, export_arch, save_exported
 from .gradient import GradientArchStep
@@ -25,10 +27,12 @@ from .run import RunDir, temp_run_dir
 from .supernet import Supernet
 from .training import cosine_lr, cycle, evaluate, generator, restore_rng_state, rng_state, seeded, set_lr, sgd
 
+logger = logging.getLogger(__name__)
+
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
-class SearchDiverged(ValueError):
+class SearchDiverged(HwnasError, ValueError):
     """A loss or α became NaN/inf; the run directory keeps the last good checkpoint."""
 
 
@@ -52,7 +56,7 @@ def check_costs(costs: BlockCosts, space: SearchSpace) -> None:
     pos = space.positions()
     if len(costs.costs) != len(pos) or any(len(c) != len(p.choices) for c, p in zip(costs.costs, pos, strict=False)):
         shape = [len(c) for c in costs.costs]
-        raise ValueError(f"the latency model has costs for {len(costs.costs)} blocks ({shape} choices) but space "
+        raise UsageError(f"the latency model has costs for {len(costs.costs)} blocks ({shape} choices) but space "
                          f"{space.name!r} has {len(pos)} blocks ({[len(p.choices) for p in pos]} choices); was it "
                          f"built for another space?")
 
@@ -63,7 +67,7 @@ def check_target(costs: BlockCosts, config: SearchConfig) -> None:
         return
     fastest = costs.min_ms()
     if config.target_ms < fastest:
-        raise ValueError(f"target {config.target_ms:.4g} ms is below the fastest architecture in the space: the "
+        raise UsageError(f"target {config.target_ms:.4g} ms is below the fastest architecture in the space: the "
                          f"smallest achievable latency is {fastest:.4g} ms under this latency model "
                          f"(slowest {costs.max_ms():.4g} ms)")
     if config.method == "grad":
@@ -73,12 +77,15 @@ def check_target(costs: BlockCosts, config: SearchConfig) -> None:
 def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: SearchConfig, *,
                run_dir: str | Path | None = None, resume: bool = False,
                latency_fn: Callable[[ArchSpec], float] | None = None,
-               callbacks: Sequence[EpochCallback] = (), log: Callable[[str], None] | None = print) -> SearchResult:
+               callbacks: Sequence[EpochCallback] = (), log: Callable[[str], None] | None = logger.info,
+               inputs: dict[str, Any] | None = None) -> SearchResult:
     """Search ``space`` on ``data`` for ``config.target_ms`` under the latency model ``costs``.
 
     ``latency_fn`` (REINFORCE only) scores sampled architectures instead of ``costs`` (a predictor or a
     profiler). Writes the run directory (a temporary one if ``run_dir`` is None) and returns the exported
     argmax architecture with its predicted latency. ``callbacks(epoch, row)`` run after each saved epoch.
+    ``inputs`` (plain data: the data set, latency-model files, ... the caller used) is recorded in config.json, so
+    that a caller can continue the run from its directory alone; ``log`` gets the progress lines (None: silent).
 
     Started by torchrun (``WORLD_SIZE`` > 1), or in a process group the caller initialised, the search runs on
     every rank under DistributedDataParallel (:mod:`hwnas.search.distributed`): ``config.batch_size`` is then
@@ -91,19 +98,20 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     ctx = setup()
     try:
         return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
-                       callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None))
+                       callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None), inputs=inputs)
     finally:
         ctx.close()
 
 
 def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: SearchConfig, ctx: DistContext, *,
             run_dir: str | Path | None, resume: bool, latency_fn: Callable[[ArchSpec], float] | None,
-            callbacks: Sequence[EpochCallback], log: Callable[[str], None]) -> SearchResult:
+            callbacks: Sequence[EpochCallback], log: Callable[[str], None], inputs: dict[str, Any] | None
+            ) -> SearchResult:
     def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
         rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
         resolved = rd.describe(config, space, costs, data.describe(),
                                {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
-                               if latency_fn else None)
+                               if latency_fn else None, inputs=inputs)
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
         return rd.path, rd.start(resolved, costs, resume=resume)
@@ -133,7 +141,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
         history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
         log(f"resuming {rd.path} after epoch {start} of {cfg.warmup_epochs_effective + cfg.n_epochs}")
     # weight steps through DDP (a no-op wrapper in one process); α is averaged by the architecture steps
-    model = ctx.wrap(net, [f"blocks.{i}.alpha" for i in range(len(net.blocks))])
+    model = ctx.wrap(net, net.arch_parameter_names())
 
     warm = cfg.warmup_epochs_effective
     total = warm + cfg.n_epochs
@@ -142,10 +150,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
     if ctx.enabled:
         log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
             f"and step, global batch {gb}, {nb} steps per epoch")
+    st = _State(net, model, strategy, data, cfg, weight_opt, arch_opt, gens, rd, ctx, nb, gb, total)
     for epoch in range(start, total):
-        phase = "warmup" if epoch < warm else "search"
-        row = _epoch(net, model, strategy, data, cfg, weight_opt, arch_opt, gens, epoch, phase, nb, total, rd, ctx,
-                     gb)
+        row = _epoch(st, epoch)
         ctx.check_in_sync(net, gens, f"in epoch {epoch + 1}")
         history.append(row)
         if ctx.is_main:
@@ -171,12 +178,33 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
                         tuple(history), exported)
 
 
-def _epoch(net: Supernet, model: torch.nn.Module, strategy, data: DataSplits, cfg: SearchConfig, weight_opt,
-           arch_opt, gens, epoch: int, phase: str, nb: int, total: int, rd: RunDir, ctx: DistContext = SINGLE,
-           gb: int | None = None) -> dict[str, Any]:
-    """One epoch; ``model`` is ``net`` or ``net`` under DDP; ``gb`` the global batch (``ctx`` shards it)."""
-    gb = gb or cfg.batch_size
+@dataclass
+class _State:
+    """What every epoch of one search works on; ``model`` is ``net`` or ``net`` under DDP, ``gb`` the global
+    batch (``ctx`` shards it), ``nb`` the steps per epoch."""
+
+    net: Supernet
+    model: torch.nn.Module
+    strategy: Any
+    data: DataSplits
+    cfg: SearchConfig
+    weight_opt: torch.optim.Optimizer
+    arch_opt: torch.optim.Optimizer
+    gens: dict[str, torch.Generator]
+    rd: RunDir
+    ctx: DistContext
+    nb: int
+    gb: int
+    total: int
+
+
+def _epoch(st: _State, epoch: int) -> dict[str, Any]:
+    """One epoch: weight steps on random single paths (warm-up) or sampled from α, with architecture steps."""
+    net, model, strategy, data, cfg, ctx, rd, nb, gb = (st.net, st.model, st.strategy, st.data, st.cfg, st.ctx,
+                                                         st.rd, st.nb, st.gb)
+    weight_opt, arch_opt, gens, total = st.weight_opt, st.arch_opt, st.gens, st.total
     warm = cfg.warmup_epochs_effective
+    phase = "warmup" if epoch < warm else "search"
     t0, span = (epoch * nb, warm * nb) if phase == "warmup" else ((epoch - warm) * nb, cfg.n_epochs * nb)
     valid_iter = cycle(data.valid, gb, gens["valid"])
     sums: dict[str, float] = {}
@@ -223,7 +251,7 @@ def _epoch(net: Supernet, model: torch.nn.Module, strategy, data: DataSplits, cf
 
 def _check_finite(t: torch.Tensor, what: str, epoch: int, step: int, rd: RunDir) -> None:
     if not bool(torch.all(torch.isfinite(t.detach()))):
-        kept = (f"the last good checkpoint (after epoch {torch.load(rd.file(RunDir.CHECKPOINT), weights_only=False)['epoch'] + 1}) "
+        kept = (f"the last good checkpoint (after epoch {rd.load_checkpoint()['epoch'] + 1}) "
                 f"is kept in {rd.path}" if rd.has_checkpoint else f"no epoch had finished, so {rd.path} has no checkpoint")
         raise SearchDiverged(f"{what} became NaN/inf in epoch {epoch + 1}, step {step + 1}; stopped. {kept}. "
                              f"Lower --init-lr / --arch-lr, or check the data for NaN values")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError
 from ..space.builder import build_block, build_fixed
 from ..space.spaces import BlockPosition, SearchSpace
 from ..space.spec import ArchSpec
@@ -69,7 +70,7 @@ class MixedOp(nn.Module):
 
     def set_mode(self, mode: str | None) -> None:
         if mode not in MODES:
-            raise ValueError(f"unknown binary mode {mode!r}; known: full, two, full_v2")
+            raise UsageError(f"unknown binary mode {mode!r}; known: full, two, full_v2")
         self.mode = mode
         self.gates = None
         if mode in ("full", "two", "full_v2"):
@@ -134,6 +135,11 @@ class Supernet(nn.Module):
     def arch_parameters(self) -> list[nn.Parameter]:
         return [b.alpha for b in self.blocks]
 
+    def arch_parameter_names(self) -> list[str]:
+        """The state-dict names of α (DDP leaves them alone: architecture steps average their gradients)."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [name for name, p in self.named_parameters() if id(p) in arch]
+
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
@@ -147,7 +153,7 @@ class Supernet(nn.Module):
                 elif kind == "uniform":
                     a.copy_((torch.rand(a.shape, generator=generator) * 2 - 1) * ratio)
                 else:
-                    raise ValueError(f"arch_init_type must be normal or uniform, not {kind!r}")
+                    raise UsageError(f"arch_init_type must be normal or uniform, not {kind!r}")
 
     def probs(self) -> list[torch.Tensor]:
         return [b.probs() for b in self.blocks]
@@ -177,12 +183,6 @@ class Supernet(nn.Module):
     def indices_to_arch(self, indices: list[int] | tuple[int, ...]) -> ArchSpec:
         return ArchSpec.from_blocks([b.choices[int(i)] for b, i in zip(self.blocks, indices, strict=True)],
                                     self.space.depths)
-
-    def active_indices(self) -> list[int]:
-        return [b.active for b in self.blocks]
-
-    def active_arch(self) -> ArchSpec:
-        return self.indices_to_arch(self.active_indices())
 
     def argmax_indices(self) -> list[int]:
         return [int(torch.argmax(b.alpha.detach())) for b in self.blocks]

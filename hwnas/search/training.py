@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageData, batches
+from .data import ImageData, batches
 
 M = TypeVar("M", bound=nn.Module)
 

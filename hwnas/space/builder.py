@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from .keys import HEAD_CONV, LOGITS, MBCONV, POOL, STEM, LayerKey
 from .spaces import BlockPosition, SearchSpace
 from .spec import ArchSpec, BlockSpec
@@ -109,7 +110,7 @@ def build_layer(key: LayerKey) -> nn.Module:
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), _Flatten())
     if key.op == LOGITS:
         return nn.Linear(key.in_ch, key.out_ch)
-    raise ValueError(f"no builder for layer op {key.op!r}")
+    raise UsageError(f"no builder for layer op {key.op!r}")
 
 
 def count_params(model: nn.Module) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..errors import UsageError
+
 # Layer kinds, named as in the ProxylessNAS / Once-for-All lookup tables.
 STEM = "Conv"
 MBCONV = "expanded_conv"
@@ -35,7 +37,7 @@ class LayerKey:
 
     def __post_init__(self) -> None:
         if self.op not in LAYER_OPS:
-            raise ValueError(f"unknown layer op {self.op!r}; known: {', '.join(LAYER_OPS)}")
+            raise UsageError(f"unknown layer op {self.op!r}; known: {', '.join(LAYER_OPS)}")
 
     @property
     def mid_ch(self) -> int:

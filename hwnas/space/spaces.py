@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnknownNameError, UsageError
 from .keys import HEAD_CONV, LOGITS, MBCONV, POOL, STEM, LayerKey
 from .spec import ArchError, ArchSpec, BlockSpec
 
@@ -253,7 +254,7 @@ def proxyless_mobile(*, resolution: int = 224, width_mult: float = 1.0, kernels=
     ``widths`` overrides the six stage widths (24/40/80/96/192/320 by default)."""
     widths = tuple(widths) if widths is not None else tuple(w for w, _, _ in _MOBILE_STAGES)
     if len(widths) != len(_MOBILE_STAGES):
-        raise ValueError(f"widths needs {len(_MOBILE_STAGES)} values, got {len(widths)}")
+        raise UsageError(f"widths needs {len(_MOBILE_STAGES)} values, got {len(widths)}")
     stages = tuple(StageSpec(w, d, s) for w, (_, d, s) in zip(widths, _MOBILE_STAGES, strict=True))
     return SearchSpace("proxyless-mobile", resolution, stages, tuple(kernels), tuple(expands), allow_zero,
                        num_classes, width_mult=width_mult)
@@ -289,12 +290,12 @@ def list_spaces(pattern: str = "*") -> list[str]:
 def get_space(name: str, **overrides: Any) -> SearchSpace:
     """Create a named space; keyword overrides (resolution, width_mult, kernels, expands, ...) are passed on."""
     if name not in _SPACES:
-        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
+        raise UnknownNameError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
         return _SPACES[name](**overrides)
     except TypeError as exc:
-        raise ValueError(f"space {name!r}: {exc}") from None
+        raise UsageError(f"space {name!r}: {exc}") from None
 
 
 def register_space(name: str, factory: Callable[..., SearchSpace]) -> None:

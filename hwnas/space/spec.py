@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
 
-class ArchError(ValueError):
+
+class ArchError(UsageError):
     """A malformed or invalid architecture (string, JSON or block choice)."""
 
 

@@ -1,5 +1,4 @@
-"""CLI subcommands for latency predictors: ``measure-archs``, ``predictor fit|eval``, ``predict``.
-Heavy imports stay inside the command functions so that ``hwnas --help`` stays fast."""
+"""``hwnas measure-archs``, ``hwnas predictor fit|eval`` and ``hwnas predict``."""
 
 from __future__ import annotations
 
@@ -7,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
+from .flags import add_backend_args, add_space_args, backend_from_args, space_from_args
+
 
 def cmd_measure_archs(a: argparse.Namespace) -> int:
-    from ..cli import backend_from_args, space_from_args
-    from .archs import ArchDataset, dataset_summary, measure_archs, read_arch_list
+    from ..predictors.archs import ArchDataset, dataset_summary, measure_archs, read_arch_list
 
     exclude: set[str] = set()
     for p in a.exclude or []:
@@ -32,17 +33,18 @@ def cmd_measure_archs(a: argparse.Namespace) -> int:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
+    from ..predictors import PREDICTORS
+    from ..predictors.archs import ArchDataset
+    from ..predictors.persist import save_predictor
     from ..profilers import LatencyTable
-    from . import PREDICTORS
-    from .archs import ArchDataset
-    from .persist import save_predictor
+    from ..profilers.records import COMPARABLE_FIELDS
 
     table = LatencyTable.load(a.table)
     pred = PREDICTORS[a.kind](table=table)
     if a.archs:
         ds = ArchDataset.load(a.archs)
         table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
-                               fields=("backend", "device", "threads", "batch"))
+                               fields=COMPARABLE_FIELDS)
         y = ds.latencies()
         if a.normalised:
             pred.reference_ms_ = ds.reference_ms  # latencies at the reference network's median speed
@@ -51,7 +53,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     elif a.kind == "lut":
         pred.fit()
     else:
-        raise ValueError(f"a '{a.kind}' predictor learns from measured networks: pass --archs A.csv "
+        raise UsageError(f"a '{a.kind}' predictor learns from measured networks: pass --archs A.csv "
                          f"(made by 'hwnas measure-archs')")
     save_predictor(pred, a.output)
     extra = f" (model {pred.model_name_}, CV RMSE of log-ratio {pred.cv_scores_})" if a.kind == "fitted" else ""
@@ -60,9 +62,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from .archs import ArchDataset
-    from .metrics import accuracy_report, format_report
-    from .persist import load_predictor
+    from ..predictors.archs import ArchDataset
+    from ..predictors.metrics import accuracy_report, format_report
+    from ..predictors.persist import load_predictor
 
     ds = ArchDataset.load(a.archs)
     pred = load_predictor(a.predictor, expect_meta=ds.meta, force=a.force)
@@ -73,7 +75,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         print(f"latencies normalised by the reference probes to {ref:.3f} ms reference speed")
     print(format_report(Path(a.predictor).name, accuracy_report(measured, predicted)))
     plot = Path(a.plot) if a.plot else Path(a.predictor).with_suffix(".eval.png")
-    from ..plots import predicted_vs_measured
+    from ..predictors.plots import predicted_vs_measured
 
     predicted_vs_measured(measured, predicted, plot, title=f"{Path(a.predictor).name} on {Path(a.archs).name}",
                           device=ds.device_model or "")
@@ -82,7 +84,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from .persist import load_predictor
+    from ..predictors.persist import load_predictor
 
     pred = load_predictor(a.predictor)
     arch = pred.space_.parse(a.arch) if hasattr(pred, "space_") else a.arch
@@ -95,9 +97,6 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands to the top-level parser."""
-    from ..cli import add_backend_args, add_space_args
-
     s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
     add_space_args(s)
     add_backend_args(s)

@@ -8,6 +8,7 @@ measured architecture, appended as they finish), then ``points.csv``, ``summary.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,13 +19,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import evolutionary_search, hand_designed, random_under_target
-from .data import DataSplits, data_for_space
-from .io import atomic_write, atomic_write_json
-from .pareto import summarise
-from .predictors.block_costs import BlockCosts
-from .space.spaces import SearchSpace
-from .space.spec import ArchSpec
+from ..errors import UsageError
+from ..io import atomic_write, atomic_write_json
+from ..predictors.block_costs import BlockCosts
+from ..search.baselines import evolutionary_search, hand_designed, random_under_target
+from ..search.data import DataSplits, data_for_space
+from ..space.spaces import SearchSpace
+from ..space.spec import ArchSpec
+from .fronts import summarise
+
+logger = logging.getLogger(__name__)
 
 SEARCH, RANDOM, EVOLUTION, REFERENCE = "proxylessnas", "random", "evolution (OFA-style)", "hand-designed"
 
@@ -58,7 +62,7 @@ class ParetoResult:
 
 
 def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
-    from .search import SearchConfig
+    from ..search import SearchConfig
 
     kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
@@ -79,9 +83,9 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
                   run_dir: Path, log: Callable[[str], None]) -> tuple[ArchSpec, ArchSpec, dict[str, Any]]:
     """(architecture fitted to the target, plain argmax architecture, exported record) of one search run,
     reusing a finished run in ``run_dir`` and resuming an interrupted one."""
-    from .search import load_exported, run_search
-    from .search.derive import fit_to_target
-    from .search.run import RunDir
+    from ..search import load_exported, run_search
+    from ..search.derive import fit_to_target
+    from ..search.run import RunDir
 
     if not (run_dir / RunDir.ARCH).exists():
         rd = RunDir(run_dir)
@@ -102,10 +106,10 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
     epochs as one search (warm-up + search), as Once-for-All scores candidates with its supernet."""
     import torch
 
-    from .search import run_search
-    from .search.run import RunDir
-    from .search.supernet import Supernet
-    from .search.training import evaluate
+    from ..search import run_search
+    from ..search.run import RunDir
+    from ..search.supernet import Supernet
+    from ..search.training import evaluate
 
     rd = RunDir(run_dir)
     if not (run_dir / RunDir.ARCH).exists():
@@ -134,7 +138,7 @@ class EvalCache:
             try:
                 frame = pd.read_csv(path)
             except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-                raise ValueError(f"{path} is not a readable evaluation file ({exc}); move it away to start over") from None
+                raise UsageError(f"{path} is not a readable evaluation file ({exc}); move it away to start over") from None
             self.rows = {r["arch"]: r for r in frame.to_dict("records")}
 
     def get(self, arch: ArchSpec) -> dict[str, Any] | None:
@@ -150,12 +154,12 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
                   cfg: ParetoConfig, cache: EvalCache) -> dict[str, Any]:
     """Short retrain (test accuracy) and measured latency (the least disturbed of 3 rounds) of ``arch``; cached
     by architecture string."""
-    from .search.retrain import retrain
+    from ..search.retrain import RetrainConfig, retrain
 
     hit = cache.get(arch)
     if hit is not None:
         return hit
-    r = retrain(arch, space, data, epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+    r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed),
                 backend=backend, costs=costs, progress=False, log=None, measure_rounds=3)
     row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
            "macs": space.macs(arch), "params": space.params(arch)}
@@ -164,11 +168,11 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
 
 
 def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | Path, cfg: ParetoConfig, *,
-               data: DataSplits | None = None, device: str = "", log: Callable[[str], None] | None = print
+               data: DataSplits | None = None, device: str = "", log: Callable[[str], None] | None = logger.info
                ) -> ParetoResult:
     """Search at every target, run the baselines with the same number of evaluated architectures per target,
     retrain and measure everything, and write points, summary and figures into ``out``."""
-    from .plots import pareto_plot
+    from .figures import pareto_plot
 
     log = log or (lambda _m: None)
     out = Path(out)
@@ -176,7 +180,7 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
     lo, hi = costs.min_ms(), costs.max_ms()
     for t in cfg.targets_ms:
         if t < lo:
-            raise ValueError(f"target {t:.4g} ms is below the fastest architecture: the smallest achievable latency "
+            raise UsageError(f"target {t:.4g} ms is below the fastest architecture: the smallest achievable latency "
                              f"is {lo:.4g} ms under this latency model (slowest {hi:.4g} ms)")
     atomic_write_json(out / "pareto_config.json", {**asdict(cfg), "space": space.to_dict(), "latency_range_ms": [lo, hi]})
     data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
@@ -235,8 +239,8 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
 
 def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
     """The α probability evolution per block of one search run (from its log.csv)."""
-    from .plots import alpha_evolution
-    from .search.run import RunDir
+    from ..search.run import RunDir
+    from .figures import alpha_evolution
 
     try:
         frame = RunDir(run_dir).read_log()
@@ -251,24 +255,3 @@ def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
         labels.append([c.token for c in p.choices])
     return alpha_evolution(probs, path, choice_labels=labels, title=f"architecture probabilities, {run_dir.name}")
 
-
-def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
-    """The Pareto section of a report: per-method summary, every point, figure links."""
-    s = result.summary
-    lines = ["## Accuracy–latency trade-off", "",
-             f"Hypervolume: area above chance accuracy and left of {s.attrs.get('ref_latency_ms', float('nan')):.4g} ms "
-             "dominated by each method's front (larger is better; same evaluation budget per target).", "",
-             "| method | points | on front | hypervolume | best accuracy | fastest (ms) |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.method} | {r.points} | {r.front} | {r.hypervolume:.4f} | {r.best_accuracy:.3f} | "
-              f"{r.fastest_ms:.3f} |" for r in s.itertuples()]
-    lines += ["", *[f"- {n}" for n in result.notes], "", f"![Pareto]({result.files['pareto'].relative_to(rel_to)})", ""]
-    if "alpha" in result.files:
-        lines += [f"![alpha]({result.files['alpha'].relative_to(rel_to)})", ""]
-    lines += ["| method | target (ms) | predicted (ms) | measured (ms) | vs target | accuracy | architecture |",
-              "|---|---|---|---|---|---|---|"]
-    for r in result.points.itertuples():
-        tgt = "—" if pd.isna(r.target_ms) else f"{r.target_ms:.3f}"
-        vs = "—" if pd.isna(r.vs_target) else f"{r.vs_target:+.1%}"
-        lines.append(f"| {r.method} | {tgt} | {r.predicted_ms:.3f} | {r.measured_ms:.3f} | {vs} | {r.accuracy:.3f} | "
-                     f"`{r.arch}` |")
-    return lines + [""]

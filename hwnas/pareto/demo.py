@@ -14,17 +14,21 @@ Every stage writes its files into the folder and is reused when the demo is run 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
-from .io import atomic_write_text
-from .pareto_run import ParetoConfig, report_markdown, run_pareto
-from .predictors import CalibratedPredictor, FittedPredictor, LUTSumPredictor
-from .predictors.archs import measure_archs
-from .predictors.metrics import accuracy_report
-from .predictors.persist import save_predictor
-from .profilers import QUICK, build_table, create_backend
-from .space import get_space
+from ..io import atomic_write_text
+from ..predictors import CalibratedPredictor, FittedPredictor, LUTSumPredictor
+from ..predictors.archs import measure_archs
+from ..predictors.metrics import accuracy_report
+from ..predictors.persist import save_predictor
+from ..profilers import QUICK, build_table, create_backend
+from ..space import get_space
+from .experiment import ParetoConfig, run_pareto
+from .report import report_markdown
+
+logger = logging.getLogger(__name__)
 
 
 def _setup(quick: bool):
@@ -48,7 +52,8 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
 
     import torch
 
-    from .plots import predicted_vs_measured, table_heatmap
+    from ..predictors.plots import predicted_vs_measured
+    from ..profilers.plots import table_heatmap
 
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -57,14 +62,13 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
     space, backend, sizes, cfg = _setup(quick)
     device = backend.environment().get("device_model", "this CPU")
 
-    print(f"[1/4] profiling {space.name} ({space.resolution}px, width {space.width_mult}; "
-          f"{len(space.layer_keys())} layers) with {backend.name}, {backend.threads} thread(s)", flush=True)
+    logger.info(f"[1/4] profiling {space.name} ({space.resolution}px, width {space.width_mult}; "
+          f"{len(space.layer_keys())} layers) with {backend.name}, {backend.threads} thread(s)")
     table = build_table(space, backend, out / "table.csv")
     table_heatmap(table, out / "table_heatmap.png")
     t_profile = time.perf_counter() - t0
 
-    print(f"[2/4] measuring {sizes['n_fit']} + {sizes['n_test']} (held-out) networks end to end; fitting predictors",
-          flush=True)
+    logger.info(f"[2/4] measuring {sizes['n_fit']} + {sizes['n_test']} (held-out) networks end to end; fitting predictors")
     fit = measure_archs(space, backend, out / "archs_fit.csv", n=sizes["n_fit"], seed=1)
     test = measure_archs(space, backend, out / "archs_heldout.csv", n=sizes["n_test"], seed=2,
                          exclude=set(fit.arch_strings))
@@ -78,7 +82,7 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
     predicted_vs_measured(y_test, calibrated.predict(test.arch_strings), out / "predicted_vs_measured.png",
                           title="calibrated predictor on held-out networks", device=device)
     for name, r in scores.items():
-        print(f"  {name:10s} ±10% {r['within_10pct']:.0%}  MAPE {r['mape']:.1%}  bias {r['bias']:+.1%}")
+        logger.info(f"  {name:10s} ±10% {r['within_10pct']:.0%}  MAPE {r['mape']:.1%}  bias {r['bias']:+.1%}")
     t_predict = time.perf_counter() - t0 - t_profile
 
     # the search's latency model: the per-block predictor that did best on the held-out networks
@@ -86,17 +90,17 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
     usable = [n for n in per_block if per_block[n].min_ms() > 0]
     model = min(usable, key=lambda n: scores[n]["mape"])
     costs = per_block[model]
-    print(f"  search latency model: {model} (held-out MAPE {scores[model]['mape']:.1%})")
+    logger.info(f"  search latency model: {model} (held-out MAPE {scores[model]['mape']:.1%})")
     lo, hi = costs.min_ms(), costs.max_ms()
     targets = tuple(round(lo + f * (hi - lo), 4) for f in ((0.3, 0.6) if quick else (0.2, 0.4, 0.6)))
     cfg = replace(cfg, targets_ms=targets)
-    print(f"[3/4] searching at targets {', '.join(f'{t:.3g}' for t in targets)} ms (predicted range {lo:.3g}–{hi:.3g} "
-          f"ms), baselines, retraining and measuring", flush=True)
+    logger.info(f"[3/4] searching at targets {', '.join(f'{t:.3g}' for t in targets)} ms (predicted range {lo:.3g}–{hi:.3g} "
+          f"ms), baselines, retraining and measuring")
     pareto = run_pareto(space, costs, backend, out / "pareto", cfg, device=device,
-                        log=lambda m: print(f"  {m}", flush=True))
+                        log=lambda m: logger.info(f"  {m}"))
     wall = time.perf_counter() - t0
 
-    print("[4/4] writing the report", flush=True)
+    logger.info("[4/4] writing the report")
     lines = [
         "# hwnas demo report", "",
         f"Device: {device}; {backend.name} {backend.runtime_versions()}, {backend.threads} thread(s). "
@@ -123,5 +127,5 @@ def run_demo(out: Path, *, quick: bool = False) -> Path:
     ]
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines))
-    print(f"report: {report.resolve()}  ({wall / 60:.1f} min)")
+    logger.info(f"report: {report.resolve()}  ({wall / 60:.1f} min)")
     return report

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputNotFound, UnknownNameError, UsageError
+
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_FILE = "test_batch"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -39,7 +41,7 @@ class ImageData:
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
-            raise ValueError(f"images must be (N, C, H, W) with N labels; got {tuple(self.x.shape)} and "
+            raise UsageError(f"images must be (N, C, H, W) with N labels; got {tuple(self.x.shape)} and "
                              f"{tuple(self.y.shape)}")
 
     def __len__(self) -> int:
@@ -71,10 +73,10 @@ class DataSplits:
         """Refuse data the space cannot classify (class count, channels, resolution)."""
         c, h, w = self.image_shape
         if self.num_classes > space.num_classes:
-            raise ValueError(f"data {self.name!r} has {self.num_classes} classes but space {space.name!r} has "
+            raise UsageError(f"data {self.name!r} has {self.num_classes} classes but space {space.name!r} has "
                              f"{space.num_classes} outputs; pass --num-classes {self.num_classes}")
         if c != space.in_channels or h != space.resolution or w != space.resolution:
-            raise ValueError(f"data {self.name!r} images are {c}x{h}x{w}; space {space.name!r} expects "
+            raise UsageError(f"data {self.name!r} images are {c}x{h}x{w}; space {space.name!r} expects "
                              f"{space.in_channels}x{space.resolution}x{space.resolution}")
 
 
@@ -118,7 +120,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch
            ) -> DataSplits:
     """Hold ``valid_fraction`` of the training images out (whole groups, so copies of one image stay together)."""
     if not 0 < valid_fraction < 1:
-        raise ValueError("valid_fraction must be between 0 and 1")
+        raise UsageError("valid_fraction must be between 0 and 1")
     groups = np.arange(len(y)) if groups is None else groups
     uniq = rng.permutation(np.unique(groups))
     held = set(uniq[:max(1, int(round(len(uniq) * valid_fraction)))].tolist())
@@ -197,7 +199,7 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch file -> (uint8 images (N, 3, 32, 32), int64 labels (N,))."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR-10 batch file not found: {path}")
+        raise InputNotFound(f"CIFAR-10 batch file not found: {path}")
     try:
         with path.open("rb") as fh:
             d = _CifarUnpickler(fh, encoding="bytes").load()
@@ -205,16 +207,16 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         labels = d.get(b"labels", d.get("labels", d.get(b"fine_labels")))
         labels = np.asarray(labels, dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{path} is not a CIFAR-10 python batch file ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"{path} is not a CIFAR-10 python batch file ({type(exc).__name__}: {exc})") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise ValueError(f"{path}: expected 'data' of shape (N, 3072) and N labels, got {data.shape} and "
+        raise UsageError(f"{path}: expected 'data' of shape (N, 3072) and N labels, got {data.shape} and "
                          f"{len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels
 
 
 def write_cifar_batch(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
     """Write uint8 images (N, 3, 32, 32) in the CIFAR-10 python batch format (for tests and small subsets)."""
-    from .io import atomic_write
+    from ..io import atomic_write
 
     images = np.asarray(images, dtype=np.uint8)
     payload = {b"batch_label": b"hwnas", b"labels": [int(v) for v in labels],
@@ -228,10 +230,10 @@ def load_cifar10(path: str | Path, *, resolution: int = 32, seed: int = 0, valid
     least one and ``test_batch`` must be there."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"CIFAR-10 folder not found: {path} (expected data_batch_1..5 and test_batch)")
+        raise InputNotFound(f"CIFAR-10 folder not found: {path} (expected data_batch_1..5 and test_batch)")
     found = [path / f for f in CIFAR_TRAIN_FILES if (path / f).exists()]
     if not found:
-        raise FileNotFoundError(f"no CIFAR-10 training batches (data_batch_1..5) in {path}")
+        raise InputNotFound(f"no CIFAR-10 training batches (data_batch_1..5) in {path}")
     parts = [read_cifar_batch(f) for f in found]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
@@ -259,7 +261,7 @@ def _read_folder(root: Path, classes: list[str] | None, resolution: int) -> tupl
                     images.append(np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0)
                     labels.append(ci)
     if not images:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in class folders under {root}")
+        raise InputNotFound(f"no images ({', '.join(IMAGE_SUFFIXES)}) in class folders under {root}")
     return np.stack(images), np.asarray(labels), classes
 
 
@@ -268,7 +270,7 @@ def load_folder(path: str | Path, *, resolution: int = 32, seed: int = 0, valid_
     """Images in ``path/<class>/`` (split at random) or ``path/train/<class>/`` + ``path/test|val/<class>/``."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"image folder not found: {path}")
+        raise InputNotFound(f"image folder not found: {path}")
     rng = np.random.default_rng(seed)
     test_dir = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
     if (path / "train").is_dir() and test_dir is not None:
@@ -316,19 +318,19 @@ def load_data(name: str, **kwargs: Any) -> DataSplits:
     """A named dataset; ``"cifar10:PATH"`` and ``"folder:PATH"`` carry their path after the colon."""
     base, _, path = name.partition(":")
     if base not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())} "
+        raise UnknownNameError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())} "
                        f"(cifar10 and folder take a path: 'cifar10:/data/cifar-10-batches-py')")
     if base in ("cifar10", "folder"):
         if not path and "path" not in kwargs:
-            raise ValueError(f"dataset {base!r} needs a path: '{base}:/path/to/data'")
+            raise UsageError(f"dataset {base!r} needs a path: '{base}:/path/to/data'")
         kwargs.setdefault("path", path)
     elif path:
-        raise ValueError(f"dataset {base!r} takes no path")
+        raise UsageError(f"dataset {base!r} takes no path")
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     try:
         return _DATASETS[base](**kwargs)
     except TypeError as exc:
-        raise ValueError(f"dataset {base!r}: {exc}") from None
+        raise UsageError(f"dataset {base!r}: {exc}") from None
 
 
 def data_for_space(name: str, space: Any, *, seed: int = 0, **kwargs: Any) -> DataSplits:

@@ -7,13 +7,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UsageError
+
 
 def pareto_mask(latency_ms: Any, accuracy: Any) -> np.ndarray:
     """True for points no other point dominates (another is at least as fast and as accurate, and strictly
     better in one)."""
     lat, acc = np.asarray(latency_ms, dtype=float), np.asarray(accuracy, dtype=float)
     if lat.shape != acc.shape:
-        raise ValueError("latency and accuracy must have the same length")
+        raise UsageError("latency and accuracy must have the same length")
     keep = np.ones(lat.size, dtype=bool)
     for i in range(lat.size):
         dominated = (lat <= lat[i]) & (acc >= acc[i]) & ((lat < lat[i]) | (acc > acc[i]))

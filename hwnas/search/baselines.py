@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .space.spaces import SearchSpace
-from .space.spec import ArchSpec, BlockSpec
+from ..errors import UsageError
+from ..space.spaces import SearchSpace
+from ..space.spec import ArchSpec, BlockSpec
 
 LatencyFn = Callable[[ArchSpec], float]
 
@@ -45,7 +46,7 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
         cand_lat = latency_fn(cand)
         if cand_lat < lat:
             arch, lat = cand, cand_lat
-    raise ValueError(f"no random architecture within {target_ms:.4g} ms after {tries} changes; the fastest "
+    raise UsageError(f"no random architecture within {target_ms:.4g} ms after {tries} changes; the fastest "
                      f"architecture may be slower than the target")
 
 

@@ -1,0 +1,238 @@
+"""``hwnas search`` and ``hwnas retrain``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .flags import (
+    SPACE_FLAGS,
+    add_backend_args,
+    add_latency_model_args,
+    add_space_args,
+    backend_from_args,
+    latency_model_from_args,
+    space_from_args,
+)
+
+# flag -> SearchConfig field
+CONFIG_FLAGS = [
+    ("--epochs", "n_epochs", int, "search epochs after warm-up (default 120)"),
+    ("--warmup-epochs", "warmup_epochs", int, "warm-up epochs on random single paths (default 25)"),
+    ("--batch-size", "batch_size", int, "images per step and process (default 64; global batch: x processes)"),
+    ("--init-lr", "init_lr", float, "weight SGD learning rate (default 0.025)"),
+    ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
+    ("--arch-lr", "arch_optim_lr", float, "Adam learning rate of α (default 1e-3)"),
+    ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
+    ("--arch-init-ratio", "arch_init_ratio", float, "default 1e-3"),
+    ("--arch-every", "grad_update_arch_param_every", int, "architecture step every N weight steps (default 5)"),
+    ("--arch-steps", "grad_update_steps", int, "architecture steps each time (default 1)"),
+    ("--latency-loss", "latency_loss", str, "mul#log (default) | add#linear | mul#pow | add#abs"),
+    ("--loss-alpha", "loss_alpha", float, "mul#log α (default 0.2)"),
+    ("--loss-beta", "loss_beta", float, "mul#log / mul#pow β (default 0.3)"),
+    ("--loss-lambda", "loss_lambda", float, "add#linear / add#abs λ (default 0.1)"),
+    ("--rl-preset", "rl_preset", str, "soft (default) | hard"),
+    ("--rl-samples", "rl_samples", int, "architectures per REINFORCE step (default 10)"),
+    ("--label-smoothing", "label_smoothing", float, "default 0.1"),
+    ("--seed", "seed", int, "default 0"),
+    ("--export", "export", str, "fit (default: argmax fitted to the target under the latency model) | argmax"),
+]
+
+# what `hwnas search` records in the run's config.json ("inputs") so that `--resume -o RUN` alone can continue it
+INPUT_FLAGS = (*SPACE_FLAGS, "table", "predictor", "force", "data", "data_limit", "rl_latency")
+BACKEND_FLAGS = ("backend", "threads", "measure_device", "batch", "warmup", "repeats", "min_time", "rounds",
+                 "statistic", "jobs", "backend_opt")
+DEFAULTS = {"data": "digits", "rl_latency": "model"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("search", help="latency-constrained ProxylessNAS search (gradient or REINFORCE)",
+                       description="Search a space for an architecture meeting --target-ms. Writes a run directory "
+                                   "(config.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed "
+                                   "run. Started by torchrun (torchrun --nproc-per-node N -m hwnas search ...), it "
+                                   "runs on all N processes under DistributedDataParallel; --batch-size is then per "
+                                   "process.")
+    add_space_args(s, default=None)
+    add_latency_model_args(s, predictor_help="saved predictor (joblib) with block_costs(), e.g. a calibrated one")
+    s.add_argument("--target-ms", type=float, help="latency target T in ms (omit to search for accuracy only)")
+    s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
+    s.add_argument("--data", help="digits (default), digits-hard, synthetic, cifar10:PATH, folder:PATH")
+    s.add_argument("--data-limit", type=int,
+                   help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
+                        "copies of each)")
+    s.add_argument("-o", "--output", required=True, help="run directory")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its last checkpoint (alone: with the inputs and "
+                        "settings recorded in its config.json; settings given now override those that resuming "
+                        "can change, such as --epochs, and the others are refused)")
+    s.add_argument("--config", help="search settings JSON (SearchConfig fields); flags override it")
+    s.add_argument("--rl-latency", choices=["model", "measure"],
+                   help="REINFORCE latency: the table/predictor (default) or measured with --backend")
+    g = s.add_argument_group("search settings (override --config)")
+    for flag, field, typ, help_ in CONFIG_FLAGS:
+        g.add_argument(flag, dest=f"cfg_{field}", type=typ, help=help_)
+    g.add_argument("--no-warmup", action="store_true", help="skip warm-up")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_backend_args(s)
+    s.set_defaults(func=cmd_search)
+
+    r = sub.add_parser("retrain", help="train a searched architecture and report accuracy and measured latency")
+    r.add_argument("source", nargs="?", help="search run directory or exported arch.json")
+    r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
+    add_space_args(r, default="proxyless-cifar")
+    r.add_argument("--data", default="digits")
+    r.add_argument("--data-limit", type=int)
+    r.add_argument("--epochs", type=int, default=30)
+    r.add_argument("--batch-size", type=int, default=64)
+    r.add_argument("--lr", type=float, default=0.05)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--inherit", action="store_true", help="start from the supernet's weights (needs a run directory)")
+    r.add_argument("--no-measure", action="store_true", help="skip measuring latency")
+    r.add_argument("-o", "--output", help="write retrain.json and model.pt here")
+    r.add_argument("--quiet", action="store_true")
+    add_backend_args(r)
+    r.set_defaults(func=cmd_retrain)
+
+
+def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
+    """The search settings: the run's recorded ones when resuming (else ``--config`` or the defaults), with the
+    flags given now on top. Resuming refuses the changes it cannot honour (:meth:`RunDir.check_compatible`)."""
+    from ..search.config import SearchConfig
+
+    if saved is not None:
+        base = SearchConfig.from_dict(saved["search"])
+    else:
+        base = SearchConfig.load(a.config) if a.config else SearchConfig()
+    changes = {field: getattr(a, f"cfg_{field}") for _, field, _, _ in CONFIG_FLAGS}
+    changes.update(method=a.method, target_ms=a.target_ms)
+    if a.no_warmup:
+        changes["warmup"] = False
+    if saved is not None or a.quiet:
+        changes["progress"] = not a.quiet
+    return base.override(**changes)
+
+
+def _inputs(a: argparse.Namespace) -> dict[str, Any]:
+    rec = {k: getattr(a, k) for k in INPUT_FLAGS}
+    for k in ("table", "predictor"):  # the run can be resumed from another directory
+        if rec.get(k):
+            rec[k] = str(Path(rec[k]).resolve())
+    rec["backend"] = {k: getattr(a, k) for k in BACKEND_FLAGS}
+    return rec
+
+
+def _recorded_inputs(a: argparse.Namespace, saved: dict[str, Any]) -> argparse.Namespace:
+    """``--resume`` without a latency model: the inputs the run recorded, under the flags given now."""
+    rec = saved.get("inputs")
+    if not isinstance(rec, dict):
+        raise UsageError(f"{Path(a.output) / 'config.json'} records no inputs (a run started before hwnas recorded "
+                         "them, or by the Python API): give the original command again with --resume")
+    merged = dict(vars(a))
+    for k in INPUT_FLAGS:
+        if merged.get(k) is None and rec.get(k) is not None:
+            merged[k] = rec[k]
+    merged.update({k: v for k, v in (rec.get("backend") or {}).items() if k in BACKEND_FLAGS})
+    return argparse.Namespace(**merged)
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    from ..search.data import data_for_space
+    from ..search.distributed import is_main_process
+    from ..search.run import RunDir
+    from ..search.searcher import run_search
+
+    main = is_main_process()  # under torchrun, only rank 0 prints
+    say = print if main else (lambda *_a, **_k: None)
+    saved = None
+    if a.resume and RunDir(a.output).file(RunDir.CONFIG).exists():
+        saved = RunDir(a.output).config()
+        if not (a.table or a.predictor):
+            a = _recorded_inputs(a, saved)
+            say(f"resuming {a.output} with the inputs it recorded (config.json)")
+    for k, v in DEFAULTS.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    given_space = any(getattr(a, k) is not None for k in SPACE_FLAGS)
+    space = space_from_args(a) if given_space else None
+    if not (a.table or a.predictor):
+        raise UsageError("search needs a latency model: --table T.csv or --predictor P.joblib")
+    model = latency_model_from_args(a, space)
+    space = model.space if space is None else space
+    cfg = _config(a, saved)
+    data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit)
+    say(data.describe())
+    say(f"latency model: {model.costs.min_ms():.4g} ms (fastest) to {model.costs.max_ms():.4g} ms (slowest) for "
+        f"{space.name}")
+    latency_fn = None
+    if cfg.method == "rl" and a.rl_latency == "measure":
+        from ..space import build_model
+
+        backend = backend_from_args(a)
+        shape = (1, space.in_channels, space.resolution, space.resolution)
+
+        def measured_ms(arch):
+            return getattr(backend.measure(build_model(arch, space), shape), backend.protocol.column)
+
+        latency_fn = measured_ms
+    elif cfg.method == "rl" and model.predictor is not None:
+        pred = model.predictor
+
+        def predicted_ms(arch):
+            return float(pred.predict([arch])[0])
+
+        latency_fn = predicted_ms
+    if a.space is None:
+        a.space = space.name
+    try:
+        result = run_search(space, model.costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn,
+                            inputs=_inputs(a))
+    except KeyboardInterrupt:
+        if main:
+            print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
+        return 130
+    say(f"arch          {result.arch}")
+    say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
+    say(f"run directory {result.run_dir}")
+    return 0
+
+
+def cmd_retrain(a: argparse.Namespace) -> int:
+    from ..search.data import data_for_space
+    from ..search.export import load_exported
+    from ..search.retrain import RetrainConfig, retrain
+    from ..search.run import RunDir
+
+    costs, run_dir = None, None
+    if a.source:
+        src = Path(a.source)
+        arch, space, _ = load_exported(src)
+        if src.is_dir():
+            run_dir = src
+            if RunDir(src).file(RunDir.COSTS).exists():
+                costs = RunDir(src).costs()
+    elif a.arch:
+        space = space_from_args(a)
+        arch = space.parse(a.arch)
+    else:
+        raise UsageError("retrain needs a search run directory, an arch.json, or --arch with --space")
+    if a.inherit and run_dir is None:
+        raise UsageError("--inherit needs a search run directory (it holds the supernet checkpoint)")
+    cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed)
+    data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit)
+    backend = None if a.no_measure else backend_from_args(a)
+    res = retrain(arch, space, data, cfg, init_from=run_dir if a.inherit else None, backend=backend, costs=costs,
+                  output=a.output, progress=not a.quiet, log=None if a.quiet else print)
+    print(f"arch          {arch}")
+    print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
+          f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
+    if res.measured_ms is not None:
+        print(f"measured      {res.measured_ms:.4g} ms median ({backend.name}, {backend.threads} thread(s))")
+    if res.predicted_ms is not None:
+        extra = f" ({res.predicted_ms / res.measured_ms - 1:+.1%} vs measured)" if res.measured_ms else ""
+        print(f"predicted     {res.predicted_ms:.4g} ms{extra}")
+    if a.output:
+        print(f"wrote {Path(a.output) / 'retrain.json'} and model.pt")
+    return 0

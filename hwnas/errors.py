@@ -1,0 +1,28 @@
+"""The errors hwnas raises for what a user can fix: a bad option, a file it cannot use, a lost device.
+
+Every one derives from :class:`HwnasError`, which the ``hwnas`` command reports as one line (exit 2; a lost device
+exits 3). Anything else is a bug in hwnas and surfaces as a traceback. Each class also derives from the built-in
+exception a Python caller would expect (``ValueError``, ``KeyError``, ``FileNotFoundError``, ...), so
+``except ValueError`` keeps working around the library.
+"""
+
+from __future__ import annotations
+
+
+class HwnasError(Exception):
+    """Base of every error hwnas raises for a user's input, files or devices."""
+
+
+class UsageError(HwnasError, ValueError):
+    """A bad option, value or combination of settings."""
+
+
+class UnknownNameError(UsageError, KeyError):
+    """A name that is not in a registry (space, backend, dataset, predictor kind)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class InputNotFound(HwnasError, FileNotFoundError):
+    """A file or folder the user named is not there."""
