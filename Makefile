@@ -38,7 +38,7 @@ lint: venv
 # that the venv's editable hwnas install is left as it is.
 docs: venv
 	$(BIN)/python -m pip install --quiet "mkdocs>=1.5" "mkdocs-material>=9"
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache
