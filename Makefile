@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv demo test test-all bench lint docs clean
 
 $(BIN)/hwnas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,12 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check hwnas tests benchmarks
 
+# the documentation site (mkdocs.yml, docs/) into site/; --strict: any warning (a broken link, a page missing
+# from the nav) fails the build, as in CI. The two packages are pyproject's `docs` extra, installed by name so
+# that the venv's editable hwnas install is left as it is.
+docs: venv
+	$(BIN)/python -m pip install --quiet "mkdocs>=1.5" "mkdocs-material>=9"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache
