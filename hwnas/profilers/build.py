@@ -54,7 +54,7 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     todo = [k for k in wanted if k not in table]
     if not path.exists():
         table.save(path)
-    work = [functools.partial(_layer_job, k) for k in todo]
+    work = [layer_job(k, space) for k in todo]
     backend.precompile(work, n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
                initial=len(wanted) - len(todo), total=len(wanted))
@@ -69,5 +69,17 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     return table
 
 
+def layer_job(key: LayerKey, space: SearchSpace) -> functools.partial:
+    """A picklable builder of the module a table key times, with its input shape: the layer of a built-in space, or
+    a model space's candidate module."""
+    if getattr(space, "kind", None) == "model":
+        return functools.partial(_module_job, space.module_for(key), key.shape)
+    return functools.partial(_layer_job, key)
+
+
 def _layer_job(key: LayerKey):
     return build_layer(key), key.input_shape
+
+
+def _module_job(module, shape: tuple[int, ...]):
+    return module, shape

@@ -22,7 +22,7 @@ from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .data import DataSplits, ImageData, batches, num_batches
 from .run import RunDir
-from .supernet import Supernet
+from .supernet import build_supernet
 from .training import cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class RetrainResult:
 def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
     """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
     ckpt = RunDir(run_dir).load_checkpoint()
-    net = Supernet(space)
+    net = build_supernet(space)
     net.load_state_dict(ckpt["net"])
     return net.child_state_dict(arch)
 

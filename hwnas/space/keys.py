@@ -96,6 +96,10 @@ class LayerKey:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def info(self) -> dict[str, Any]:
+        """The descriptive columns a table row carries beside the key."""
+        return {"label": self.label, "mid_ch": self.mid_ch, "macs": self.macs(), "params": self.params()}
+
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> LayerKey:
         kw = {}
