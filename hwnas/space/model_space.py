@@ -474,7 +474,12 @@ def arch_from_record(space: Any, data: Mapping[str, Any]) -> Any:
 
 def check_same_space(recorded: Mapping[str, Any] | None, space: Any, what: str) -> None:
     """Refuse a file made for another model (fingerprints differ)."""
-    if recorded is None or not isinstance(space, ModelSpace):
+    if recorded is None or space is None:
+        return
+    if (recorded.get("kind") == "model") != (getattr(space, "kind", None) == "model"):
+        raise UsageError(f"{what} was made for " + (f"model {recorded.get('name')!r}" if recorded.get("kind") == "model"
+                         else f"the built-in space {recorded.get('name')!r}") + f", not for {space.name!r}")
+    if recorded.get("kind") != "model":
         return
     fp = recorded.get("fingerprint")
     if fp != space.fingerprint:
