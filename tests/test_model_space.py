@@ -173,3 +173,28 @@ def test_cli_end_to_end_on_a_user_model(tmp_path, capsys, monkeypatch):
     # a named space's flags do not go with --model
     assert main(["profile", *model, "--resolution", "32", "--backend", "fake", "-o", str(tmp_path / "x.csv")]) == 2
     assert "belong to the named spaces" in capsys.readouterr().err
+
+
+class _OpaqueOp(nn.Module):
+    """An operation PyTorch runs and ONNX (opset 17) cannot express: a singular value decomposition."""
+
+    def forward(self, x):
+        return x + 0 * torch.linalg.svdvals(x[0, 0]).sum()
+
+
+class _WithOpaque(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.op = LayerChoice({"plain": nn.ReLU(), "opaque": _OpaqueOp()})
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(self.op(x).mean((2, 3)))
+
+
+def test_a_module_the_runtime_cannot_run_is_named_with_the_backend_that_can(tmp_path):
+    space = ModelSpace(_WithOpaque, (1, 3, 8, 8))
+    with pytest.raises(UsageError, match=r"onnxruntime backend cannot measure op\[opaque\].*--backend torch"):
+        build_table(space, create_backend("onnxruntime", protocol=QUICK), tmp_path / "t.csv", progress=False)
+    table = build_table(space, create_backend("torch", protocol=QUICK), tmp_path / "t2.csv", progress=False)
+    assert len(table) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..errors import UsageError
+from ..errors import HwnasError, UsageError
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from ..space.spaces import SearchSpace
@@ -58,12 +58,22 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     backend.precompile(work, n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
                initial=len(wanted) - len(todo), total=len(wanted))
+    done = 0
     try:
         for i, stats, _ in backend.measure_many(work):
             table.add(todo[i], stats)
             table.save(path)
             bar.set_postfix_str(todo[i].label, refresh=False)
             bar.update()
+            done += 1
+    except (HwnasError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the runtime could not export or run a module: name it and what can
+        what = todo[done].label if done < len(todo) else "a layer"
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        hint = " The torch backend runs any PyTorch module: --backend torch." if backend.name != "torch" else ""
+        raise UsageError(f"the {backend.name} backend cannot measure {what} ({type(exc).__name__}: {first}); the "
+                         f"{done} rows before it are kept in {path}.{hint}") from exc
     finally:
         bar.close()
     return table
