@@ -91,10 +91,13 @@ def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device
     g.add_argument("--repeats", type=int, help="timed runs (at least)")
     g.add_argument("--min-time", type=float, help="keep timing until this many seconds have passed")
     g.add_argument("--rounds", type=int, help="time each layer/network in this many interleaved passes, seconds "
-                   "apart, pooling the samples (default 1; 2-3 on a shared or virtualised CPU)")
+                   "apart, pooling the samples (default 3)")
     g.add_argument("--statistic", choices=list(STATISTICS),
-                   help="headline latency that predictors and searches read (default median; 'min' with "
-                   "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
+                   help="headline latency that predictors and searches read (default min: over interleaved rounds, "
+                        "the figure that repeats on a CPU whose speed swings)")
+    g.add_argument("--fast", action="store_true",
+                   help="one pass of 30 runs with the median as headline, instead of the default 3 interleaved "
+                        "passes of 10 runs with the minimum (quicker; does not repeat on a shared machine)")
     g.add_argument("--jobs", type=int, default=1, help="build the programs in this many processes before "
                    "timing anything (executorch, where lowering a network takes ~40 s; needs "
                    "--backend-opt cache_dir=DIR) (default %(default)s)")
@@ -131,14 +134,20 @@ PROTOCOL_FLAGS = (("warmup", "warmup"), ("repeats", "repeats"), ("min_time", "mi
 def backend_from_args(a: argparse.Namespace):
     from dataclasses import replace
 
-    from ..profilers import Protocol, create_backend
+    from ..profilers import ROBUST, Protocol, create_backend
 
-    proto = Protocol()
-    for flag, field in PROTOCOL_FLAGS:
-        if getattr(a, flag, None) is not None:
-            proto = replace(proto, **{field: getattr(a, flag)})
-    return create_backend(a.backend, threads=a.threads, device=a.measure_device, batch=a.batch, protocol=proto,
-                          **parse_options(a.backend_opt))
+    def protocol(base: Protocol) -> Protocol:
+        for flag, field in PROTOCOL_FLAGS:
+            if getattr(a, flag, None) is not None:
+                base = replace(base, **{field: getattr(a, flag)})
+        return base
+
+    backend = create_backend(a.backend, threads=a.threads, device=a.measure_device, batch=a.batch,
+                             protocol=protocol(Protocol() if getattr(a, "fast", False) else ROBUST),
+                             **parse_options(a.backend_opt))
+    if not backend.supports_rounds and getattr(a, "rounds", None) is None:  # its tool times the runs itself
+        backend.protocol = protocol(Protocol())
+    return backend
 
 
 def add_latency_model_args(p: argparse.ArgumentParser, *, predictor_help: str) -> None:

@@ -235,7 +235,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
           f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
     if res.measured_ms is not None:
-        print(f"measured      {res.measured_ms:.4g} ms median ({backend.name}, {backend.threads} thread(s))")
+        print(f"measured      {res.measured_ms:.4g} ms {backend.protocol.statistic} ({backend.name}, "
+              f"{backend.threads} thread(s))")
     if res.predicted_ms is not None:
         extra = f" ({res.predicted_ms / res.measured_ms - 1:+.1%} vs measured)" if res.measured_ms else ""
         print(f"predicted     {res.predicted_ms:.4g} ms{extra}")

@@ -133,14 +133,16 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: Retrai
     test_loss, test_acc = evaluate(model, data.test, batch_size)
     measured = None
     if backend is not None:
-        shape = (1, space.in_channels, space.resolution, space.resolution)
+        shape = tuple(space.input_shape)
+        column = backend.protocol.column  # the headline the latency model was made from
         rounds = [backend.measure(model, shape).to_dict() for _ in range(max(1, measure_rounds))]
-        measured = min(rounds, key=lambda r: r["median_ms"])
+        measured = min(rounds, key=lambda r: r[column])
+        measured = {**measured, "headline": column}
         if len(rounds) > 1:
-            measured = {**measured, "round_medians_ms": [r["median_ms"] for r in rounds]}
+            measured = {**measured, f"round_{column}": [r[column] for r in rounds]}
     predicted = costs.arch_ms(arch, space) if costs is not None else None
     result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
-                           measured["median_ms"] if measured else None, measured, tuple(history))
+                           measured[measured["headline"]] if measured else None, measured, tuple(history))
     if output is not None:
         out = Path(output)
         atomic_write_json(out / "retrain.json", result.to_dict())
