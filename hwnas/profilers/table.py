@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from ..space.keys import KEY_COLUMNS, LayerKey
-from ..space.model_space import MODULE_KEY_COLUMNS, ModuleKey
+from ..space.keys import KEY_COLUMNS, MODULE_KEY_COLUMNS, LayerKey, ModuleKey
 from ..space.spaces import SearchSpace
 from .protocol import STAT_COLUMNS, LatencyStats
 from .records import MeasuredRecords, TableError, TableMismatchError, diff_settings, meta_path

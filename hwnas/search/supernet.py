@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import UsageError
 from ..space.builder import build_block, build_fixed
 from ..space.choices import InputChoice, LayerChoice
-from ..space.model_space import find_choices
+from ..space.discovery import find_choices
 from ..space.spaces import BlockPosition, SearchSpace
 from ..space.spec import ArchSpec
 from .gates import ActivePathWithGateGrads, alpha_grad_from_gates, rescale_pair

@@ -19,154 +19,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..errors import UsageError
-from .choices import InputChoice, LayerChoice
-from .counting import count_macs, count_params
-from .spec import ArchError
-
-# ---- fingerprints and keys -------------------------------------------------------------------------------------
-
-
-def module_fingerprint(module: nn.Module) -> str:
-    """12 hex digits of the module's class, configuration (its repr, nested modules included) and the shapes of its
-    parameters and buffers: equal for two modules that compute the same function shape-wise."""
-    parts = [f"{type(module).__module__}.{type(module).__qualname__}", repr(module)]
-    parts += [f"{n}:{tuple(t.shape)}" for n, t in (*module.named_parameters(), *module.named_buffers())]
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(str(int(v)) for v in shape)
-
-
-def _parse_shape(text: str | tuple | list) -> tuple[int, ...]:
-    if isinstance(text, (tuple, list)):
-        return tuple(int(v) for v in text)
-    try:
-        return tuple(int(v) for v in str(text).replace(",", "x").split("x") if v.strip())
-    except ValueError:
-        raise UsageError(f"input shape {text!r} is not like 1x3x32x32") from None
-
-
-@dataclass(frozen=True, order=True)
-class ModuleKey:
-    """A candidate module at one input shape: the latency-table key of model spaces."""
-
-    fingerprint: str
-    input_shape: str  # e.g. "1x32x26x26" (batch 1)
-    op: str = "module"
-    label: str = ""
-    macs_: int = 0
-    params_: int = 0
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return _parse_shape(self.input_shape)
-
-    def macs(self) -> int:
-        return self.macs_
-
-    def params(self) -> int:
-        return self.params_
-
-    def activation_elems(self) -> int:
-        return int(np.prod(self.shape))
-
-    def ident(self) -> tuple[str, str]:
-        return self.fingerprint, self.input_shape
-
-    def __hash__(self) -> int:
-        return hash(self.ident())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModuleKey) and self.ident() == other.ident()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "input_shape": self.input_shape}
-
-    def info(self) -> dict[str, Any]:
-        return {"op": self.op, "label": self.label, "macs": self.macs_, "params": self.params_}
-
-    @classmethod
-    def from_dict(cls, row: Mapping[str, Any]) -> ModuleKey:
-        return cls(str(row["fingerprint"]), str(row["input_shape"]), label=str(row.get("label", "") or ""),
-                   macs_=int(row.get("macs", 0) or 0), params_=int(row.get("params", 0) or 0))
-
-
-MODULE_KEY_COLUMNS = ("fingerprint", "input_shape")
-
-
-# ---- what the model offers ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One decision of a model space: a ``LayerChoice`` key (choose a candidate) or an ``InputChoice`` key (choose a
-    subset of inputs), with the module paths that share it and, per option, the table keys it runs."""
-
-    key: str
-    kind: str  # "layer" | "input"
-    labels: tuple[str, ...]
-    paths: tuple[str, ...]
-    keys: tuple[tuple[ModuleKey, ...], ...]  # per option: the keys timed for it (one per path; none for inputs)
-    classes: tuple[str, ...] = ()  # per option: the candidate's class name ("input" for input choices)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "labels": list(self.labels), "paths": list(self.paths),
-                "classes": list(self.classes),
-                "keys": [[{**k.to_dict(), **k.info()} for k in ks] for ks in self.keys]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
-        return cls(str(d["key"]), str(d["kind"]), tuple(d["labels"]), tuple(d["paths"]),
-                   tuple(tuple(ModuleKey.from_dict(k) for k in ks) for ks in d["keys"]), tuple(d.get("classes", ())))
-
-
-@dataclass(frozen=True)
-class ModelArch:
-    """The chosen label of every decision of a model space, in decision order."""
-
-    choices: tuple[tuple[str, str], ...]
-
-    def to_string(self) -> str:
-        return ";".join(f"{k}={v}" for k, v in self.choices)
-
-    __str__ = to_string
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(self.choices)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"arch": self.to_string(), "choices": self.as_dict()}
-
-
-def _child(model: nn.Module, path: str) -> tuple[nn.Module, str]:
-    parent_path, _, name = path.rpartition(".")
-    return (model.get_submodule(parent_path) if parent_path else model), name
-
-
-def find_choices(model: nn.Module) -> list[tuple[str, LayerChoice | InputChoice]]:
-    """``(path, choice)`` for every choice in ``model``, in ``named_modules`` order (choices nested inside a
-    candidate are not supported: the outer one is reported)."""
-    out = []
-    for path, m in model.named_modules():
-        if isinstance(m, (LayerChoice, InputChoice)):
-            if any(path.startswith(p + ".") for p, _ in out):
-                raise UsageError(f"choice {path!r} sits inside the candidates of {out[-1][0]!r}: nested choices are "
-                                 "not supported; flatten them into separate choices")
-            out.append((path, m))
-    return out
+from .choices import InputChoice
+from .counting import count_params
+from .discovery import Decision, discover, find_choices, load_factory, qualified
+from .fixed import apply_fixed_architecture
+from .keys import ModuleKey, parse_shape, shape_text
+from .spec import ArchError, ModelArch
 
 
 class ModelSpace:
@@ -179,21 +45,21 @@ class ModelSpace:
 
     def __init__(self, factory: Callable[[], nn.Module] | str, input_shape: tuple[int, ...] | str, *,
                  name: str | None = None):
-        self.factory_ref = factory if isinstance(factory, str) else _qualified(factory)
+        self.factory_ref = factory if isinstance(factory, str) else qualified(factory)
         self.factory = load_factory(factory) if isinstance(factory, str) else factory
-        self.input_shape = _parse_shape(input_shape)
+        self.input_shape = parse_shape(input_shape)
         if len(self.input_shape) < 2 or self.input_shape[0] != 1:
             raise UsageError(f"--input-shape must start with a batch of 1, e.g. 1,1,28,28; got "
-                             f"{_shape_text(self.input_shape)}")
+                             f"{shape_text(self.input_shape)}")
         template = self.factory()
         if not isinstance(template, nn.Module):
             raise UsageError(f"model factory {self.factory_ref!r} returned {type(template).__name__}, not a "
                              "torch.nn.Module")
         self.name = name or (self.factory_ref.rsplit(":", 1)[-1] if self.factory_ref else type(template).__name__)
         self._template = template
-        self.decisions, self._modules, self.num_classes, self._rest = _discover(template, self.input_shape)
+        self.decisions, self._modules, self.num_classes, self._rest = discover(template, self.input_shape)
         self.fingerprint = hashlib.sha1(json.dumps(
-            [d.to_dict() for d in self.decisions] + [self._rest, _shape_text(self.input_shape)],
+            [d.to_dict() for d in self.decisions] + [self._rest, shape_text(self.input_shape)],
             sort_keys=True).encode()).hexdigest()[:16]
 
     # ---- the interface the stages use (shared with the built-in MBConv spaces) ------------------------------------
@@ -410,7 +276,7 @@ class ModelSpace:
                 "num_classes": self.num_classes, "decisions": [d.to_dict() for d in self.decisions]}
 
     def __repr__(self) -> str:
-        return (f"ModelSpace({self.name!r}, {len(self.decisions)} decisions, input {_shape_text(self.input_shape)}, "
+        return (f"ModelSpace({self.name!r}, {len(self.decisions)} decisions, input {shape_text(self.input_shape)}, "
                 f"fingerprint {self.fingerprint})")
 
 
@@ -422,7 +288,7 @@ class RecordedModelSpace(ModelSpace):
     def __init__(self, d: Mapping[str, Any]):  # noqa: D107 - no discovery: the record is the space
         try:
             self.name, self.factory_ref = str(d["name"]), d.get("factory")
-            self.input_shape = _parse_shape(d["input_shape"])
+            self.input_shape = parse_shape(d["input_shape"])
             self.fingerprint = str(d["fingerprint"])
             self.num_classes = d.get("num_classes")
             self.decisions = tuple(Decision.from_dict(x) for x in d["decisions"])
@@ -486,270 +352,3 @@ def check_same_space(recorded: Mapping[str, Any] | None, space: Any, what: str) 
         raise UsageError(f"{what} was made for model space {recorded.get('name')!r} (fingerprint {fp}), not for "
                          f"{space.name!r} (fingerprint {space.fingerprint}): its candidates, input shapes or the "
                          "rest of the model differ; profile this model again")
-
-
-# ---- discovery -----------------------------------------------------------------------------------------------------
-
-
-def _qualified(factory: Callable[..., Any]) -> str | None:
-    mod, name = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
-    if not mod or not name or "<" in name or mod == "__main__":
-        return None
-    return f"{mod}:{name}"
-
-
-def load_factory(ref: str) -> Callable[[], nn.Module]:
-    """``package.module:factory`` (a class or a function with no required arguments)."""
-    mod, sep, attr = ref.partition(":")
-    if not sep or not mod or not attr:
-        raise UsageError(f"--model must look like package.module:factory, got {ref!r}")
-    try:
-        obj: Any = importlib.import_module(mod)
-    except ImportError as exc:
-        raise UsageError(f"cannot import {mod!r} for --model {ref} ({exc}); is it on PYTHONPATH?") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"module {mod!r} has no {attr!r} (--model {ref})")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise UsageError(f"--model {ref} is not a class or function")
-    return obj
-
-
-def _discover(model: nn.Module, input_shape: tuple[int, ...]):
-    found = find_choices(model)
-    if not found:
-        raise UsageError(f"the model ({type(model).__name__}) has no LayerChoice or InputChoice: nothing to search")
-    for path, c in found:
-        if c.key is None:
-            c.key = path
-    seen_in: dict[int, list[tuple[tuple[int, ...], ...]]] = {id(c): [] for _, c in found}
-    seen_out: dict[int, Any] = {}
-
-    def hook(mod: nn.Module, args: tuple, out: Any) -> None:
-        if isinstance(mod, InputChoice):
-            shapes = tuple(tuple(t.shape) for t in args[0] if isinstance(t, torch.Tensor))
-        else:
-            if len(args) != 1 or not isinstance(args[0], torch.Tensor):
-                raise UsageError(f"LayerChoice {mod.key!r} is called with {len(args)} argument(s); hwnas times "
-                                 "candidates that take one tensor")
-            shapes = (tuple(args[0].shape),)
-        seen_in[id(mod)].append(shapes)
-        seen_out[id(mod)] = tuple(out.shape) if isinstance(out, torch.Tensor) else None
-
-    handles = [c.register_forward_hook(hook) for _, c in found]
-    was = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(input_shape))
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(f"the model does not run on an input of shape {_shape_text(input_shape)} "
-                         f"({type(exc).__name__}: {exc}); check --input-shape") from None
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    with torch.no_grad():
-        out = model.eval()(torch.zeros(input_shape))
-    model.train(was)
-    num_classes = int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
-
-    never = [p for p, c in found if not seen_in[id(c)]]
-    if never:
-        raise UsageError(f"choice(s) {never} never run in forward: call each LayerChoice/InputChoice in forward, or "
-                         "remove it")
-    twice = [p for p, c in found if len(seen_in[id(c)]) > 1]
-    if twice:
-        raise UsageError(f"choice(s) {twice} run more than once in one forward pass: give each call its own choice "
-                         "(share a decision with the same key)")
-
-    groups: dict[str, list[tuple[str, Any]]] = {}
-    for path, c in found:
-        groups.setdefault(c.key, []).append((path, c))
-    modules: dict[tuple[str, str], nn.Module] = {}
-    decisions = []
-    for key, members in groups.items():
-        kinds = {type(c) for _, c in members}
-        if len(kinds) > 1:
-            raise UsageError(f"key {key!r} is used by a LayerChoice and an InputChoice: "
-                             f"{[p for p, _ in members]}")
-        first_path, first = members[0]
-        if isinstance(first, LayerChoice):
-            per_option: list[list[ModuleKey]] = [[] for _ in first.names]
-            classes = tuple(type(m).__name__ for m in first.candidates)
-            for path, c in members:
-                if c.names != first.names or tuple(type(m).__name__ for m in c.candidates) != classes:
-                    raise UsageError(f"key {key!r} is reused with different candidate sets: {first_path!r} has "
-                                     f"{list(zip(first.names, classes, strict=True))}, {path!r} has "
-                                     f"{list(zip(c.names, (type(m).__name__ for m in c.candidates), strict=True))}")
-                (shape,) = seen_in[id(c)][0]
-                outs = []
-                for name, cand in zip(c.names, c.candidates, strict=True):
-                    was_c = cand.training
-                    with torch.no_grad():
-                        o = cand.eval()(torch.zeros(shape))
-                    cand.train(was_c)
-                    outs.append((name, tuple(o.shape) if isinstance(o, torch.Tensor) else None))
-                if len({s for _, s in outs}) > 1:
-                    raise UsageError(f"LayerChoice {key!r} ({path}): candidates give different output shapes for "
-                                     f"input {_shape_text(shape)}: "
-                                     + ", ".join(f"{n}: {_shape_text(s) if s else type(s).__name__}" for n, s in outs)
-                                     + "; every candidate must return the same shape")
-                for j, cand in enumerate(c.candidates):
-                    fp = module_fingerprint(cand)
-                    was_c = cand.training
-                    k = ModuleKey(fp, _shape_text(shape), label=f"{path}[{c.names[j]}] {type(cand).__name__} @"
-                                  f"{_shape_text(shape)}", macs_=count_macs(cand, shape), params_=count_params(cand))
-                    cand.train(was_c)
-                    modules.setdefault(k.ident(), cand)
-                    per_option[j].append(k)
-            decisions.append(Decision(key, "layer", first.names, tuple(p for p, _ in members),
-                                      tuple(tuple(ks) for ks in per_option), classes))
-        else:
-            for path, c in members:
-                if (c.n_candidates, c.n_chosen, c.reduction) != (first.n_candidates, first.n_chosen, first.reduction):
-                    raise UsageError(f"key {key!r} is reused by InputChoices with different settings: {first_path!r} "
-                                     f"and {path!r}")
-                if c.reduction == "none":
-                    raise UsageError(f"InputChoice {key!r} ({path}) has reduction='none': its output (a list) cannot "
-                                     "be weighted by a gate; use sum, mean or concat to search it")
-                if c.reduction == "concat" and c.n_chosen is None:
-                    raise UsageError(f"InputChoice {key!r} ({path}) concatenates a varying number of inputs "
-                                     "(n_chosen=None): the output shape would change; give n_chosen")
-                shapes = seen_in[id(c)][0]
-                if c.reduction in ("sum", "mean") and len(set(shapes)) > 1:
-                    raise UsageError(f"InputChoice {key!r} ({path}) adds inputs of different shapes "
-                                     f"{[_shape_text(s) for s in shapes]}")
-            if len(first.options) < 2:
-                continue  # nothing to choose (e.g. n_candidates=1, n_chosen=1): not a decision
-            decisions.append(Decision(key, "input", first.names, tuple(p for p, _ in members),
-                                      tuple(() for _ in first.options), tuple("input" for _ in first.options)))
-    inside = {p for d in decisions for p in d.paths}
-    rest = [f"{n}:{tuple(t.shape)}" for n, t in model.state_dict().items()
-            if not any(n.startswith(p + ".") for p in inside)]
-    return tuple(decisions), modules, num_classes, rest
-
-
-# ---- fixing an architecture -------------------------------------------------------------------------------------
-
-
-class FixedInputChoice(nn.Module):
-    """An ``InputChoice`` after the search: always the same inputs, combined the same way (no parameters)."""
-
-    def __init__(self, choice: InputChoice, option: int):
-        super().__init__()
-        self.n_candidates, self.reduction = choice.n_candidates, choice.reduction
-        self.chosen = tuple(choice.options[option])
-        self._reduce = choice.reduce
-
-    def forward(self, inputs: list[torch.Tensor | None]) -> Any:
-        return self._reduce([inputs[i] for i in self.chosen])
-
-    def extra_repr(self) -> str:
-        return f"chosen={list(self.chosen)}, reduction={self.reduction!r}"
-
-
-def apply_fixed_architecture(model: nn.Module, arch: ModelArch | Mapping[str, Any] | str | Path, *,
-                             space: ModelSpace | None = None) -> nn.Module:
-    """``model`` with every ``LayerChoice`` replaced by its chosen candidate and every ``InputChoice`` by a fixed
-    selector, so it holds exactly the chosen network's parameters (NNI's ``apply_fixed_architecture``).
-
-    ``arch``: a :class:`ModelArch`, an NNI JSON dict (key → one-hot list), hwnas's record, or the path of a JSON file
-    holding either. Keys that do not match the model's choices are refused with the differences."""
-    found = find_choices(model)
-    for path, c in found:
-        if c.key is None:
-            c.key = path
-    if isinstance(arch, (str, Path)) and not str(arch).lstrip().startswith("{") and \
-            (isinstance(arch, Path) or "=" not in str(arch)):
-        path = Path(arch)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"architecture file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"architecture file {path} is not JSON ({exc})") from None
-        arch = data
-    chosen = _chosen_labels(arch, found) if not isinstance(arch, ModelArch) else arch.as_dict()
-    if space is not None and isinstance(arch, ModelArch):
-        space.validate(arch)
-    keys = {c.key for _, c in found}
-    unknown, missing = sorted(set(chosen) - keys), sorted(k for k in keys if k not in chosen and
-                                                         not _trivial(found, k))
-    if unknown or missing:
-        raise ArchError("the architecture's keys do not match the model's choices"
-                        + (f"; not in the model: {unknown}" if unknown else "")
-                        + (f"; missing: {missing}" if missing else ""))
-    for path, c in found:
-        parent, name = _child(model, path)
-        if isinstance(c, LayerChoice):
-            label = chosen[c.key]
-            if label not in c.names:
-                raise ArchError(f"choice {c.key!r}: {label!r} is not one of {list(c.names)}")
-            setattr(parent, name, c.candidates[c.names.index(label)])
-        else:
-            label = chosen.get(c.key)
-            if label is not None and label not in c.names:
-                raise ArchError(f"input choice {c.key!r}: {label!r} is not one of {list(c.names)}")
-            option = c.names.index(label) if label is not None else c.default_option()
-            setattr(parent, name, FixedInputChoice(c, option))
-    return model
-
-
-def _trivial(found: list[tuple[str, Any]], key: str) -> bool:
-    return all(isinstance(c, InputChoice) and len(c.options) < 2 for _, c in found if c.key == key)
-
-
-def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) -> dict[str, str]:
-    """key -> chosen label from hwnas's record (``{"arch": "k=v;..."}``, ``{"choices": {...}}``, ``k=v;...``) or NNI's
-    JSON (key -> one-hot list over a LayerChoice's candidates / multi-hot list over an InputChoice's inputs; a label
-    or an index is accepted too), read against the model's own choice modules."""
-    if isinstance(data, str):
-        text = data.strip()
-        if text.startswith("{"):
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ArchError(f"architecture JSON is malformed: {exc}") from None
-        else:
-            data = {"arch": text}
-    if not isinstance(data, Mapping):
-        raise ArchError("an architecture JSON must be an object")
-    if isinstance(data.get("choices"), Mapping):
-        return {str(k): str(v) for k, v in data["choices"].items()}
-    if isinstance(data.get("arch"), str):
-        out = {}
-        for part in data["arch"].split(";"):
-            k, sep, v = part.strip().partition("=")
-            if not sep:
-                raise ArchError(f"architecture {data['arch'][:80]!r}: expected key=label pairs joined by ';'")
-            out[k.strip()] = v.strip()
-        return out
-    by_key = {c.key: c for _, c in found}
-    out = {}
-    for key, v in data.items():
-        c = by_key.get(key)
-        if c is None:
-            out[str(key)] = str(v)  # reported as not in the model by the caller
-            continue
-        if isinstance(v, list):
-            hot = tuple(i for i, b in enumerate(v) if b)
-            if isinstance(c, LayerChoice):
-                if len(v) != len(c.names) or len(hot) != 1:
-                    raise ArchError(f"choice {key!r}: expected a one-hot list of {len(c.names)}, got {v}")
-                out[key] = c.names[hot[0]]
-            else:
-                if len(v) != c.n_candidates or hot not in c.options:
-                    raise ArchError(f"input choice {key!r}: {v} is not a valid choice of {c.n_candidates} inputs "
-                                    f"(n_chosen={c.n_chosen})")
-                out[key] = c.names[c.options.index(hot)]
-        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(c.names):
-            out[key] = c.names[v]
-        elif isinstance(v, str) and v in c.names:
-            out[key] = v
-        else:
-            raise ArchError(f"choice {key!r}: cannot read {v!r} (a one-hot list, a label or an index)")
-    return out
