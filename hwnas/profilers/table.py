@@ -97,7 +97,10 @@ class LatencyTable(MeasuredRecords):
         lines = [
             f"backend {s.get('backend')} on {env.get('device_model')} ({s.get('device')}), threads "
             f"{s.get('threads')}, batch {s.get('batch')}; measured {env.get('date', '?')}",
-            f"space {space.get('name')} at {space.get('resolution')} px, width x{space.get('width_mult')}",
+            (f"model space {space.get('name')} ({len(space.get('decisions') or [])} decisions, input "
+             f"{'x'.join(map(str, space.get('input_shape') or []))}, fingerprint {space.get('fingerprint')})"
+             if space.get("kind") == "model" else
+             f"space {space.get('name')} at {space.get('resolution')} px, width x{space.get('width_mult')}"),
             f"{len(self)} entries",
         ]
         if len(self):
