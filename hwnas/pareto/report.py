@@ -27,8 +27,8 @@ def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
 
         sr = f.get("seed_runs") or {}
         lines += ["### How much the architecture matters at this budget", "", flatness_sentence(f), "",
-                  f"(Seed-to-seed spread pooled over {sr.get('n_archs', 0)} reference networks, {sr.get('n_runs', 0)} "
-                  "retrains; error bars in the figure are ±1 of it.)", ""]
+                  f"(Seed-to-seed spread pooled over the {sr.get('n_archs', 0)} fastest networks evaluated, "
+                  f"{sr.get('n_runs', 0)} retrains; error bars in the figure are ±1 of it.)", ""]
         per = sr.get("per_arch") or {}
         if per:
             lines += ["| network | accuracy per seed |", "|---|---|"]
