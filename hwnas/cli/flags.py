@@ -4,16 +4,83 @@ from them (a space, a measurement backend, a latency model)."""
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from ..errors import UsageError
 
 
+# ---- the one place command-line numbers are checked: argparse ``type=`` helpers ------------------------------
+def _number(text: str, conv, what: str):
+    try:
+        v = conv(text.strip())
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if isinstance(v, float) and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return v
+
+
+def _int(text: str) -> int:
+    if not text.strip().lstrip("+-").isascii() or not text.strip().lstrip("+-").isdigit():
+        raise ValueError(text)  # int() accepts "٣" and "1_000"; a flag should not
+    return int(text)
+
+
+def positive_int(text: str) -> int:
+    v = _number(text, _int, "a positive integer")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    v = _number(text, _int, "an integer >= 0")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def seed_int(text: str) -> int:
+    v = non_negative_int(text)
+    if v >= 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must be below 2**32, got {text!r}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    return _number(text, float, "a finite number")
+
+
+def positive_float(text: str) -> float:
+    v = _number(text, float, "a positive, finite number")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number, got {text!r}")
+    return v
+
+
+def non_negative_float(text: str) -> float:
+    v = _number(text, float, "a finite number >= 0")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
 def ints(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(","))
+        vals = tuple(_int(v.strip()) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 3,5,7, got {text!r}") from None
+    if any(v < 1 or v > 99 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected integers from 1 to 99, got {text!r}")
+    return vals
+
+
+def odd_ints(text: str) -> tuple[int, ...]:
+    vals = ints(text)
+    if any(v % 2 == 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"kernel sizes must be odd (3,5,7: the padding keeps the size), got {text!r}")
+    return vals
 
 
 def shard(text: str) -> tuple[int, int]:
@@ -21,9 +88,12 @@ def shard(text: str) -> tuple[int, int]:
     if not sep:
         raise argparse.ArgumentTypeError(f"shard must look like I/N, e.g. 0/4, got {text!r}")
     try:
-        return int(i), int(n)
+        i, n = _int(i), _int(n)
     except ValueError:
         raise argparse.ArgumentTypeError(f"shard must look like I/N with integers, e.g. 0/4, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"shard I/N needs 0 <= I < N, got {text!r}")
+    return i, n
 
 
 def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile") -> None:
@@ -31,11 +101,11 @@ def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile"
 
     g = p.add_argument_group("search space")
     g.add_argument("--space", default=default, help=f"named space: {', '.join(list_spaces())} (default %(default)s)")
-    g.add_argument("--resolution", type=int, help="input resolution (default: the space's)")
-    g.add_argument("--width-mult", type=float, help="channel width multiplier (default: the space's)")
-    g.add_argument("--kernels", type=ints, help="candidate kernel sizes, e.g. 3,5,7")
+    g.add_argument("--resolution", type=positive_int, help="input resolution (default: the space's)")
+    g.add_argument("--width-mult", type=positive_float, help="channel width multiplier (default: the space's)")
+    g.add_argument("--kernels", type=odd_ints, help="candidate kernel sizes, e.g. 3,5,7")
     g.add_argument("--expands", type=ints, help="candidate expand ratios, e.g. 3,6")
-    g.add_argument("--num-classes", type=int, help="classifier outputs")
+    g.add_argument("--num-classes", type=positive_int, help="classifier outputs")
 
 
 SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
@@ -57,20 +127,20 @@ def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device
     g = p.add_argument_group("measurement")
     g.add_argument("--backend", default="onnxruntime",
                    help=f"profiler backend: {', '.join(list_backends())} (default %(default)s)")
-    g.add_argument("--threads", type=int, default=1, help="intra-op threads (default %(default)s)")
+    g.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default %(default)s)")
     g.add_argument(device_flag, dest="measure_device", default="cpu",
                    help="cpu or cuda (torch, onnxruntime); a remote device is chosen with --backend-opt "
                         "transport=adb|ssh|local (default %(default)s)")
-    g.add_argument("--batch", type=int, default=1, help="batch size (default %(default)s)")
-    g.add_argument("--warmup", type=int, help="warm-up runs")
-    g.add_argument("--repeats", type=int, help="timed runs (at least)")
-    g.add_argument("--min-time", type=float, help="keep timing until this many seconds have passed")
-    g.add_argument("--rounds", type=int, help="time each layer/network in this many interleaved passes, seconds "
+    g.add_argument("--batch", type=positive_int, default=1, help="batch size (default %(default)s)")
+    g.add_argument("--warmup", type=non_negative_int, help="warm-up runs")
+    g.add_argument("--repeats", type=positive_int, help="timed runs (at least)")
+    g.add_argument("--min-time", type=non_negative_float, help="keep timing until this many seconds have passed")
+    g.add_argument("--rounds", type=positive_int, help="time each layer/network in this many interleaved passes, seconds "
                    "apart, pooling the samples (default 1; 2-3 on a shared or virtualised CPU)")
     g.add_argument("--statistic", choices=list(STATISTICS),
                    help="headline latency that predictors and searches read (default median; 'min' with "
                    "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
-    g.add_argument("--jobs", type=int, default=1, help="build the programs in this many processes before "
+    g.add_argument("--jobs", type=positive_int, default=1, help="build the programs in this many processes before "
                    "timing anything (executorch, where lowering a network takes ~40 s; needs "
                    "--backend-opt cache_dir=DIR) (default %(default)s)")
     g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",

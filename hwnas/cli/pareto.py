@@ -8,7 +8,15 @@ import math
 from pathlib import Path
 
 from ..errors import UsageError
-from .flags import add_backend_args, add_latency_model_args, backend_from_args, latency_model_from_args
+from .flags import (
+    add_backend_args,
+    add_latency_model_args,
+    backend_from_args,
+    latency_model_from_args,
+    non_negative_int,
+    positive_int,
+    seed_int,
+)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -59,14 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")
-    s.add_argument("--data-limit", type=int, default=600,
+    s.add_argument("--data-limit", type=positive_int, default=600,
                    help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
     s.add_argument("--method", choices=["grad", "rl"], default="grad")
-    s.add_argument("--epochs", type=int, default=6, help="search epochs after warm-up (default 6)")
-    s.add_argument("--warmup-epochs", type=int, default=3)
-    s.add_argument("--retrain-epochs", type=int, default=10)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
+    s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
+    s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
+    s.add_argument("--batch-size", type=positive_int, default=32)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("-o", "--output", required=True, help="output folder (reused and resumed when run again)")
     s.add_argument("--quiet", action="store_true")
     add_backend_args(s)

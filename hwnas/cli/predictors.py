@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .flags import add_backend_args, add_space_args, backend_from_args, space_from_args
+from .flags import (
+    add_backend_args,
+    add_space_args,
+    backend_from_args,
+    positive_int,
+    seed_int,
+    space_from_args,
+)
 
 
 def cmd_measure_archs(a: argparse.Namespace) -> int:
@@ -100,8 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("--n", type=int, help="number of networks (default 200, or all of --archs)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=positive_int, help="number of networks (default 200, or all of --archs)")
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
     s.add_argument("--archs", metavar="FILE",
                    help="measure these networks instead of planned ones: an arch dataset CSV (another device's, or "

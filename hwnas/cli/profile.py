@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .flags import add_backend_args, add_space_args, backend_from_args, shard, space_from_args
+from .flags import (
+    add_backend_args,
+    add_space_args,
+    backend_from_args,
+    non_negative_int,
+    positive_int,
+    seed_int,
+    shard,
+    space_from_args,
+)
 
 
 def cmd_spaces(a: argparse.Namespace) -> int:
@@ -139,8 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("sample", help="print random architecture strings of a space")
     add_space_args(s)
-    s.add_argument("--n", type=int, default=5)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=positive_int, default=5)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("measure", help="measure one whole network end to end")
@@ -163,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="table_command", required=True)
     s = t.add_parser("show", help="summary: entries, slowest layers, spread")
     s.add_argument("table")
-    s.add_argument("--top", type=int, default=5)
+    s.add_argument("--top", type=non_negative_int, default=5)
     s.set_defaults(func=cmd_table_show)
     s = t.add_parser("merge", help="combine partial tables (shards) from the same device and settings")
     s.add_argument("tables", nargs="+")
@@ -187,7 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("table_b", metavar="B.csv")
     s.add_argument("--column", default="median_ms", choices=["median_ms", "mean_ms", "min_ms", "p90_ms"],
                    help="statistic to compare (default %(default)s)")
-    s.add_argument("--top", type=int, default=5, help="layers listed at each end")
+    s.add_argument("--top", type=non_negative_int, default=5, help="layers listed at each end")
     s.add_argument("--csv", help="write per-key and per-group ratios to this CSV")
     s.add_argument("--plot", metavar="PNG", help="write a scatter and bar plot to this PNG")
     s.set_defaults(func=cmd_table_compare)

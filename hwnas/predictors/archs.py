@@ -126,14 +126,22 @@ def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
     string per line (blank lines and ``#`` comments skipped); each is checked against ``space``."""
     import csv
 
+    from ..space.spec import MAX_ARCH_CHARS
+
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise InputNotFound(f"architecture list not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
+        raise UsageError(f"cannot read the architecture list {path}: {exc}") from None
     lines = text.splitlines()
+    long = next((i for i, ln in enumerate(lines) if len(ln) > MAX_ARCH_CHARS), None)
+    if long is not None:
+        raise UsageError(f"{path}, line {long + 1}: {len(lines[long])} characters is not an architecture (at most "
+                         f"{MAX_ARCH_CHARS})")
     if lines and "arch" in next(csv.reader([lines[0]])):
-        entries = [(i + 2, row["arch"]) for i, row in enumerate(csv.DictReader(lines))]
+        entries = [(i + 2, row["arch"] or "") for i, row in enumerate(csv.DictReader(lines))]
     else:
         entries = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
     out = []

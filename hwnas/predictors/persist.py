@@ -1,4 +1,8 @@
-"""Saving and loading predictors with joblib, together with their table's metadata and the hwnas version."""
+"""Saving and loading predictors with joblib, together with their table's metadata and the hwnas version.
+
+A ``.joblib`` file is a pickle; :func:`load_predictor` reads it with an allow-list unpickler
+(:mod:`hwnas.predictors.safe_pickle`), so a crafted file is refused instead of running code, then checks the
+envelope (format, kind, an object that predicts)."""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+from sklearn.base import BaseEstimator
 
 from .. import __version__
-from ..errors import InputNotFound
+from ..errors import HwnasError, InputNotFound
 from ..io import atomic_write
 from ..profilers.records import TableError
+from .safe_pickle import safe_load
 
 FORMAT = "hwnas-predictor"
 
@@ -29,17 +35,33 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
     path = Path(path)
     if not path.exists():
         raise InputNotFound(f"predictor not found: {path}")
+    if not path.is_file():
+        raise TableError(f"predictor {path} is not a file")
     try:
-        payload = joblib.load(path)
+        payload = safe_load(path)
+    except HwnasError:
+        raise
+    except MemoryError:
+        raise TableError(f"predictor file {path} is corrupt (it asks for more memory than there is)") from None
     except Exception as exc:  # joblib/pickle raise many types on a damaged file
         raise TableError(f"predictor file {path} is corrupt or not a joblib file ({type(exc).__name__}: {exc})") \
             from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise TableError(f"{path} is not an hwnas predictor file")
+        raise TableError(f"{path} is not an hwnas predictor file (no {FORMAT!r} envelope)")
+    pred = payload.get("predictor")
+    if not isinstance(pred, BaseEstimator) or not callable(getattr(pred, "predict", None)) \
+            or not type(pred).__module__.startswith("hwnas.predictors."):
+        raise TableError(f"{path} is an hwnas predictor file without a predictor in it (found "
+                         f"{type(pred).__name__}); save one with 'hwnas predictor fit'")
+    from ..space.spaces import SearchSpace
+    from .estimators import TablePredictor
+
+    if isinstance(pred, TablePredictor) and not (isinstance(getattr(pred, "space_", None), SearchSpace)
+                                                 and isinstance(getattr(pred, "table_meta_", None), dict)):
+        raise TableError(f"{path}: the {type(pred).__name__} in it was never fitted (no space_ / table_meta_)")
     if payload.get("hwnas") != __version__:
         warnings.warn(f"{path} was saved by hwnas {payload.get('hwnas')}, this is hwnas {__version__}",
                       stacklevel=2)
-    pred = payload["predictor"]
     if expect_meta is not None and not force:
         checker = getattr(pred, "check_measurements", None)
         if checker is not None:
