@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import HwnasError, InputNotFound
 from ..io import atomic_write
 from ..profilers.records import TableError
-from .safe_pickle import safe_load
+from .safe_pickle import UnsafePickleError, safe_load
 
 FORMAT = "hwnas-predictor"
 
@@ -39,8 +39,10 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
         raise TableError(f"predictor {path} is not a file")
     try:
         payload = safe_load(path)
-    except HwnasError:
+    except UnsafePickleError:
         raise
+    except HwnasError as exc:
+        raise TableError(str(exc)) from None
     except MemoryError:
         raise TableError(f"predictor file {path} is corrupt (it asks for more memory than there is)") from None
     except Exception as exc:  # joblib/pickle raise many types on a damaged file

@@ -106,7 +106,7 @@ def safe_load(path: str | Path) -> Any:
     with open(path, "rb") as fh:
         head = fh.read(8)
         if not head.startswith(_MAGIC):
-            raise UsageError(f"{path} is not a joblib file (it does not start like one)")
+            raise UsageError(f"predictor file {path} is corrupt or not a joblib file (it does not start like one)")
         fh.seek(0)
         with _validate_fileobject_and_memmap(fh, str(path), None) as (fobj, _):
             if isinstance(fobj, str):  # joblib < 0.10 files keep arrays in companion files

@@ -22,10 +22,26 @@ class LatencyTable(MeasuredRecords):
     WHAT = "latency table"
     COLUMNS = KEY_COLUMNS + INFO_COLUMNS + STAT_COLUMNS + ("measured_at",)
     REQUIRED = KEY_COLUMNS + ("median_ms",)
+    KEY = KEY_COLUMNS
 
     def __init__(self, meta: dict[str, Any], rows=None):
         super().__init__(meta, rows)
         self._index: dict[LayerKey, int] | None = None
+
+    @classmethod
+    def check_rows(cls, rows, corrupt) -> None:
+        import pandas as pd
+
+        for col in KEY_COLUMNS:
+            if col == "op":
+                if not rows[col].map(lambda v: isinstance(v, str) and bool(v)).all():
+                    raise corrupt("empty or non-text layer type in column op")
+                continue
+            v = pd.to_numeric(rows[col], errors="coerce")
+            if v.isna().any() or (v < 0).any() or (v != v.round()).any() or (v > 10**7).any():
+                i = int((v.isna() | (v < 0) | (v != v.round()) | (v > 10**7)).to_numpy().nonzero()[0][0])
+                raise corrupt(f"row {i + 1}, column {col}: {str(rows[col].iloc[i])[:40]!r} is not a layer size")
+            rows[col] = v.astype(int)
 
     # ---- rows --------------------------------------------------------------------------------------------
     @property
