@@ -113,21 +113,30 @@ def require(record: Any, field: str, typ: type | tuple[type, ...], where: str) -
 
 
 # ---- one writer per output -----------------------------------------------------------------------------------
-def lock_path(output: str | os.PathLike) -> Path:
+_HELD: set[Path] = set()  # lock files this process holds (a command that writes a folder and a file in it)
+
+
+def lock_path(output: str | os.PathLike, *, folder: bool = False) -> Path:
     """The lock file of an output: ``<file>.lock`` beside a file, ``<folder>/.hwnas.lock`` inside a folder."""
     output = Path(output)
-    return output / ".hwnas.lock" if output.is_dir() else output.with_name(output.name + ".lock")
+    return output / ".hwnas.lock" if folder else output.with_name(output.name + ".lock")
 
 
 @contextlib.contextmanager
-def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[None]:
+def output_lock(output: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``output``'s lock file while a command appends to it; a second
     writer gets :class:`OutputError` naming the process that holds it. The kernel releases the lock when the
-    process ends, however it ends (kill -9 included); the file is removed on a clean exit."""
+    process ends, however it ends (kill -9 included); the file is removed on a clean exit (and a folder this call
+    made is removed again if it is still empty)."""
     import fcntl
     import sys
 
-    path = lock_path(output)
+    output = Path(output)
+    path = lock_path(output, folder=folder)
+    if path.resolve() in _HELD:  # this process already holds it
+        yield
+        return
+    made = folder and not output.exists()
     make_dirs(path.parent)
     while True:
         try:
@@ -139,8 +148,8 @@ def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Non
         except BlockingIOError:
             holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise OutputError(f"{what} {output} is being written by {holder}; wait for it to finish, or use another "
-                              f"output (a lock, {path}, is held; it goes away with that process)") from None
+            raise OutputError(f"{what} {output} is being written by {holder}; wait for it to finish or use another "
+                              f"output (its lock {path} goes away with that process)") from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -148,12 +157,18 @@ def output_lock(output: str | os.PathLike, what: str = "output") -> Iterator[Non
         if same:
             break
         os.close(fd)  # the holder removed the file just before we locked it: lock the new one
+    key = path.resolve()
+    _HELD.add(key)
     try:
         os.ftruncate(fd, 0)
-        cmd = " ".join(sys.argv[:6])[:300]
-        os.write(fd, f"hwnas pid {os.getpid()} ({cmd})\n".encode())
+        cmd = " ".join(["hwnas", *sys.argv[1:6]])[:200] if sys.argv else "hwnas"
+        os.write(fd, f"pid {os.getpid()} ({cmd})\n".encode(errors="replace"))
         yield
     finally:
+        _HELD.discard(key)
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
+        if made:
+            with contextlib.suppress(OSError):
+                output.rmdir()  # only if empty

@@ -26,6 +26,8 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated milliseconds like 6,8,10, got {text!r}") from None
     if not vals or any(not (v > 0 and math.isfinite(v)) for v in vals):
         raise argparse.ArgumentTypeError("targets must be positive, finite milliseconds")
+    if len(set(vals)) != len(vals):
+        raise argparse.ArgumentTypeError(f"targets repeat a value: {text!r}")
     return vals
 
 
@@ -43,7 +45,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet)
     out = Path(a.output)
-    result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model)
+    result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model, force=a.force)
     atomic_write_text(out / "report.md", "\n".join(["# hwnas pareto report", "", *report_markdown(result, rel_to=out)]))
     print(result.summary.to_string(index=False))
     print(f"wrote {out / 'points.csv'}, {out / 'summary.csv'}, {out / 'pareto.png'}, {out / 'report.md'}")
@@ -62,8 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Runs (or reuses, in -o) a search per target, random and evolutionary baselines "
                                    "with the same number of evaluated networks, hand-designed references; retrains "
                                    "each briefly, measures it with --backend, and writes points.csv, summary.csv "
-                                   "(hypervolumes), pareto.png and report.md.")
-    add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib)")
+                                   "(hypervolumes), pareto.png and report.md. Searches and evaluations already in "
+                                   "-o are reused only if made with the same settings; --force redoes those made "
+                                   "with others.")
+    add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib); it is a pickle: load only files "
+                                             "you made or trust (hwnas refuses ones that name code to run)")
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")

@@ -3,6 +3,7 @@ architecture steps (gradient or REINFORCE) on the held-out ``valid`` split; a ch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import HwnasError, UsageError
+from ..io import output_lock
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
@@ -96,9 +98,14 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     check_target(costs, config)
     data.check_space(space)
     ctx = setup()
+    # one search per run directory: a second one (even with --resume) would mix two runs in it
+    lock = output_lock(run_dir, "search run", folder=True) if run_dir is not None and ctx.is_main \
+        else contextlib.nullcontext()
     try:
-        return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
-                       callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None), inputs=inputs)
+        with lock:
+            return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
+                           callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None),
+                           inputs=inputs)
     finally:
         ctx.close()
 
