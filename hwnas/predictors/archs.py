@@ -42,6 +42,9 @@ class ArchDataset(MeasuredRecords):
         if not ok.all():
             i = int((~ok).to_numpy().nonzero()[0][0])
             raise corrupt(f"row {i + 1}: {str(rows['arch'].iloc[i])[:40]!r} is not an architecture string")
+        for col in cls.COLUMNS:  # optional columns a hand-made dataset may lack
+            if col not in rows:
+                rows[col] = float("nan")
 
     def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats, ref_ms: float = float("nan")) -> None:
         self._append({"arch": str(arch), "macs": space.macs(arch), "params": space.params(arch), **stats.to_dict(),

@@ -42,6 +42,10 @@ class LatencyTable(MeasuredRecords):
                 i = int((v.isna() | (v < 0) | (v != v.round()) | (v > 10**7)).to_numpy().nonzero()[0][0])
                 raise corrupt(f"row {i + 1}, column {col}: {str(rows[col].iloc[i])[:40]!r} is not a layer size")
             rows[col] = v.astype(int)
+        for col in cls.COLUMNS:  # optional columns a hand-made table may lack: empty, so readers need no checks
+            if col not in rows:
+                rows[col] = [LayerKey.from_dict(r).label for r in rows.to_dict("records")] if col == "label" \
+                    else float("nan")
 
     # ---- rows --------------------------------------------------------------------------------------------
     @property
