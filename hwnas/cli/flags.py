@@ -148,24 +148,74 @@ def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device
                    "mobile=true for onnxruntime, cache_dir=DIR for executorch)")
 
 
-def parse_options(items: list[str]) -> dict[str, object]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (numbers and true/false converted)."""
+def option_types(backend: str) -> dict[str, str]:
+    """``{option: "int" | "float" | "bool" | "str"}`` of a backend's keyword options, read from the annotations of
+    its ``__init__`` (and its bases'): ``--backend-opt`` values are converted only where the backend asks for a
+    number or a switch, so ``serial=0042`` stays ``"0042"`` and ``args=1e3`` stays ``"1e3"``."""
+    import inspect
+
+    from ..profilers.base import _BACKENDS
+
+    out: dict[str, str] = {}
+    for klass in reversed(getattr(_BACKENDS.get(backend), "__mro__", ())):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, prm in inspect.signature(init).parameters.items():
+            if prm.kind is not inspect.Parameter.KEYWORD_ONLY:
+                continue
+            names = {t.strip() for t in str(prm.annotation).replace("Optional[", "").rstrip("]").split("|")}
+            if prm.annotation is inspect.Parameter.empty and prm.default is not None:
+                names = {type(prm.default).__name__}
+            kind = "str"
+            if "str" not in names:
+                kind = next((t for t in ("bool", "int", "float") if t in names), "str")
+            out[name] = kind
+    return out
+
+
+def _convert(key: str, value: str, kind: str) -> object:
+    low = value.strip().lower()
+    if kind == "bool":
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise UsageError(f"backend option {key}={value!r}: expected true or false")
+    if kind == "int":
+        try:
+            return _int(value.strip())
+        except ValueError:
+            raise UsageError(f"backend option {key}={value!r}: expected an integer") from None
+    if kind == "float":
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v):
+            raise UsageError(f"backend option {key}={value!r}: expected a finite number")
+        return v
+    return value
+
+
+def parse_options(items: list[str], backend: str | None = None) -> dict[str, object]:
+    """``["a=1", "b=x"]`` -> ``{"a": ..., "b": "x"}``: each value stays the string given, unless ``backend``'s
+    ``__init__`` annotates that option as ``int``, ``float`` or ``bool`` (see :func:`option_types`)."""
+    types = option_types(backend) if backend else {}
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
         if not sep or not key:
             raise UsageError(f"backend option {item!r} is not KEY=VALUE")
-        v: object = value
-        if value.lower() in ("true", "false"):
-            v = value.lower() == "true"
-        else:
-            for conv in (int, float):
-                try:
-                    v = conv(value)
-                    break
-                except ValueError:
-                    pass
-        out[key.replace("-", "_")] = v
+        if not key.isidentifier() or not key.isascii():
+            raise UsageError(f"backend option name {key!r} is not a name like cache_dir")
+        if key in out:
+            raise UsageError(f"backend option {key} is given twice")
+        if key in ("threads", "device", "batch", "protocol"):
+            raise UsageError(f"backend option {key} is set with its own flag (--{key}, or --warmup/--repeats/"
+                             "--rounds for the protocol), not --backend-opt")
+        out[key] = _convert(key, value, types.get(key, "str"))
     return out
 
 
@@ -183,7 +233,7 @@ def backend_from_args(a: argparse.Namespace):
         if getattr(a, flag, None) is not None:
             proto = replace(proto, **{field: getattr(a, flag)})
     return create_backend(a.backend, threads=a.threads, device=a.measure_device, batch=a.batch, protocol=proto,
-                          **parse_options(a.backend_opt))
+                          **parse_options(a.backend_opt, a.backend))
 
 
 def add_latency_model_args(p: argparse.ArgumentParser, *, predictor_help: str) -> None:
