@@ -236,8 +236,14 @@ def backend_from_args(a: argparse.Namespace):
                           **parse_options(a.backend_opt, a.backend))
 
 
+# said in the --help of every command that loads a predictor (as scikit-learn says it of pickles)
+PICKLE_NOTE = ("A predictor file (.joblib) is a Python pickle, which can run code when loaded: hwnas reads it with "
+               "an allow-list and refuses one that names anything else, but load only predictor files you made or "
+               "trust. Tables, datasets and JSON files never run code; checkpoints load with weights_only.")
+
+
 def add_latency_model_args(p: argparse.ArgumentParser, *, predictor_help: str) -> None:
-    g = p.add_argument_group("latency model (one of)")
+    g = p.add_argument_group("latency model (one of)", PICKLE_NOTE)
     g.add_argument("--table", help="latency table CSV (LUT-sum costs)")
     g.add_argument("--predictor", help=predictor_help)
     g.add_argument("--force", action="store_true", help="use a latency model from another device or backend anyway")

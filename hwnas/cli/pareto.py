@@ -67,8 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(hypervolumes), pareto.png and report.md. Searches and evaluations already in "
                                    "-o are reused only if made with the same settings; --force redoes those made "
                                    "with others.")
-    add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib); it is a pickle: load only files "
-                                             "you made or trust (hwnas refuses ones that name code to run)")
+    add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib)")
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .flags import (
+    PICKLE_NOTE,
     add_backend_args,
     add_space_args,
     backend_from_args,
@@ -44,7 +45,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     from ..predictors.archs import ArchDataset
     from ..predictors.persist import save_predictor
     from ..profilers import LatencyTable
-    from ..profilers.records import COMPARABLE_FIELDS
+    from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError, space_problems
 
     table = LatencyTable.load(a.table)
     pred = PREDICTORS[a.kind](table=table)
@@ -52,6 +53,10 @@ def cmd_fit(a: argparse.Namespace) -> int:
         ds = ArchDataset.load(a.archs)
         table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
                                fields=COMPARABLE_FIELDS)
+        mixed = space_problems(table.meta["space"], ds.meta["space"], theirs_are="the measured networks")
+        if mixed:  # e.g. another resolution: the predictor would be wrong by the ratio of their costs
+            raise TableMismatchError(f"the table {a.table} and the measured networks {a.archs} are of different "
+                                     "spaces:\n  " + "\n  ".join(mixed) + "\nMeasure both with the same space flags")
         y = ds.latencies()
         if a.normalised:
             pred.reference_ms_ = ds.reference_ms  # latencies at the reference network's median speed
@@ -132,14 +137,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fit on reference-normalised latencies (networks measured with --reference)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_fit)
-    s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot")
+    s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot",
+                     description=PICKLE_NOTE)
     s.add_argument("predictor")
     s.add_argument("--archs", required=True)
     s.add_argument("--plot", help="PNG path (default: <predictor>.eval.png)")
     s.add_argument("--force", action="store_true", help="evaluate even on another device's measurements")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("predict", help="predict the latency of one architecture")
+    s = sub.add_parser("predict", help="predict the latency of one architecture", description=PICKLE_NOTE)
     s.add_argument("--predictor", required=True)
     s.add_argument("--arch", required=True)
     s.set_defaults(func=cmd_predict)

@@ -18,7 +18,6 @@ from ..io import atomic_write, atomic_write_json, read_json, require
 from ..space.spaces import SearchSpace
 from .protocol import headline_column
 
-
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +44,25 @@ def meta_path(path: str | Path) -> Path:
     if path.suffix.lower() == ".csv":
         return path.with_name(path.stem + ".meta.json")
     return path.with_name(path.name + ".meta.json")
+
+
+def space_problems(mine: dict[str, Any], theirs: dict[str, Any], *, mine_is: str = "the table",
+                   theirs_are: str = "the networks") -> list[str]:
+    """Where two recorded spaces make different networks (resolution, widths, stages, classes...). The networks'
+    candidate kernels and expand ratios may be a subset of the table's (the table then covers them)."""
+    if not isinstance(mine, dict) or not isinstance(theirs, dict):
+        return [f"space: {mine_is} or {theirs_are} record none"]
+    out = []
+    for k in sorted(set(mine) | set(theirs)):
+        if k == "extra":
+            continue
+        a, b = mine.get(k), theirs.get(k)
+        if k in ("kernels", "expands") and isinstance(a, list | tuple) and isinstance(b, list | tuple) \
+                and set(b) <= set(a):
+            continue
+        if a != b:
+            out.append(f"space.{k}: {mine_is} has {a!r}, {theirs_are} have {b!r}")
+    return out
 
 
 def diff_settings(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
