@@ -52,10 +52,11 @@ class Backend(ABC):
     name: ClassVar[str]
 
     def __init__(self, *, threads: int = 1, device: str = "cpu", batch: int = 1, protocol: Protocol | None = None):
-        if threads < 1:
-            raise UsageError("threads must be >= 1")
-        if batch < 1:
-            raise UsageError("batch must be >= 1")
+        for name, v in (("threads", threads), ("batch", batch)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise UsageError(f"{name} must be an integer >= 1, not {v!r}")
+        if not isinstance(device, str) or not device:
+            raise UsageError(f"device must be a name like cpu or cuda, not {device!r}")
         self.threads, self.device, self.batch = threads, device, batch
         self.protocol = protocol or Protocol()
 

@@ -61,8 +61,11 @@ def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, An
     path = Path(path)
     if path.is_dir():
         path = path / "arch.json"
-    data = read_json(path, "exported architecture")
-    if "space" not in data:
+    data = read_json(path, "exported architecture", expect=dict)
+    if not isinstance(data.get("space"), dict):
         raise UsageError(f"{path} has no 'space': not an exported search result (hwnas search writes arch.json)")
-    space = SearchSpace.from_dict(data["space"])
-    return space.validate(ArchSpec.from_dict(data)), space, data
+    space = SearchSpace.from_dict(data["space"], where=str(path))
+    try:
+        return space.validate(ArchSpec.from_dict(data)), space, data
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
