@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -34,7 +35,8 @@ def folder_digest(path: Path) -> str:
 
 def one_error(capsys) -> str:
     err = capsys.readouterr().err
-    assert err.count("error:") == 1 and "Traceback" not in err, err
+    assert len([ln for ln in err.splitlines() if re.match(r"^hwnas( [a-z-]+)*: error: ", ln)]) == 1, err
+    assert "Traceback" not in err, err
     return err
 
 

@@ -80,7 +80,9 @@ def cmd_profile(a: argparse.Namespace) -> int:
                 else f"nothing was written to {out}.")
         raise DeviceError(f"{exc}\n{kept}", exc.device) from None
     print(table.summary())
-    print(f"wrote {out} and {out.with_name(out.stem + '.meta.json')}")
+    from ..profilers.records import meta_path
+
+    print(f"wrote {out} and {meta_path(out)}")
     return 0
 
 
@@ -162,7 +164,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("profile", help="build (or resume) a latency table for a space on this device")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("-o", "--output", required=True, help="table CSV path (metadata goes to <stem>.meta.json)")
+    s.add_argument("-o", "--output", required=True, help="table CSV path (metadata goes to <stem>.meta.json; for a name not ending "
+                   "in .csv, to <name>.meta.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--shard", type=shard, help="measure only shard I of N (0-based, 'I/N'); combine the shards "
                    "with 'hwnas table merge'")
