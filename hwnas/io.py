@@ -47,7 +47,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     (unwritable folder, a file where a folder should be, a full disk) becomes one :class:`OutputError` line, and the
     temporary file is removed, so ``path`` keeps its old content."""
     path = Path(path)
-    if path.is_dir():
+    if path.name in ("", ".", "..") or path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder; give a file name")
     make_dirs(path.parent)
     try:
@@ -132,11 +132,13 @@ def output_lock(output: str | os.PathLike, what: str = "output", *, folder: bool
     import sys
 
     output = Path(output)
+    if output.name in ("", ".", ".."):
+        raise OutputError(f"{str(output)!r} is not a file or folder name to write")
     path = lock_path(output, folder=folder)
     if path.resolve() in _HELD:  # this process already holds it
         yield
         return
-    made = folder and not output.exists()
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # removed again if left empty
     make_dirs(path.parent)
     while True:
         try:
@@ -169,6 +171,8 @@ def output_lock(output: str | os.PathLike, what: str = "output", *, folder: bool
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
-        if made:
-            with contextlib.suppress(OSError):
-                output.rmdir()  # only if empty
+        for p in made:  # deepest first; rmdir refuses a folder that is not empty
+            try:
+                p.rmdir()
+            except OSError:
+                break

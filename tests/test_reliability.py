@@ -303,7 +303,7 @@ def test_output_under_a_file_or_on_a_folder_is_one_line(tmp_path, capsys):
     (["search", "--table", "t.csv", "--target-ms", "inf", "-o", "r"], "positive, finite"),
     (["search", "--table", "t.csv", "--target-ms", "nan", "-o", "r"], "positive, finite"),
     (["retrain", "--arch", "k3e3", "--epochs", "-2"], "integer >= 0"),
-    (["retrain", "--arch", "k3e3", "--batch-size", "0"], "positive integer"),
+    (["retrain", "--arch", "k3e3", "--batch-size", "0"], "expected an integer from 1"),
     (["measure", "--space", "tiny", "--arch", "k٣e3-k3e3|k3e3-k3e3"], "unknown block token"),
     (["measure", "--space", "tiny", "--arch", '{"stages": null}'], "needs a 'stages'"),
     (["measure", "--space", "tiny", "--arch", '{"stages": [1, 2]}'], "non-empty list"),
@@ -360,3 +360,26 @@ def test_arch_json_validation_is_one_place():
         with pytest.raises(HwnasError):
             ArchSpec.from_dict(bad)
     assert str(ArchSpec.from_dict({"stages": None, "arch": "k3e3|zero"})) == "k3e3|zero"
+
+
+@pytest.mark.parametrize("out", ["", "/", ".", "a\nb.csv"])
+def test_empty_or_root_outputs_are_refused(out, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", out])
+    assert exc.value.code == 2
+    assert "file or folder name" in one_error(capsys)
+
+
+def test_lock_removes_the_folders_it_made(tmp_path):
+    with output_lock(tmp_path / "a" / "b" / "t.csv"):
+        assert (tmp_path / "a" / "b").is_dir()
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("argv", [["sample", "--space", "tiny", "--num-classes", "10000000"],
+                                  ["profile", "--space", "tiny", "--threads", "100000", "-o", "x.csv"],
+                                  ["sample", "--space", "tiny", "--resolution", "100000"]])
+def test_huge_values_are_refused_before_they_exhaust_the_machine(argv, capsys):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "expected an integer from" in one_error(capsys)

@@ -146,3 +146,14 @@ def test_remote_command_quotes_every_value(tmp_path):
         create_backend("remote", transport="local", workdir=str(tmp_path), taskset="f0; reboot")
     with pytest.raises(HwnasError, match="NAME=VALUE"):
         create_backend("remote", transport="local", workdir=str(tmp_path), env="; touch x")
+
+
+def test_predictor_with_damaged_internals_is_a_clear_error(tmp_path, tiny):
+    dev = create_backend("fake")
+    table = build_table(tiny, dev, tmp_path / "t.csv", progress=False)
+    train = measure_archs(tiny, dev, tmp_path / "a.csv", n=8, seed=0, progress=False)
+    pred = CalibratedPredictor(table=table).fit(train.arch_strings, train.latencies())
+    pred.block_costs_ = None  # what a hand-edited or truncated-then-rebuilt file could hold
+    save_predictor(pred, tmp_path / "p.joblib")
+    with pytest.raises(HwnasError, match="damaged"):
+        load_predictor(tmp_path / "p.joblib")

@@ -27,17 +27,20 @@ def _int(text: str) -> int:
     return int(text)
 
 
+BIG = 10**9  # no count hwnas takes (epochs, images, samples) is sensibly larger
+
+
 def positive_int(text: str) -> int:
     v = _number(text, _int, "a positive integer")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not 1 <= v <= BIG:
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {BIG:,}, got {text!r}")
     return v
 
 
 def non_negative_int(text: str) -> int:
     v = _number(text, _int, "an integer >= 0")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if not 0 <= v <= BIG:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 up to {BIG:,}, got {text!r}")
     return v
 
 
@@ -63,6 +66,42 @@ def non_negative_float(text: str) -> float:
     v = _number(text, float, "a finite number >= 0")
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
+def bounded_int(lo: int, hi: int):
+    """An argparse type: an integer from ``lo`` to ``hi`` (an upper bound keeps a typo like ``--n 10000000000`` from
+    running out of memory or for weeks)."""
+    def conv(text: str) -> int:
+        v = _number(text, _int, f"an integer from {lo} to {hi}")
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer from {lo} to {hi}, got {text!r}")
+        return v
+
+    conv.__name__ = f"integer {lo}..{hi}"
+    return conv
+
+
+def output_path(text: str) -> str:
+    """An output file or folder name: not empty, no NUL or newline, not the root or ``.``."""
+    from pathlib import Path
+
+    if not text.strip() or "\0" in text or "\n" in text or Path(text).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"expected a file or folder name, got {text!r}")
+    return text
+
+
+def seconds(text: str) -> float:
+    v = non_negative_float(text)
+    if v > 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {text!r}")
+    return v
+
+
+def width_mult(text: str) -> float:
+    v = positive_float(text)
+    if v > 16:
+        raise argparse.ArgumentTypeError(f"expected a width multiplier from 0 to 16, got {text!r}")
     return v
 
 
@@ -101,11 +140,11 @@ def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile"
 
     g = p.add_argument_group("search space")
     g.add_argument("--space", default=default, help=f"named space: {', '.join(list_spaces())} (default %(default)s)")
-    g.add_argument("--resolution", type=positive_int, help="input resolution (default: the space's)")
-    g.add_argument("--width-mult", type=positive_float, help="channel width multiplier (default: the space's)")
+    g.add_argument("--resolution", type=bounded_int(8, 4096), help="input resolution (default: the space's)")
+    g.add_argument("--width-mult", type=width_mult, help="channel width multiplier (default: the space's)")
     g.add_argument("--kernels", type=odd_ints, help="candidate kernel sizes, e.g. 3,5,7")
     g.add_argument("--expands", type=ints, help="candidate expand ratios, e.g. 3,6")
-    g.add_argument("--num-classes", type=positive_int, help="classifier outputs")
+    g.add_argument("--num-classes", type=bounded_int(1, 100_000), help="classifier outputs")
 
 
 SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
@@ -127,20 +166,20 @@ def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device
     g = p.add_argument_group("measurement")
     g.add_argument("--backend", default="onnxruntime",
                    help=f"profiler backend: {', '.join(list_backends())} (default %(default)s)")
-    g.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default %(default)s)")
+    g.add_argument("--threads", type=bounded_int(1, 1024), default=1, help="intra-op threads (default %(default)s)")
     g.add_argument(device_flag, dest="measure_device", default="cpu",
                    help="cpu or cuda (torch, onnxruntime); a remote device is chosen with --backend-opt "
                         "transport=adb|ssh|local (default %(default)s)")
-    g.add_argument("--batch", type=positive_int, default=1, help="batch size (default %(default)s)")
-    g.add_argument("--warmup", type=non_negative_int, help="warm-up runs")
-    g.add_argument("--repeats", type=positive_int, help="timed runs (at least)")
-    g.add_argument("--min-time", type=non_negative_float, help="keep timing until this many seconds have passed")
-    g.add_argument("--rounds", type=positive_int, help="time each layer/network in this many interleaved passes, seconds "
+    g.add_argument("--batch", type=bounded_int(1, 65_536), default=1, help="batch size (default %(default)s)")
+    g.add_argument("--warmup", type=bounded_int(0, 100_000), help="warm-up runs")
+    g.add_argument("--repeats", type=bounded_int(1, 1_000_000), help="timed runs (at least)")
+    g.add_argument("--min-time", type=seconds, help="keep timing until this many seconds have passed")
+    g.add_argument("--rounds", type=bounded_int(1, 100), help="time each layer/network in this many interleaved passes, seconds "
                    "apart, pooling the samples (default 1; 2-3 on a shared or virtualised CPU)")
     g.add_argument("--statistic", choices=list(STATISTICS),
                    help="headline latency that predictors and searches read (default median; 'min' with "
                    "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
-    g.add_argument("--jobs", type=positive_int, default=1, help="build the programs in this many processes before "
+    g.add_argument("--jobs", type=bounded_int(1, 1024), default=1, help="build the programs in this many processes before "
                    "timing anything (executorch, where lowering a network takes ~40 s; needs "
                    "--backend-opt cache_dir=DIR) (default %(default)s)")
     g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",

@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:  # the input asked for more than the machine has (a huge space, batch or file)
+        print("hwnas: error: out of memory: the space, batch size or data asked for more memory than this machine "
+              "has; make it smaller", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:
         print("hwnas: internal error (a bug in hwnas, not in your input): please report it with the traceback "
               "below and the command you ran", file=sys.stderr)

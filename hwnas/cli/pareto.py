@@ -12,8 +12,10 @@ from .flags import (
     add_backend_args,
     add_latency_model_args,
     backend_from_args,
+    bounded_int,
     latency_model_from_args,
     non_negative_int,
+    output_path,
     positive_int,
     seed_int,
 )
@@ -77,14 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
     s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
     s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
-    s.add_argument("--batch-size", type=positive_int, default=32)
+    s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=32)
     s.add_argument("--seed", type=seed_int, default=0)
-    s.add_argument("-o", "--output", required=True, help="output folder (reused and resumed when run again)")
+    s.add_argument("-o", "--output", type=output_path, required=True, help="output folder (reused and resumed when run again)")
     s.add_argument("--quiet", action="store_true")
     add_backend_args(s)
     s.set_defaults(func=cmd_pareto)
 
     s = sub.add_parser("demo", help="run the pipeline on embedded defaults and write a report")
-    s.add_argument("-o", "--output", default="hwnas-demo")
+    s.add_argument("-o", "--output", type=output_path, default="hwnas-demo")
     s.add_argument("--quick", action="store_true", help="a reduced run for tests")
     s.set_defaults(func=cmd_demo)

@@ -12,7 +12,8 @@ from .flags import (
     add_backend_args,
     add_space_args,
     backend_from_args,
-    positive_int,
+    bounded_int,
+    output_path,
     seed_int,
     space_from_args,
 )
@@ -112,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("--n", type=positive_int, help="number of networks (default 200, or all of --archs)")
+    s.add_argument("--n", type=bounded_int(1, 100_000), help="number of networks (default 200, or all of --archs)")
     s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
     s.add_argument("--archs", metavar="FILE",
@@ -121,7 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the first N")
     s.add_argument("--reference", action="store_true",
                    help="time a fixed reference network before each one, to normalise away machine drift")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_measure_archs)
 
@@ -135,13 +136,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default %(default)s)")
     s.add_argument("--normalised", action="store_true",
                    help="fit on reference-normalised latencies (networks measured with --reference)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.set_defaults(func=cmd_fit)
     s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot",
                      description=PICKLE_NOTE)
     s.add_argument("predictor")
     s.add_argument("--archs", required=True)
-    s.add_argument("--plot", help="PNG path (default: <predictor>.eval.png)")
+    s.add_argument("--plot", type=output_path, help="PNG path (default: <predictor>.eval.png)")
     s.add_argument("--force", action="store_true", help="evaluate even on another device's measurements")
     s.set_defaults(func=cmd_eval)
 

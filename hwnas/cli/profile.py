@@ -10,8 +10,8 @@ from .flags import (
     add_backend_args,
     add_space_args,
     backend_from_args,
-    non_negative_int,
-    positive_int,
+    bounded_int,
+    output_path,
     seed_int,
     shard,
     space_from_args,
@@ -150,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("sample", help="print random architecture strings of a space")
     add_space_args(s)
-    s.add_argument("--n", type=positive_int, default=5)
+    s.add_argument("--n", type=bounded_int(1, 100_000), default=5)
     s.add_argument("--seed", type=seed_int, default=0)
     s.set_defaults(func=cmd_sample)
 
@@ -164,7 +164,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("profile", help="build (or resume) a latency table for a space on this device")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("-o", "--output", required=True, help="table CSV path (metadata goes to <stem>.meta.json; for a name not ending "
+    s.add_argument("-o", "--output", type=output_path, required=True, help="table CSV path (metadata goes to <stem>.meta.json; for a name not ending "
                    "in .csv, to <name>.meta.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--shard", type=shard, help="measure only shard I of N (0-based, 'I/N'); combine the shards "
@@ -175,22 +175,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="table_command", required=True)
     s = t.add_parser("show", help="summary: entries, slowest layers, spread")
     s.add_argument("table")
-    s.add_argument("--top", type=non_negative_int, default=5)
+    s.add_argument("--top", type=bounded_int(0, 100_000), default=5)
     s.set_defaults(func=cmd_table_show)
     s = t.add_parser("merge", help="combine partial tables (shards) from the same device and settings")
     s.add_argument("tables", nargs="+")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.set_defaults(func=cmd_table_merge)
     s = t.add_parser("import", help="read a ProxylessNAS / Once-for-All YAML table")
     s.add_argument("yaml")
     add_space_args(s)
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--dialect", choices=["proxyless", "ofa"], help="expand convention (default: detect)")
     s.add_argument("--device-model", default="unknown (imported)", help="name of the device it was measured on")
     s.set_defaults(func=cmd_table_import)
     s = t.add_parser("export", help="write a table as ProxylessNAS / Once-for-All YAML")
     s.add_argument("table")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--dialect", choices=["proxyless", "ofa"], default="proxyless")
     s.set_defaults(func=cmd_table_export)
     s = t.add_parser("compare", help="per-layer and per-op-type latency ratios B/A of two tables "
@@ -199,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("table_b", metavar="B.csv")
     s.add_argument("--column", default="median_ms", choices=["median_ms", "mean_ms", "min_ms", "p90_ms"],
                    help="statistic to compare (default %(default)s)")
-    s.add_argument("--top", type=non_negative_int, default=5, help="layers listed at each end")
-    s.add_argument("--csv", help="write per-key and per-group ratios to this CSV")
-    s.add_argument("--plot", metavar="PNG", help="write a scatter and bar plot to this PNG")
+    s.add_argument("--top", type=bounded_int(0, 100_000), default=5, help="layers listed at each end")
+    s.add_argument("--csv", type=output_path, help="write per-key and per-group ratios to this CSV")
+    s.add_argument("--plot", type=output_path, metavar="PNG", help="write a scatter and bar plot to this PNG")
     s.set_defaults(func=cmd_table_compare)

@@ -14,10 +14,12 @@ from .flags import (
     add_latency_model_args,
     add_space_args,
     backend_from_args,
+    bounded_int,
     finite_float,
     latency_model_from_args,
     non_negative_float,
     non_negative_int,
+    output_path,
     positive_float,
     positive_int,
     seed_int,
@@ -28,7 +30,7 @@ from .flags import (
 CONFIG_FLAGS = [
     ("--epochs", "n_epochs", non_negative_int, "search epochs after warm-up (default 120)"),
     ("--warmup-epochs", "warmup_epochs", non_negative_int, "warm-up epochs on random single paths (default 25)"),
-    ("--batch-size", "batch_size", positive_int, "images per step and process (default 64; global batch: x processes)"),
+    ("--batch-size", "batch_size", bounded_int(1, 65_536), "images per step and process (default 64; global batch: x processes)"),
     ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
     ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
@@ -41,7 +43,7 @@ CONFIG_FLAGS = [
     ("--loss-beta", "loss_beta", finite_float, "mul#log / mul#pow β (default 0.3)"),
     ("--loss-lambda", "loss_lambda", finite_float, "add#linear / add#abs λ (default 0.1)"),
     ("--rl-preset", "rl_preset", str, "soft (default) | hard"),
-    ("--rl-samples", "rl_samples", positive_int, "architectures per REINFORCE step (default 10)"),
+    ("--rl-samples", "rl_samples", bounded_int(1, 100_000), "architectures per REINFORCE step (default 10)"),
     ("--label-smoothing", "label_smoothing", non_negative_float, "default 0.1"),
     ("--seed", "seed", seed_int, "default 0"),
     ("--export", "export", str, "fit (default: argmax fitted to the target under the latency model) | argmax"),
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data-limit", type=positive_int,
                    help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
                         "copies of each)")
-    s.add_argument("-o", "--output", required=True, help="run directory")
+    s.add_argument("-o", "--output", type=output_path, required=True, help="run directory")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --output from its last checkpoint (alone: with the inputs and "
                         "settings recorded in its config.json; settings given now override those that resuming "
@@ -92,12 +94,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--data", default="digits")
     r.add_argument("--data-limit", type=positive_int)
     r.add_argument("--epochs", type=non_negative_int, default=30)
-    r.add_argument("--batch-size", type=positive_int, default=64)
+    r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
     r.add_argument("--lr", type=positive_float, default=0.05)
     r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--inherit", action="store_true", help="start from the supernet's weights (needs a run directory)")
     r.add_argument("--no-measure", action="store_true", help="skip measuring latency")
-    r.add_argument("-o", "--output", help="write retrain.json and model.pt here")
+    r.add_argument("-o", "--output", type=output_path, help="write retrain.json and model.pt here")
     r.add_argument("--quiet", action="store_true")
     add_backend_args(r)
     r.set_defaults(func=cmd_retrain)

@@ -29,6 +29,32 @@ def save_predictor(predictor: Any, path: str | Path) -> None:
     atomic_write(path, lambda fh: joblib.dump(payload, fh), mode="wb")
 
 
+def _smoke_test(pred: Any, path: Path) -> None:
+    """Predict one architecture of the predictor's space (and build its per-block costs): a file whose predictor
+    was damaged or assembled by hand fails here, with its name, rather than as a traceback deep in a search."""
+    import math
+
+    from ..space.spaces import SearchSpace
+    from .block_costs import BlockCosts
+
+    space = getattr(pred, "space_", None) or getattr(getattr(pred, "base", None), "space_", None)
+    try:
+        if isinstance(space, SearchSpace):
+            out = pred.predict([str(space.sample(0))])
+            if len(out) != 1 or not math.isfinite(float(out[0])):
+                raise ValueError(f"it predicted {out!r}")
+        if callable(getattr(pred, "block_costs", None)):
+            costs = pred.block_costs()
+            if not isinstance(costs, BlockCosts) or (isinstance(space, SearchSpace)
+                                                     and len(costs.costs) != space.num_blocks):
+                raise ValueError("its per-block costs do not fit its space")
+    except HwnasError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of a damaged object is the file's fault
+        raise TableError(f"the predictor in {path} is damaged and cannot predict ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); fit it again with 'hwnas predictor fit'") from None
+
+
 def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = None, force: bool = False) -> Any:
     """Load a saved predictor. With ``expect_meta`` (a table's or dataset's metadata), refuse one fitted for
     another device or backend unless ``force``."""
@@ -61,6 +87,7 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
     if isinstance(pred, TablePredictor) and not (isinstance(getattr(pred, "space_", None), SearchSpace)
                                                  and isinstance(getattr(pred, "table_meta_", None), dict)):
         raise TableError(f"{path}: the {type(pred).__name__} in it was never fitted (no space_ / table_meta_)")
+    _smoke_test(pred, path)
     if payload.get("hwnas") != __version__:
         warnings.warn(f"{path} was saved by hwnas {payload.get('hwnas')}, this is hwnas {__version__}",
                       stacklevel=2)
