@@ -86,6 +86,8 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
 def read_json(path: str | os.PathLike, what: str = "file", *, expect: type | None = None) -> Any:
     """Parse a JSON file; with ``expect`` (e.g. ``dict``) refuse any other top-level type. Every failure is one
     :class:`UsageError` line naming ``what`` and ``path``."""
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a FIFO (reading one would wait forever)
+        raise UsageError(f"{what} {path} is not a regular file")
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:

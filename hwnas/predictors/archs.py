@@ -143,6 +143,8 @@ def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
     from ..space.spec import MAX_ARCH_CHARS
 
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"the architecture list {path} is not a regular file")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -133,6 +133,8 @@ def import_yaml(path: str | Path, space: SearchSpace, *, dialect: str | None = N
                 device_model: str = "unknown (imported)") -> tuple[LatencyTable, ImportReport]:
     """Read a ProxylessNAS / Once-for-All YAML table into a :class:`LatencyTable`."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise TableError(f"YAML table {path} is not a regular file")
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -105,8 +105,8 @@ class MeasuredRecords:
         path = Path(path)
         if not path.exists():
             raise TableError(f"{cls.WHAT} not found: {path}")
-        if path.is_dir():
-            raise TableError(f"{cls.WHAT} {path} is a folder, not a CSV file")
+        if not path.is_file():  # a folder, or a FIFO that would block the read forever
+            raise TableError(f"{cls.WHAT} {path} is not a regular file (a folder?), not a CSV file")
         mp = meta_path(path)
         if not mp.exists():
             raise TableError(f"{cls.WHAT} {path} has no metadata file {mp}; it cannot be checked against a "
