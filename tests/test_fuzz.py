@@ -161,6 +161,8 @@ arch_text = st.one_of(
     st.text(st.sampled_from(list("ke0123456789|-zro ٣x{}[]\":,")), max_size=40),
     st.lists(st.lists(st.sampled_from(["k3e3", "k5e6", "zero", "k4e3", "k3e0", "k٣e3", "", "K3E3", " k3e3 "]),
                       max_size=3), max_size=3).map(lambda s: "|".join("-".join(b) for b in s)),
+    st.lists(st.sampled_from(["k3e3", "k5e6", "k3e6", "k5e3", "zero", "k7e3", "k3e1", "k1e3"]), min_size=4,
+             max_size=4).map(lambda t: f"{t[0]}-{t[1]}|{t[2]}-{t[3]}"),  # the tiny space's shape: often valid
     json_values.map(json.dumps),
     st.fixed_dictionaries({"stages": json_values}).map(json.dumps),
     st.fixed_dictionaries({"arch": json_values}).map(json.dumps),
