@@ -57,6 +57,13 @@ def test_other_extension_never_touches_the_csv_metadata(tmp_path, table, capsys)
     assert LatencyTable.load(tmp_path / "t.txt").meta["settings"]["threads"] == 2
 
 
+def test_a_legacy_non_csv_table_still_finds_its_metadata(tmp_path, table):
+    legacy = tmp_path / "old.tsv"
+    legacy.write_bytes(table.read_bytes())
+    (tmp_path / "old.meta.json").write_bytes(meta_path(table).read_bytes())  # where 0.1.0 put it
+    assert len(LatencyTable.load(legacy)) == len(LatencyTable.load(table))
+
+
 # ---- the table loader ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("edit, fragment", [
     (lambda lines: lines[1].replace(lines[1].split(",")[13], "-1.5"), "negative or infinite"),

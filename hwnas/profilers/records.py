@@ -108,6 +108,9 @@ class MeasuredRecords:
         if not path.is_file():  # a folder, or a FIFO that would block the read forever
             raise TableError(f"{cls.WHAT} {path} is not a regular file (a folder?), not a CSV file")
         mp = meta_path(path)
+        legacy = path.with_name(path.stem + ".meta.json")  # where hwnas 0.1.0 kept a non-.csv name's metadata
+        if not mp.exists() and legacy.exists() and not path.with_suffix(".csv").exists():
+            mp = legacy
         if not mp.exists():
             raise TableError(f"{cls.WHAT} {path} has no metadata file {mp}; it cannot be checked against a "
                              f"device (import foreign tables with 'hwnas table import')")
