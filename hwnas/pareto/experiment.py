@@ -217,6 +217,14 @@ class EvalCache:
             if any(c not in frame for c in need) or frame["arch"].map(lambda v: not isinstance(v, str)).any():
                 raise UsageError(f"{path} is not an evaluation file of hwnas pareto (columns {', '.join(need)}); move it "
                                  "away to start over")
+            for col in ("accuracy", "measured_ms", "predicted_ms", "macs", "params"):
+                if col in frame:
+                    values = pd.to_numeric(frame[col], errors="coerce")
+                    if (frame[col].notna() & values.isna()).any() or (values < 0).any() \
+                            or values.isin([float("inf")]).any():
+                        raise UsageError(f"{path}: column {col} holds a value that is not a non-negative number; move "
+                                         "the file away to start the evaluations over")
+                    frame[col] = values
             self.rows = {r["arch"]: r for r in frame.to_dict("records")}
 
     def get(self, arch: ArchSpec) -> dict[str, Any] | None:
