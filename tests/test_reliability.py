@@ -390,3 +390,18 @@ def test_huge_values_are_refused_before_they_exhaust_the_machine(argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert "expected an integer from" in one_error(capsys)
+
+
+def test_resume_with_a_checkpoint_of_another_run_is_one_line(tmp_path, table, capsys):
+    import torch
+
+    run = tmp_path / "r"
+    argv = ["search", "--table", str(table), "--data", "synthetic", "--data-limit", "32", "--warmup-epochs", "0",
+            "--batch-size", "16", "--quiet", "-o", str(run)]
+    assert main(argv + ["--epochs", "1"]) == 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    ckpt["net"] = {"stem.weight": torch.zeros(1)}
+    torch.save(ckpt, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(argv + ["--epochs", "2", "--resume"]) == 2
+    assert "does not fit this run" in one_error(capsys)

@@ -25,7 +25,7 @@ from .export import ExportedArch, export_arch, save_exported
 from .gradient import GradientArchStep
 from .latency_loss import check_latency_loss
 from .reinforce import ReinforceArchStep
-from .run import RunDir, temp_run_dir
+from .run import RunDir, RunError, temp_run_dir
 from .supernet import Supernet
 from .training import cosine_lr, cycle, evaluate, generator, restore_rng_state, rng_state, seeded, set_lr, sgd
 
@@ -140,12 +140,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["net"])
-        weight_opt.load_state_dict(ckpt["weight_opt"])
-        arch_opt.load_state_dict(ckpt["arch_opt"])
-        strategy.load_state_dict(ckpt["strategy"])
-        restore_rng_state(gens, ckpt["rng"])
-        history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+        try:
+            net.load_state_dict(ckpt["net"])
+            weight_opt.load_state_dict(ckpt["weight_opt"])
+            arch_opt.load_state_dict(ckpt["arch_opt"])
+            strategy.load_state_dict(ckpt["strategy"])
+            restore_rng_state(gens, ckpt["rng"])
+            history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # another run's, or edited
+            raise RunError(f"the checkpoint in {rd.path} does not fit this run ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); move it away to start over") \
+                from None
         log(f"resuming {rd.path} after epoch {start} of {cfg.warmup_epochs_effective + cfg.n_epochs}")
     # weight steps through DDP (a no-op wrapper in one process); α is averaged by the architecture steps
     model = ctx.wrap(net, net.arch_parameter_names())
