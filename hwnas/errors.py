@@ -26,3 +26,8 @@ class UnknownNameError(UsageError, KeyError):
 
 class InputNotFound(HwnasError, FileNotFoundError):
     """A file or folder the user named is not there."""
+
+
+class OutputError(UsageError):
+    """An output hwnas cannot write (an unwritable folder, a path that is a file, a full disk) or one that another
+    hwnas process is writing."""

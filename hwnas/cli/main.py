@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError:  # the input asked for more than the machine has (a huge space, batch or file)
+        print("hwnas: error: out of memory: the space, batch size or data asked for more memory than this machine "
+              "has; make it smaller", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:
         print("hwnas: internal error (a bug in hwnas, not in your input): please report it with the traceback "
               "below and the command you ran", file=sys.stderr)

@@ -8,7 +8,17 @@ import math
 from pathlib import Path
 
 from ..errors import UsageError
-from .flags import add_backend_args, add_latency_model_args, backend_from_args, latency_model_from_args
+from .flags import (
+    add_backend_args,
+    add_latency_model_args,
+    backend_from_args,
+    bounded_int,
+    latency_model_from_args,
+    non_negative_int,
+    output_path,
+    positive_int,
+    seed_int,
+)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -18,6 +28,8 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated milliseconds like 6,8,10, got {text!r}") from None
     if not vals or any(not (v > 0 and math.isfinite(v)) for v in vals):
         raise argparse.ArgumentTypeError("targets must be positive, finite milliseconds")
+    if len(set(vals)) != len(vals):
+        raise argparse.ArgumentTypeError(f"targets repeat a value: {text!r}")
     return vals
 
 
@@ -40,7 +52,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet)
     out = Path(a.output)
-    result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model)
+    result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model, force=a.force)
     atomic_write_text(out / "report.md", "\n".join(["# hwnas pareto report", "", *report_markdown(result, rel_to=out)]))
     print(result.summary.to_string(index=False))
     print(f"wrote {out / 'points.csv'}, {out / 'summary.csv'}, {out / 'pareto.png'}, {out / 'report.md'}")
@@ -59,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Runs (or reuses, in -o) a search per target, random and evolutionary baselines "
                                    "with the same number of evaluated networks, hand-designed references; retrains "
                                    "each briefly, measures it with --backend, and writes points.csv, summary.csv "
-                                   "(hypervolumes), pareto.png and report.md.")
+                                   "(hypervolumes), pareto.png and report.md. Searches and evaluations already in "
+                                   "-o are reused only if made with the same settings; --force redoes those made "
+                                   "with others.")
     add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib)")
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
     s.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
@@ -67,20 +81,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1 (with --model)")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")
-    s.add_argument("--data-limit", type=int, default=600,
+    s.add_argument("--data-limit", type=positive_int, default=600,
                    help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
     s.add_argument("--method", choices=["grad", "rl"], default="grad")
-    s.add_argument("--epochs", type=int, default=6, help="search epochs after warm-up (default 6)")
-    s.add_argument("--warmup-epochs", type=int, default=3)
-    s.add_argument("--retrain-epochs", type=int, default=10)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("-o", "--output", required=True, help="output folder (reused and resumed when run again)")
+    s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
+    s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
+    s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
+    s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=32)
+    s.add_argument("--seed", type=seed_int, default=0)
+    s.add_argument("-o", "--output", type=output_path, required=True, help="output folder (reused and resumed when run again)")
     s.add_argument("--quiet", action="store_true")
     add_backend_args(s)
     s.set_defaults(func=cmd_pareto)
 
     s = sub.add_parser("demo", help="run the pipeline on embedded defaults and write a report")
-    s.add_argument("-o", "--output", default="hwnas-demo")
+    s.add_argument("-o", "--output", type=output_path, default="hwnas-demo")
     s.add_argument("--quick", action="store_true", help="a reduced run for tests")
     s.set_defaults(func=cmd_demo)

@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .flags import add_backend_args, add_space_args, backend_from_args, space_from_args
+from .flags import (
+    PICKLE_NOTE,
+    add_backend_args,
+    add_space_args,
+    backend_from_args,
+    bounded_int,
+    output_path,
+    seed_int,
+    space_from_args,
+)
 
 
 def cmd_measure_archs(a: argparse.Namespace) -> int:
@@ -37,7 +46,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
     from ..predictors.archs import ArchDataset
     from ..predictors.persist import save_predictor
     from ..profilers import LatencyTable
-    from ..profilers.records import COMPARABLE_FIELDS
+    from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError, space_problems
 
     table = LatencyTable.load(a.table)
     pred = PREDICTORS[a.kind](table=table)
@@ -48,6 +57,10 @@ def cmd_fit(a: argparse.Namespace) -> int:
         check_same_space(ds.meta.get("space"), table.space, f"the measured networks {a.archs}")
         table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
                                fields=COMPARABLE_FIELDS)
+        mixed = space_problems(table.meta["space"], ds.meta["space"], theirs_are="the measured networks")
+        if mixed:  # e.g. another resolution: the predictor would be wrong by the ratio of their costs
+            raise TableMismatchError(f"the table {a.table} and the measured networks {a.archs} are of different "
+                                     "spaces:\n  " + "\n  ".join(mixed) + "\nMeasure both with the same space flags")
         y = ds.latencies()
         if a.normalised:
             pred.reference_ms_ = ds.reference_ms  # latencies at the reference network's median speed
@@ -107,8 +120,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("measure-archs", help="measure whole networks spread over the latency range")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("--n", type=int, help="number of networks (default 200, or all of --archs)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=bounded_int(1, 100_000), help="number of networks (default 200, or all of --archs)")
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--exclude", action="append", help="an arch dataset whose networks must not be drawn")
     s.add_argument("--archs", metavar="FILE",
                    help="measure these networks instead of planned ones: an arch dataset CSV (another device's, or "
@@ -116,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the first N")
     s.add_argument("--reference", action="store_true",
                    help="time a fixed reference network before each one, to normalise away machine drift")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_measure_archs)
 
@@ -130,16 +143,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default %(default)s)")
     s.add_argument("--normalised", action="store_true",
                    help="fit on reference-normalised latencies (networks measured with --reference)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.set_defaults(func=cmd_fit)
-    s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot")
+    s = p.add_parser("eval", help="accuracy on held-out measured networks, and a predicted-vs-measured plot",
+                     description=PICKLE_NOTE)
     s.add_argument("predictor")
     s.add_argument("--archs", required=True)
-    s.add_argument("--plot", help="PNG path (default: <predictor>.eval.png)")
+    s.add_argument("--plot", type=output_path, help="PNG path (default: <predictor>.eval.png)")
     s.add_argument("--force", action="store_true", help="evaluate even on another device's measurements")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("predict", help="predict the latency of one architecture")
+    s = sub.add_parser("predict", help="predict the latency of one architecture", description=PICKLE_NOTE)
     s.add_argument("--predictor", required=True)
     s.add_argument("--arch", required=True)
     s.set_defaults(func=cmd_predict)

@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .flags import add_backend_args, add_space_args, backend_from_args, shard, space_from_args
+from .flags import (
+    add_backend_args,
+    add_space_args,
+    backend_from_args,
+    bounded_int,
+    output_path,
+    seed_int,
+    shard,
+    space_from_args,
+)
 
 
 def cmd_spaces(a: argparse.Namespace) -> int:
@@ -73,7 +82,9 @@ def cmd_profile(a: argparse.Namespace) -> int:
                 else f"nothing was written to {out}.")
         raise DeviceError(f"{exc}\n{kept}", exc.device) from None
     print(table.summary())
-    print(f"wrote {out} and {out.with_name(out.stem + '.meta.json')}")
+    from ..profilers.records import meta_path
+
+    print(f"wrote {out} and {meta_path(out)}")
     return 0
 
 
@@ -141,8 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("sample", help="print random architecture strings of a space")
     add_space_args(s)
-    s.add_argument("--n", type=int, default=5)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=bounded_int(1, 100_000), default=5)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("measure", help="measure one whole network end to end")
@@ -155,7 +166,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("profile", help="build (or resume) a latency table for a space on this device")
     add_space_args(s)
     add_backend_args(s)
-    s.add_argument("-o", "--output", required=True, help="table CSV path (metadata goes to <stem>.meta.json)")
+    s.add_argument("-o", "--output", type=output_path, required=True, help="table CSV path (metadata goes to <stem>.meta.json; for a name not ending "
+                   "in .csv, to <name>.meta.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--shard", type=shard, help="measure only shard I of N (0-based, 'I/N'); combine the shards "
                    "with 'hwnas table merge'")
@@ -165,22 +177,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="table_command", required=True)
     s = t.add_parser("show", help="summary: entries, slowest layers, spread")
     s.add_argument("table")
-    s.add_argument("--top", type=int, default=5)
+    s.add_argument("--top", type=bounded_int(0, 100_000), default=5)
     s.set_defaults(func=cmd_table_show)
     s = t.add_parser("merge", help="combine partial tables (shards) from the same device and settings")
     s.add_argument("tables", nargs="+")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.set_defaults(func=cmd_table_merge)
     s = t.add_parser("import", help="read a ProxylessNAS / Once-for-All YAML table")
     s.add_argument("yaml")
     add_space_args(s)
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--dialect", choices=["proxyless", "ofa"], help="expand convention (default: detect)")
     s.add_argument("--device-model", default="unknown (imported)", help="name of the device it was measured on")
     s.set_defaults(func=cmd_table_import)
     s = t.add_parser("export", help="write a table as ProxylessNAS / Once-for-All YAML")
     s.add_argument("table")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", type=output_path, required=True)
     s.add_argument("--dialect", choices=["proxyless", "ofa"], default="proxyless")
     s.set_defaults(func=cmd_table_export)
     s = t.add_parser("compare", help="per-layer and per-op-type latency ratios B/A of two tables "
@@ -189,7 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("table_b", metavar="B.csv")
     s.add_argument("--column", default="median_ms", choices=["median_ms", "mean_ms", "min_ms", "p90_ms"],
                    help="statistic to compare (default %(default)s)")
-    s.add_argument("--top", type=int, default=5, help="layers listed at each end")
-    s.add_argument("--csv", help="write per-key and per-group ratios to this CSV")
-    s.add_argument("--plot", metavar="PNG", help="write a scatter and bar plot to this PNG")
+    s.add_argument("--top", type=bounded_int(0, 100_000), default=5, help="layers listed at each end")
+    s.add_argument("--csv", type=output_path, help="write per-key and per-group ratios to this CSV")
+    s.add_argument("--plot", type=output_path, metavar="PNG", help="write a scatter and bar plot to this PNG")
     s.set_defaults(func=cmd_table_compare)

@@ -14,30 +14,38 @@ from .flags import (
     add_latency_model_args,
     add_space_args,
     backend_from_args,
+    bounded_int,
+    finite_float,
     latency_model_from_args,
+    non_negative_float,
+    non_negative_int,
+    output_path,
+    positive_float,
+    positive_int,
+    seed_int,
     space_from_args,
 )
 
 # flag -> SearchConfig field
 CONFIG_FLAGS = [
-    ("--epochs", "n_epochs", int, "search epochs after warm-up (default 120)"),
-    ("--warmup-epochs", "warmup_epochs", int, "warm-up epochs on random single paths (default 25)"),
-    ("--batch-size", "batch_size", int, "images per step and process (default 64; global batch: x processes)"),
-    ("--init-lr", "init_lr", float, "weight SGD learning rate (default 0.025)"),
+    ("--epochs", "n_epochs", non_negative_int, "search epochs after warm-up (default 120)"),
+    ("--warmup-epochs", "warmup_epochs", non_negative_int, "warm-up epochs on random single paths (default 25)"),
+    ("--batch-size", "batch_size", bounded_int(1, 65_536), "images per step and process (default 64; global batch: x processes)"),
+    ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
-    ("--arch-lr", "arch_optim_lr", float, "Adam learning rate of α (default 1e-3)"),
+    ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
     ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
-    ("--arch-init-ratio", "arch_init_ratio", float, "default 1e-3"),
-    ("--arch-every", "grad_update_arch_param_every", int, "architecture step every N weight steps (default 5)"),
-    ("--arch-steps", "grad_update_steps", int, "architecture steps each time (default 1)"),
+    ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),
+    ("--arch-every", "grad_update_arch_param_every", positive_int, "architecture step every N weight steps (default 5)"),
+    ("--arch-steps", "grad_update_steps", positive_int, "architecture steps each time (default 1)"),
     ("--latency-loss", "latency_loss", str, "mul#log (default) | add#linear | mul#pow | add#abs"),
-    ("--loss-alpha", "loss_alpha", float, "mul#log α (default 0.2)"),
-    ("--loss-beta", "loss_beta", float, "mul#log / mul#pow β (default 0.3)"),
-    ("--loss-lambda", "loss_lambda", float, "add#linear / add#abs λ (default 0.1)"),
+    ("--loss-alpha", "loss_alpha", finite_float, "mul#log α (default 0.2)"),
+    ("--loss-beta", "loss_beta", finite_float, "mul#log / mul#pow β (default 0.3)"),
+    ("--loss-lambda", "loss_lambda", finite_float, "add#linear / add#abs λ (default 0.1)"),
     ("--rl-preset", "rl_preset", str, "soft (default) | hard"),
-    ("--rl-samples", "rl_samples", int, "architectures per REINFORCE step (default 10)"),
-    ("--label-smoothing", "label_smoothing", float, "default 0.1"),
-    ("--seed", "seed", int, "default 0"),
+    ("--rl-samples", "rl_samples", bounded_int(1, 100_000), "architectures per REINFORCE step (default 10)"),
+    ("--label-smoothing", "label_smoothing", non_negative_float, "default 0.1"),
+    ("--seed", "seed", seed_int, "default 0"),
     ("--export", "export", str, "fit (default: argmax fitted to the target under the latency model) | argmax"),
 ]
 
@@ -57,13 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "process.")
     add_space_args(s, default=None)
     add_latency_model_args(s, predictor_help="saved predictor (joblib) with block_costs(), e.g. a calibrated one")
-    s.add_argument("--target-ms", type=float, help="latency target T in ms (omit to search for accuracy only)")
+    s.add_argument("--target-ms", type=positive_float, help="latency target T in ms (omit to search for accuracy only)")
     s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
     s.add_argument("--data", help="digits (default), digits-hard, synthetic, cifar10:PATH, folder:PATH")
-    s.add_argument("--data-limit", type=int,
+    s.add_argument("--data-limit", type=positive_int,
                    help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
                         "copies of each)")
-    s.add_argument("-o", "--output", required=True, help="run directory")
+    s.add_argument("-o", "--output", type=output_path, required=True, help="run directory")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --output from its last checkpoint (alone: with the inputs and "
                         "settings recorded in its config.json; settings given now override those that resuming "
@@ -84,14 +92,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
     add_space_args(r, default="proxyless-cifar")
     r.add_argument("--data", default="digits")
-    r.add_argument("--data-limit", type=int)
-    r.add_argument("--epochs", type=int, default=30)
-    r.add_argument("--batch-size", type=int, default=64)
-    r.add_argument("--lr", type=float, default=0.05)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--data-limit", type=positive_int)
+    r.add_argument("--epochs", type=non_negative_int, default=30)
+    r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
+    r.add_argument("--lr", type=positive_float, default=0.05)
+    r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--inherit", action="store_true", help="start from the supernet's weights (needs a run directory)")
     r.add_argument("--no-measure", action="store_true", help="skip measuring latency")
-    r.add_argument("-o", "--output", help="write retrain.json and model.pt here")
+    r.add_argument("-o", "--output", type=output_path, help="write retrain.json and model.pt here")
     r.add_argument("--quiet", action="store_true")
     add_backend_args(r)
     r.set_defaults(func=cmd_retrain)

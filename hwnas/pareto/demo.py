@@ -48,6 +48,14 @@ def _setup(quick: bool):
 
 
 def run_demo(out: Path, *, quick: bool = False) -> Path:
+    """The whole pipeline into ``out`` (one demo per folder at a time)."""
+    from ..io import output_lock
+
+    with output_lock(out, "demo folder", folder=True):
+        return _run_demo(Path(out), quick=quick)
+
+
+def _run_demo(out: Path, *, quick: bool = False) -> Path:
     from dataclasses import replace
 
     import torch

@@ -4,6 +4,10 @@ every architecture retrained briefly and measured on the device, fronts, hypervo
 Each stage writes into the output folder and is reused when run again: ``search/T<ms>/`` (search runs, resumable),
 ``oneshot/`` (the supernet the evolutionary baseline scores children with), ``evals.csv`` (one row per retrained and
 measured architecture, appended as they finish), then ``points.csv``, ``summary.csv``, ``pareto.png``.
+
+What is reused must have been made with the same settings: ``pareto_config.json`` records the settings each stage
+depends on (:func:`stage_settings`), and a rerun with others (data, latency model, epochs, seed, method, backend...)
+is refused, or with ``force`` those stages start over. Other targets may be added to a folder at any time.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write, atomic_write_json, output_lock
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
 from ..search.data import DataSplits, data_for_space
@@ -77,6 +81,76 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
         kw.update(rl_preset="hard", rl_samples=4)
     kw.update(over)
     return SearchConfig(**kw)
+
+
+def target_dir(t: float) -> str:
+    """``T6``, ``T0.45``: four significant digits when they name ``t`` exactly (as before), else every digit, so
+    two targets never share a folder (``T0.30001`` and ``T0.30002``, not both ``T0.3``)."""
+    short = f"{t:.4g}"
+    return f"T{short}" if float(short) == t else f"T{t!r}"
+
+
+def _digest(obj: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, backend: Any) -> dict[str, dict[str, Any]]:
+    """What each reusable stage's results depend on (targets excepted: each has its own folder)."""
+    from ..search.run import costs_to_dict
+
+    common = {"space": space.to_dict(), "data": cfg.data, "data_limit": cfg.data_limit, "seed": cfg.seed,
+              "batch_size": cfg.batch_size}
+    search = {**common, "latency_model": _digest(costs_to_dict(costs)), "method": cfg.method,
+              "search_epochs": cfg.search_epochs, "warmup_epochs": cfg.warmup_epochs, "arch_lr": cfg.arch_lr,
+              "latency_loss": cfg.latency_loss, "loss_lambda": cfg.loss_lambda, "binary_mode": cfg.binary_mode}
+    settings = backend.settings() if hasattr(backend, "settings") else {"backend": getattr(backend, "name", "?")}
+    evals = {**common, "retrain_epochs": cfg.retrain_epochs, "latency_model": search["latency_model"],
+             "measurement": {k: settings.get(k) for k in ("backend", "device", "threads", "batch")}}
+    return {"search": search, "evals": evals}
+
+
+def check_reuse(out: Path, stages: dict[str, dict[str, Any]], force: bool) -> None:
+    """Refuse to reuse ``out``'s searches or evaluations made with other settings; with ``force``, remove those
+    stages so that they start over."""
+    import shutil
+
+    from ..io import read_json
+    from ..profilers.records import diff_settings
+
+    cfg_file = out / "pareto_config.json"
+    made = {"search": [out / "search", out / "oneshot"], "evals": [out / "evals.csv"]}
+    if not any(p.exists() for ps in made.values() for p in ps):
+        return
+    saved = read_json(cfg_file, "pareto settings", expect=dict) if cfg_file.exists() else {}
+    recorded = saved.get("stages") if isinstance(saved.get("stages"), dict) else {}
+    stale = {}
+    for stage, now in stages.items():
+        if not any(p.exists() for p in made[stage]):
+            continue
+        before = recorded.get(stage)
+        if before != now:
+            stale[stage] = (diff_settings(before, now) if isinstance(before, dict)
+                            else ["no record of the settings they were made with (an older hwnas)"])
+    if "search" in stale:
+        stale.setdefault("evals", stale["search"])  # evaluations are of the searched architectures
+    if not stale:
+        return
+    if not force:
+        lines = [f"{stage}: " + "; ".join(d.replace("table has", "folder has") for d in diffs[:4])
+                 for stage, diffs in stale.items()]
+        raise UsageError(f"{out} holds results made with other settings, which a rerun would mix with new ones:\n  "
+                         + "\n  ".join(lines) + "\nUse another -o folder, the same settings, or --force to redo "
+                         "those parts here")
+    for stage in stale:
+        for p in made[stage]:
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        logger.info("%s: %s made with other settings removed (--force); they start over", out, stage)
 
 
 def _probabilities(record: dict[str, Any], space: SearchSpace) -> list[list[float]]:
@@ -144,6 +218,18 @@ class EvalCache:
                 frame = pd.read_csv(path)
             except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{path} is not a readable evaluation file ({exc}); move it away to start over") from None
+            need = ("arch", "accuracy", "measured_ms")
+            if any(c not in frame for c in need) or frame["arch"].map(lambda v: not isinstance(v, str)).any():
+                raise UsageError(f"{path} is not an evaluation file of hwnas pareto (columns {', '.join(need)}); move it "
+                                 "away to start over")
+            for col in ("accuracy", "measured_ms", "predicted_ms", "macs", "params"):
+                if col in frame:
+                    values = pd.to_numeric(frame[col], errors="coerce")
+                    if (frame[col].notna() & values.isna()).any() or (values < 0).any() \
+                            or values.isin([float("inf")]).any():
+                        raise UsageError(f"{path}: column {col} holds a value that is not a non-negative number; move "
+                                         "the file away to start the evaluations over")
+                    frame[col] = values
             self.rows = {r["arch"]: r for r in frame.to_dict("records")}
 
     def get(self, arch: ArchSpec) -> dict[str, Any] | None:
@@ -195,21 +281,35 @@ def seed_runs(archs: list[ArchSpec], space: SearchSpace, data: DataSplits, cfg: 
 
 
 def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | Path, cfg: ParetoConfig, *,
-               data: DataSplits | None = None, device: str = "", log: Callable[[str], None] | None = logger.info
-               ) -> ParetoResult:
+               data: DataSplits | None = None, device: str = "", log: Callable[[str], None] | None = logger.info,
+               force: bool = False) -> ParetoResult:
     """Search at every target, run the baselines with the same number of evaluated architectures per target,
-    retrain and measure everything, and write points, summary and figures into ``out``."""
-    from .figures import pareto_plot
-
-    log = log or (lambda _m: None)
+    retrain and measure everything, and write points, summary and figures into ``out``. Results already in ``out``
+    are reused only if made with the same settings (else refused; ``force`` redoes them)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     lo, hi = costs.min_ms(), costs.max_ms()
     for t in cfg.targets_ms:
+        if not (math.isfinite(t) and t > 0):
+            raise UsageError(f"target {t} ms is not a positive, finite number of milliseconds")
         if t < lo:
             raise UsageError(f"target {t:.4g} ms is below the fastest architecture: the smallest achievable latency "
                              f"is {lo:.4g} ms under this latency model (slowest {hi:.4g} ms)")
-    atomic_write_json(out / "pareto_config.json", {**asdict(cfg), "space": space.to_dict(), "latency_range_ms": [lo, hi]})
+    if len(set(cfg.targets_ms)) != len(cfg.targets_ms):
+        raise UsageError(f"targets {list(cfg.targets_ms)} repeat a value")
+    with output_lock(out, "pareto folder", folder=True):
+        return _run_pareto(space, costs, backend, out, cfg, data=data, device=device, log=log, force=force)
+
+
+def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, cfg: ParetoConfig, *,
+                data: DataSplits | None, device: str, log: Callable[[str], None] | None, force: bool) -> ParetoResult:
+    from .figures import pareto_plot
+
+    log = log or (lambda _m: None)
+    lo, hi = costs.min_ms(), costs.max_ms()
+    stages = stage_settings(cfg, space, costs, backend)
+    check_reuse(out, stages, force)
+    atomic_write_json(out / "pareto_config.json", {**asdict(cfg), "space": space.to_dict(), "latency_range_ms": [lo, hi],
+                                                   "stages": stages})
     data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
     log(f"data: {data.describe()}")
     rng = np.random.default_rng(cfg.seed)
@@ -217,7 +317,7 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
     plan: list[dict[str, Any]] = []
     log(f"[a] ProxylessNAS search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
     for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
-        fitted, argmax, _ = run_search_at(space, costs, data, cfg, t, out / "search" / f"T{t:.4g}", log)
+        fitted, argmax, _ = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log)
         plan.append({"method": SEARCH, "target_ms": t, "arch": fitted, "argmax": str(argmax),
                      "argmax_predicted_ms": latency(argmax)})
     log("[b] baselines: random under the constraint, evolution on a one-shot supernet, hand-designed")
@@ -265,7 +365,7 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
                 title=f"{space.name} on {data.name}: accuracy after {cfg.retrain_epochs} epochs vs measured latency"
                       + (" (bars: ±1 seed-to-seed std)" if flat else ""),
                 acc_err=flat.get("seed_std") if flat else None)
-    mid = out / "search" / f"T{cfg.targets_ms[len(cfg.targets_ms) // 2]:.4g}"
+    mid = out / "search" / target_dir(cfg.targets_ms[len(cfg.targets_ms) // 2])
     alpha = alpha_figure(space, mid, out / "alpha_evolution.png")
     if alpha is not None:
         files["alpha"] = alpha

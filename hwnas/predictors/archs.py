@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InputNotFound, UsageError
+from ..io import output_lock
 from ..profilers.base import Backend
 from ..profilers.protocol import STAT_COLUMNS, LatencyStats, Protocol
 from ..profilers.records import MeasuredRecords
@@ -31,6 +32,19 @@ class ArchDataset(MeasuredRecords):
     WHAT = "architecture dataset"
     COLUMNS = ("arch", "macs", "params") + STAT_COLUMNS + ("ref_ms", "measured_at")
     REQUIRED = ("arch", "median_ms")
+    KEY = ("arch",)
+
+    @classmethod
+    def check_rows(cls, rows, corrupt, meta) -> None:
+        from ..space.spec import MAX_ARCH_CHARS
+
+        ok = rows["arch"].map(lambda v: isinstance(v, str) and 0 < len(v) <= MAX_ARCH_CHARS)
+        if not ok.all():
+            i = int((~ok).to_numpy().nonzero()[0][0])
+            raise corrupt(f"row {i + 1}: {str(rows['arch'].iloc[i])[:40]!r} is not an architecture string")
+        for col in cls.COLUMNS:  # optional columns a hand-made dataset may lack
+            if col not in rows:
+                rows[col] = float("nan")
 
     def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats, ref_ms: float = float("nan")) -> None:
         self._append({"arch": str(arch), "macs": space.macs(arch), "params": space.params(arch), **stats.to_dict(),
@@ -145,14 +159,24 @@ def read_arch_list(path: str | Path, space: SearchSpace) -> list[ArchSpec]:
     string per line (blank lines and ``#`` comments skipped); each is checked against ``space``."""
     import csv
 
+    from ..space.spec import MAX_ARCH_CHARS
+
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"the architecture list {path} is not a regular file")
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise InputNotFound(f"architecture list not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
+        raise UsageError(f"cannot read the architecture list {path}: {exc}") from None
     lines = text.splitlines()
+    long = next((i for i, ln in enumerate(lines) if len(ln) > MAX_ARCH_CHARS), None)
+    if long is not None:
+        raise UsageError(f"{path}, line {long + 1}: {len(lines[long])} characters is not an architecture (at most "
+                         f"{MAX_ARCH_CHARS})")
     if lines and "arch" in next(csv.reader([lines[0]])):
-        entries = [(i + 2, row["arch"]) for i, row in enumerate(csv.DictReader(lines))]
+        entries = [(i + 2, row["arch"] or "") for i, row in enumerate(csv.DictReader(lines))]
     else:
         entries = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
     out = []
@@ -178,9 +202,17 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
     architecture and stored as ``ref_ms``, so :meth:`ArchDataset.latencies` can remove machine drift.
     ``jobs`` > 1 lets a backend that builds slowly (ExecuTorch) build the programs in parallel first."""
     path = Path(path)
+    with output_lock(path, "architecture dataset"):  # a second writer would lose rows
+        return _measure(space, backend, path, n, seed, exclude, reference, progress, jobs, archs)
+
+
+def _measure(space: SearchSpace, backend: Backend, path: Path, n: int, seed: int, exclude: set[str] | None,
+             reference: bool, progress: bool, jobs: int, archs: Sequence[ArchSpec] | None) -> ArchDataset:
     settings, env = backend.settings(), backend.environment()
     if archs is None:
         plan, planned = plan_archs(space, n, seed, exclude=exclude), {"n": n, "seed": seed}
+        if exclude:  # the plan depends on what is excluded: a resume with another --exclude would mix two plans
+            planned["exclude"] = hashlib.sha256("\n".join(sorted(exclude)).encode()).hexdigest()[:16]
     else:
         plan = list({str(a): space.validate(a) for a in archs if str(a) not in (exclude or set())}.values())[:n]
         if not plan:
@@ -188,7 +220,7 @@ def measure_archs(space: SearchSpace, backend: Backend, path: str | Path, *, n: 
         digest = hashlib.sha256("\n".join(map(str, plan)).encode()).hexdigest()[:16]
         planned = {"n": len(plan), "given": digest}
     if path.exists():
-        ds = ArchDataset.load(path)
+        ds = ArchDataset.load(path, repair=True)
         ds.check_compatible(settings, env, space, what=f"this {backend.name} measurement")
         if ds.meta.get("plan") != planned or bool(ds.meta.get("reference")) != reference:
             raise UsageError(f"{path} was planned with {ds.meta.get('plan')} (reference probes: "

@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import UsageError
-from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError
+from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError, space_problems
 from ..profilers.table import LatencyTable
 from ..space.spaces import SearchSpace
 from .block_costs import BlockCosts, lut_block_costs
@@ -48,8 +48,10 @@ class TablePredictor(RegressorMixin, BaseEstimator):
             (meta.get("environment") or {}).get("device_model")
         if dm != dt:
             problems.append(f"device: predictor's table was measured on {dm!r}, {what} on {dt!r}")
+        problems += space_problems(self.space_.to_dict(), meta.get("space"), mine_is="the predictor's table",
+                                   theirs_are=what)
         if problems:
-            raise TableMismatchError("the predictor was fitted for another device or backend:\n  "
+            raise TableMismatchError("the predictor was fitted for another device, backend or space:\n  "
                                      + "\n  ".join(problems) + "\nPass force=True (--force) to use it anyway.")
 
 

@@ -52,10 +52,11 @@ class Backend(ABC):
     name: ClassVar[str]
 
     def __init__(self, *, threads: int = 1, device: str = "cpu", batch: int = 1, protocol: Protocol | None = None):
-        if threads < 1:
-            raise UsageError("threads must be >= 1")
-        if batch < 1:
-            raise UsageError("batch must be >= 1")
+        for name, v in (("threads", threads), ("batch", batch)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise UsageError(f"{name} must be an integer >= 1, not {v!r}")
+        if not isinstance(device, str) or not device:
+            raise UsageError(f"device must be a name like cpu or cuda, not {device!r}")
         self.threads, self.device, self.batch = threads, device, batch
         self.protocol = protocol or Protocol()
 
@@ -76,12 +77,15 @@ class Backend(ABC):
                      before: Callable[[], float] | None = None, chunk: int = 32
                      ) -> Iterator[tuple[int, LatencyStats, float]]:
         """Measure what each of ``jobs`` builds (a callable returning ``(module, input_shape)``), yielding
-        ``(index, stats, ref)`` in order as items finish, so that callers can save after each.
+        ``(index, stats, ref)`` as items finish, so that callers can save after each.
 
-        With ``protocol.rounds`` = R > 1, ``chunk`` items are prepared together and timed in R interleaved
-        passes (each pass repeats the protocol's warm-up), so the R timings of one item lie seconds apart and
-        a slow spell of a shared CPU rarely covers all of them; the R passes' samples are pooled. ``before``
-        (e.g. a reference probe) runs just before each timing; ``ref`` is its minimum (NaN without one)."""
+        With ``protocol.rounds`` = R > 1, up to ``chunk`` items are prepared at once and timed in interleaved
+        passes (each pass times every prepared item once, repeating the protocol's warm-up), so the R timings of one
+        item lie a pass (seconds) apart and a slow spell of a shared CPU rarely covers all of them; the R passes'
+        samples are pooled. Items enter the window ``ceil(chunk / R)`` per pass and leave, yielded, as soon as
+        their R-th timing is done: a killed run loses only the unfinished items in the window, never items whose
+        rounds were complete. ``before`` (e.g. a reference probe) runs just before each timing; ``ref`` is its
+        minimum (NaN without one)."""
         rounds = self.protocol.rounds
         if rounds == 1:
             for i, job in enumerate(jobs):
@@ -92,27 +96,41 @@ class Backend(ABC):
         if type(self).measure is not Backend.measure:
             raise UsageError(f"the {self.name} backend times runs on its own (its benchmark binary); "
                              f"--rounds is not available for it")
-        for start in range(0, len(jobs), chunk):
-            idx = range(start, min(start + chunk, len(jobs)))
-            runners: dict[int, Runner] = {}
-            try:
-                for i in idx:
+        per_pass = max(1, math.ceil(chunk / rounds))
+        upcoming = iter(range(len(jobs)))
+        active: dict[int, Runner] = {}
+        samples: dict[int, list[float]] = {}
+        refs: dict[int, list[float]] = {}
+        timed: dict[int, int] = {}
+        try:
+            more = True
+            while True:
+                admitted = 0
+                while more and len(active) < chunk and admitted < per_pass:
+                    i = next(upcoming, None)
+                    if i is None:
+                        more = False
+                        break
                     module, shape = jobs[i]()
-                    runners[i] = self.prepare(module.eval(), (self.batch, *shape[1:]))
-                    self.warm_up(runners[i])
-                samples: dict[int, list[float]] = {i: [] for i in idx}
-                refs: dict[int, list[float]] = {i: [] for i in idx}
-                for _ in range(rounds):
-                    for i in idx:
-                        if before is not None:
-                            refs[i].append(before())
-                        samples[i] += self.protocol.samples(runners[i])
-                for i in idx:
-                    yield i, LatencyStats.from_samples(samples[i], trim=self.protocol.trim), \
-                        min(refs[i]) if refs[i] else math.nan
-            finally:
-                for r in runners.values():
-                    r.close()
+                    active[i] = self.prepare(module.eval(), (self.batch, *shape[1:]))
+                    self.warm_up(active[i])
+                    samples[i], refs[i], timed[i] = [], [], 0
+                    admitted += 1
+                if not active:
+                    return
+                for i in list(active):
+                    if before is not None:
+                        refs[i].append(before())
+                    samples[i] += self.protocol.samples(active[i])
+                    timed[i] += 1
+                    if timed[i] == rounds:
+                        active.pop(i).close()
+                        r = refs.pop(i)
+                        yield i, LatencyStats.from_samples(samples.pop(i), trim=self.protocol.trim), \
+                            min(r) if r else math.nan
+        finally:
+            for r in active.values():
+                r.close()
 
     @property
     def supports_rounds(self) -> bool:

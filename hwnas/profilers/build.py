@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import HwnasError, UsageError
+from ..io import output_lock
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from ..space.spaces import SearchSpace
@@ -21,7 +22,7 @@ def open_table(path: str | Path, space: SearchSpace, backend: Backend) -> Latenc
     path = Path(path)
     settings, env = backend.settings(), backend.environment()
     if path.exists():
-        table = LatencyTable.load(path)
+        table = LatencyTable.load(path, repair=True)
         table.check_compatible(settings, env, space, what=f"this {backend.name} profile run")
         return table
     return LatencyTable.new(space, settings, env)
@@ -49,6 +50,12 @@ def build_table(space: SearchSpace, backend: Backend, path: str | Path, *, keys:
     by several workers are combined with :func:`hwnas.profilers.table.merge_tables` (``hwnas table merge``).
     """
     path = Path(path)
+    with output_lock(path, "latency table"):  # two writers (e.g. two --shard runs on one file) would lose rows
+        return _build(space, backend, path, keys, shard, progress, jobs)
+
+
+def _build(space: SearchSpace, backend: Backend, path: Path, keys: Iterable[LayerKey] | None,
+           shard: tuple[int, int] | None, progress: bool, jobs: int) -> LatencyTable:
     table = open_table(path, space, backend)
     wanted = shard_keys(keys if keys is not None else space.layer_keys(), shard)
     todo = [k for k in wanted if k not in table]

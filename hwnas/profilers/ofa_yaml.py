@@ -30,7 +30,11 @@ DIALECTS = ("proxyless", "ofa")
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split("x"))
+    """``56x56x24`` -> (56, 56, 24); ASCII digits from 1 to 10**6 only."""
+    parts = text.split("x")
+    if not all(p.isascii() and p.isdigit() and 1 <= int(p) <= 10**6 for p in parts):
+        raise ValueError(text)
+    return tuple(int(p) for p in parts)
 
 
 def key_to_string(key: LayerKey, dialect: str = "proxyless") -> str:
@@ -75,10 +79,12 @@ def key_from_string(text: str, dialect: str | None = None) -> LayerKey:
         raise _Unsupported("non-square input")
     if op == MBCONV:
         try:
-            e, k, s = int(fields_["expand"]), int(fields_["kernel"]), int(fields_["stride"])
+            e, k, s = (_shape(fields_[f])[0] for f in ("expand", "kernel", "stride"))
             idskip = bool(int(fields_.get("idskip", "0")))
+            if fields_.get("idskip", "0") not in ("0", "1") or k % 2 == 0:
+                raise ValueError
         except (KeyError, ValueError):
-            raise _Unsupported("expanded_conv needs integer expand, kernel and stride") from None
+            raise _Unsupported("expanded_conv needs integer expand, odd kernel, stride and idskip 0/1") from None
         is_mid = dialect == "ofa" or (dialect is None and e >= ic and e != 1)
         if is_mid:
             ratio = e / ic
@@ -107,22 +113,36 @@ class ImportReport:
 
 
 def _finite(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError
     f = float(v)
     if not math.isfinite(f) or f < 0:
         raise ValueError
     return f
 
 
+def _count(v: Any) -> int:
+    """A sample count: a whole number >= 1 (YAML's ``.inf``, ``-3`` or ``2.5`` are not)."""
+    f = _finite(v)
+    if f < 1 or f != int(f) or f > 10**12:
+        raise ValueError
+    return int(f)
+
+
 def import_yaml(path: str | Path, space: SearchSpace, *, dialect: str | None = None,
                 device_model: str = "unknown (imported)") -> tuple[LatencyTable, ImportReport]:
     """Read a ProxylessNAS / Once-for-All YAML table into a :class:`LatencyTable`."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise TableError(f"YAML table {path} is not a regular file")
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise TableError(f"YAML table not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise TableError(f"YAML table {path} is corrupt: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise TableError(f"YAML table {path} is corrupt: {str(exc)[:300]}") from None
+    except OSError as exc:
+        raise TableError(f"cannot read YAML table {path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict) or not data:
         raise TableError(f"YAML table {path} holds no 'key: {{mean: ...}}' entries")
     settings = {"backend": "imported", "source": path.name, "dialect": dialect or "auto"}
@@ -135,11 +155,11 @@ def import_yaml(path: str | Path, space: SearchSpace, *, dialect: str | None = N
                 raise _Unsupported("value has no 'mean'")
             mean = _finite(v["mean"])
             std = math.sqrt(_finite(v["var"])) if "var" in v else _finite(v.get("std", 0.0))
-            n = int(v.get("count", 1))
+            n = _count(v.get("count", 1))
         except _Unsupported as exc:
             report.skipped.append((str(k), str(exc)))
             continue
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             report.skipped.append((str(k), "latency values are not finite non-negative numbers"))
             continue
         if key in table:

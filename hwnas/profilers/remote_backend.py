@@ -13,6 +13,7 @@ is used (no process start-up or file loading in the figures); its output is pars
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ def export_tflite(module: nn.Module, input_shape: tuple[int, ...], cache_dir: st
         return path.read_bytes()
 
 
+_TASKSET = re.compile(r"^(0x)?[0-9a-fA-F]+$|^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$", re.ASCII)
+_ENV_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=", re.ASCII)
+
+
 @dataclass(frozen=True)
 class RemoteRuntime:
     """One runtime on the device: how to export for it, its benchmark binary, how to call it, how to read it."""
@@ -61,18 +66,34 @@ class RemoteRuntime:
         return PARSERS[self.name](text)
 
 
+# Every option value reaches the device's shell: each is split into words as a shell would (so ``args=-o 1`` stays
+# two arguments) and each word is quoted back, so that ``;``, ``$(...)``, backquotes, pipes and newlines in a value
+# are characters of an argument, never shell syntax. ``binary`` is the (quoted) binary, or a command of words.
+def words(text: str, what: str) -> list[str]:
+    """``text`` split into shell words (quotes honoured); :class:`UsageError` naming ``what`` if it cannot be."""
+    try:
+        return shlex.split(str(text))
+    except ValueError as exc:
+        raise UsageError(f"remote backend: {what}={text!r} cannot be split into arguments ({exc})") from None
+
+
+def _quoted(text: str, what: str) -> str:
+    return " ".join(shlex.quote(w) for w in words(text, what))
+
+
 def _ort_cmd(binary: str, model: str, threads: int, runs: int, warmup: int) -> str:
     # -I: generate inputs; -m times -r N: N timed runs (the tool runs one warm-up inference itself)
-    return f"{binary} -I -m times -r {runs} -x {threads} -y 1 -e cpu {shlex.quote(model)}"
+    return f"{binary} -I -m times -r {int(runs)} -x {int(threads)} -y 1 -e cpu {shlex.quote(model)}"
 
 
 def _et_cmd(binary: str, model: str, threads: int, runs: int, warmup: int) -> str:
-    return f"{binary} --model_path={shlex.quote(model)} --num_executions={runs} --cpu_threads={threads}"
+    return (f"{binary} {shlex.quote('--model_path=' + model)} --num_executions={int(runs)} "
+            f"--cpu_threads={int(threads)}")
 
 
 def _tflite_cmd(binary: str, model: str, threads: int, runs: int, warmup: int) -> str:
-    return (f"{binary} --graph={shlex.quote(model)} --num_threads={threads} --num_runs={runs} "
-            f"--warmup_runs={warmup} --min_secs=0 --use_xnnpack=true")
+    return (f"{binary} {shlex.quote('--graph=' + model)} --num_threads={int(threads)} --num_runs={int(runs)} "
+            f"--warmup_runs={int(warmup)} --min_secs=0 --use_xnnpack=true")
 
 
 RUNTIMES: dict[str, RemoteRuntime] = {
@@ -113,7 +134,7 @@ class RemoteBackend(Backend):
                  ssh_opts: str | None = None, workdir: str | None = None, timeout_s: float = 300.0,
                  adb: str | None = None, ssh: str | None = None, **kw: Any):
         super().__init__(**kw)
-        if runtime not in RUNTIMES:
+        if not isinstance(runtime, str) or runtime not in RUNTIMES:
             raise UsageError(f"remote backend: unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
         if self.device != "cpu":
             raise UsageError("remote backend: the device is chosen with --backend-opt transport=... "
@@ -122,8 +143,17 @@ class RemoteBackend(Backend):
             raise UsageError("remote backend: invocations must be >= 1")
         self.runtime = RUNTIMES[runtime]
         self.binary = str(binary) if binary else self.runtime.binary
+        if not words(self.binary, "binary"):
+            raise UsageError("remote backend: binary is empty")
         self.taskset = str(taskset) if taskset not in (None, "") else None
+        if self.taskset is not None and not _TASKSET.match(self.taskset):
+            raise UsageError(f"remote backend: taskset={self.taskset!r} is neither a hex CPU mask (f0, 0x3) nor a "
+                             "CPU list (4-7, 0,2)")
         self.args, self.env, self.invocations = str(args), str(env), int(invocations)
+        words(self.args, "args")
+        for w in words(self.env, "env"):
+            if not _ENV_WORD.match(w):
+                raise UsageError(f"remote backend: env={self.env!r}: {w!r} is not NAME=VALUE")
         self.device_name, self.cache_dir = device_name, cache_dir
         if isinstance(transport, Transport):
             self.transport = transport
@@ -137,14 +167,19 @@ class RemoteBackend(Backend):
 
     # ---- running the binary ------------------------------------------------------------------------------
     def command(self, model_path: str, runs: int) -> str:
-        """The shell command run on the device for ``runs`` timed inferences."""
-        parts = [self.env] if self.env else []
+        """The shell command run on the device for ``runs`` timed inferences. Every option value in it is quoted
+        word by word (see :func:`words`): a value can add arguments, never shell syntax."""
+        parts = []
+        for w in words(self.env, "env"):  # NAME=VALUE: the name is checked, the value quoted
+            name, _, value = w.partition("=")
+            parts.append(f"{name}={shlex.quote(value)}")
         if self.taskset:
             flag = "-c " if any(c in self.taskset for c in ",-") else ""
-            parts.append(f"taskset {flag}{self.taskset}")
-        parts.append(self.runtime.command(self.binary, model_path, self.threads, runs, self.protocol.warmup))
+            parts.append(f"taskset {flag}{shlex.quote(self.taskset)}")
+        parts.append(self.runtime.command(_quoted(self.binary, "binary"), model_path, self.threads, runs,
+                                          self.protocol.warmup))
         if self.args:
-            parts.append(self.args)
+            parts.append(_quoted(self.args, "args"))
         return f"cd {shlex.quote(self.transport.workdir)} && " + " ".join(parts)
 
     def run_binary(self, model_path: str, runs: int) -> BenchResult:

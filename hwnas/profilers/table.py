@@ -27,6 +27,7 @@ class LatencyTable(MeasuredRecords):
     WHAT = "latency table"
     COLUMNS = KEY_COLUMNS + INFO_COLUMNS + STAT_COLUMNS + ("measured_at",)
     REQUIRED = KEY_COLUMNS + ("median_ms",)
+    KEY = KEY_COLUMNS
 
     def __init__(self, meta: dict[str, Any], rows=None):
         if rows is None and _is_model(meta):
@@ -44,6 +45,38 @@ class LatencyTable(MeasuredRecords):
     def key_type(self) -> type:
         """:class:`LayerKey` for the built-in spaces, :class:`ModuleKey` (fingerprint + input shape) for models."""
         return ModuleKey if _is_model(self.meta) else LayerKey
+
+    @classmethod
+    def key_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return MODULE_KEY_COLUMNS if _is_model(meta) else cls.KEY
+
+    @classmethod
+    def check_rows(cls, rows, corrupt, meta: dict[str, Any]) -> None:
+        import pandas as pd
+
+        if _is_model(meta):  # a model space's rows: fingerprint and input shape (text), checked as such
+            for col in MODULE_KEY_COLUMNS:
+                if not rows[col].map(lambda v: isinstance(v, str) and bool(v.strip())).all():
+                    raise corrupt(f"empty or non-text {col}")
+            for col in MODULE_COLUMNS:
+                if col not in rows:
+                    rows[col] = "" if col in ("op", "label") else float("nan")
+            return
+
+        for col in KEY_COLUMNS:
+            if col == "op":
+                if not rows[col].map(lambda v: isinstance(v, str) and bool(v)).all():
+                    raise corrupt("empty or non-text layer type in column op")
+                continue
+            v = pd.to_numeric(rows[col], errors="coerce")
+            if v.isna().any() or (v < 0).any() or (v != v.round()).any() or (v > 10**7).any():
+                i = int((v.isna() | (v < 0) | (v != v.round()) | (v > 10**7)).to_numpy().nonzero()[0][0])
+                raise corrupt(f"row {i + 1}, column {col}: {str(rows[col].iloc[i])[:40]!r} is not a layer size")
+            rows[col] = v.astype(int)
+        for col in cls.COLUMNS:  # optional columns a hand-made table may lack: empty, so readers need no checks
+            if col not in rows:
+                rows[col] = [LayerKey.from_dict(r).label for r in rows.to_dict("records")] if col == "label" \
+                    else float("nan")
 
     # ---- rows --------------------------------------------------------------------------------------------
     @property

@@ -25,8 +25,15 @@ class Transport(ABC):
     kind: ClassVar[str]
 
     def __init__(self, *, workdir: str | None = None, timeout_s: float = 300.0):
-        self.workdir = workdir or self.default_workdir()
-        self.timeout_s = timeout_s
+        if workdir is not None and (not str(workdir).strip() or "\n" in str(workdir) or "\0" in str(workdir)):
+            raise UsageError(f"remote backend: workdir={workdir!r} is not a directory path")
+        self.workdir = str(workdir) if workdir else self.default_workdir()
+        try:
+            self.timeout_s = float(timeout_s)
+        except (TypeError, ValueError):
+            raise UsageError(f"remote backend: timeout_s={timeout_s!r} is not a number of seconds") from None
+        if not 0 < self.timeout_s < float("inf"):
+            raise UsageError(f"remote backend: timeout_s must be a positive number of seconds, not {timeout_s!r}")
 
     @property
     @abstractmethod
@@ -78,7 +85,11 @@ class LocalTransport(Transport):
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
-        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"local transport: cannot make the working directory {self.workdir} "
+                             f"({exc.strerror or exc})") from None
 
     @property
     def name(self) -> str:
@@ -115,7 +126,9 @@ class AdbTransport(Transport):
     kind = "adb"
 
     def __init__(self, *, serial: str | None = None, adb: str = "adb", **kw: Any):
-        self.serial, self.adb = serial, adb
+        if serial is not None and (str(serial).startswith("-") or not str(serial).strip()):
+            raise UsageError(f"adb transport: serial={serial!r} is not a device serial (see 'adb devices')")
+        self.serial, self.adb = None if serial is None else str(serial), adb
         super().__init__(**kw)
 
     @property
@@ -165,6 +178,18 @@ class SshTransport(Transport):
     def __init__(self, *, host: str, port: int | None = None, ssh: str = "ssh", ssh_opts: str = "", **kw: Any):
         if not host:
             raise UsageError("the ssh transport needs host=USER@HOST")
+        host = str(host)
+        if host.startswith("-") or any(c.isspace() for c in host):
+            raise UsageError(f"ssh transport: host={host!r} is not USER@HOST (no leading '-', no spaces)")
+        if port is not None:
+            try:
+                port = int(str(port))
+            except ValueError:
+                raise UsageError(f"ssh transport: port={port!r} is not a number") from None
+        try:
+            shlex.split(ssh_opts or "")
+        except ValueError as exc:
+            raise UsageError(f"ssh transport: ssh_opts={ssh_opts!r} cannot be split into arguments ({exc})") from None
         self.host, self.port, self.ssh, self.ssh_opts = host, port, ssh, ssh_opts
         super().__init__(**kw)
 
@@ -173,8 +198,10 @@ class SshTransport(Transport):
         return f"ssh:{self.host}"
 
     def _argv(self, command: str) -> list[str]:
+        # "--" ends ssh's options: the host can never be read as one
         return [self.ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
-                *(["-p", str(self.port)] if self.port else []), *shlex.split(self.ssh_opts), self.host, command]
+                *(["-p", str(self.port)] if self.port else []), *shlex.split(self.ssh_opts or ""), "--", self.host,
+                command]
 
     def _run(self, argv, *, input=None, timeout=None):
         rc, out = self._exec(argv, input=input, timeout=timeout)

@@ -9,6 +9,7 @@ run directory and checked on ``--resume``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,24 @@ BINARY_MODES = ("full", "two", "full_v2")
 METHODS = ("grad", "rl")
 ARCH_INIT_TYPES = ("normal", "uniform")
 RL_PRESETS = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}  # MnasNet: (alpha, beta)
+
+def _type_problems(obj: Any) -> list[str]:
+    """Each field's value against its annotation (``int``, ``float``, ``str``, ``bool``, ``X | None``): a config
+    file or a recorded run can hold anything JSON can; floats must also be finite."""
+    out = []
+    for f in fields(obj):
+        v, typ = getattr(obj, f.name), str(f.type)
+        if v is None and typ.endswith("| None"):
+            continue
+        base = typ.split("|")[0].strip()
+        ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+              "float": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+              "str": isinstance(v, str), "bool": isinstance(v, bool)}.get(base, True)
+        if not ok:
+            want = {"float": "a finite number", "int": "an integer", "str": "a string", "bool": "true or false"}[base]
+            out.append(f"{f.name} must be {want}, not {v!r}"[:200])
+    return out
+
 
 # settings that may differ when resuming (they do not change what was already computed)
 RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export")
@@ -72,7 +91,9 @@ class SearchConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = _type_problems(self)
+        if problems:  # the range checks below assume the types are right
+            raise UsageError("invalid search config: " + "; ".join(problems))
         if self.method not in METHODS:
             problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.export not in ("argmax", "fit"):
@@ -83,8 +104,17 @@ class SearchConfig:
             problems.append(f"arch_init_type must be normal or uniform, not {self.arch_init_type!r}")
         if self.rl_preset is not None and self.rl_preset not in RL_PRESETS:
             problems.append(f"rl_preset must be one of {', '.join(RL_PRESETS)} or None, not {self.rl_preset!r}")
-        if self.target_ms is not None and not self.target_ms > 0:
-            problems.append("target_ms must be positive")
+        if self.target_ms is not None and not (self.target_ms > 0 and math.isfinite(self.target_ms)):
+            problems.append(f"target_ms must be a positive, finite number of ms, not {self.target_ms}")
+        for name in ("init_lr", "arch_optim_lr"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be > 0, not {getattr(self, name)}")
+        for name in ("weight_decay", "arch_weight_decay", "arch_init_ratio", "arch_adam_eps"):
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must be >= 0, not {getattr(self, name)}")
+        for name in ("momentum", "label_smoothing", "dropout", "arch_adam_beta1", "arch_adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1), not {getattr(self, name)}")
         for name in ("n_epochs", "warmup_epochs"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
@@ -115,6 +145,9 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        if not isinstance(data, dict):
+            raise UsageError(f"search settings must be a JSON object of SearchConfig fields, not "
+                             f"{type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -69,8 +69,11 @@ def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, An
     path = Path(path)
     if path.is_dir():
         path = path / "arch.json"
-    data = read_json(path, "exported architecture")
-    if "space" not in data:
+    data = read_json(path, "exported architecture", expect=dict)
+    if not isinstance(data.get("space"), dict):
         raise UsageError(f"{path} has no 'space': not an exported search result (hwnas search writes arch.json)")
-    space = space_from_dict(data["space"])
-    return arch_from_record(space, data), space, data
+    space = space_from_dict(data["space"], where=str(path))
+    try:
+        return arch_from_record(space, data), space, data
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None

@@ -21,7 +21,7 @@ from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .data import DataSplits, ImageData, batches, num_batches
-from .run import RunDir
+from .run import RunDir, RunError
 from .supernet import build_supernet
 from .training import cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
@@ -50,7 +50,11 @@ def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -
     """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
     ckpt = RunDir(run_dir).load_checkpoint()
     net = build_supernet(space)
-    net.load_state_dict(ckpt["net"])
+    try:
+        net.load_state_dict(ckpt["net"])
+    except RuntimeError as exc:  # shapes or names of another space
+        raise RunError(f"the supernet checkpoint in {run_dir} does not fit space {space.name!r} "
+                       f"({str(exc).splitlines()[0][:200]})") from None
     return net.child_state_dict(arch)
 
 

@@ -22,7 +22,7 @@ import torch
 
 from .. import __version__
 from ..errors import InputNotFound, UsageError
-from ..io import atomic_write, atomic_write_json, read_json
+from ..io import atomic_write, atomic_write_json, make_dirs, read_json
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from .config import SearchConfig
@@ -39,8 +39,35 @@ def costs_to_dict(costs: BlockCosts) -> dict[str, Any]:
     return {"const_ms": costs.const_ms, "costs": [list(c) for c in costs.costs]}
 
 
-def costs_from_dict(d: dict[str, Any]) -> BlockCosts:
-    return BlockCosts(float(d["const_ms"]), tuple(tuple(float(v) for v in c) for c in d["costs"]))
+def costs_from_dict(d: dict[str, Any], where: str = "block costs") -> BlockCosts:
+    """Read recorded block costs, checked: finite, non-negative milliseconds in a list per block."""
+    import math
+
+    def ms(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise RunError(f"{where} is damaged: {v!r} is not a latency in ms")
+        return float(v)
+
+    if not isinstance(d, dict) or "const_ms" not in d or not isinstance(d.get("costs"), list) \
+            or not all(isinstance(c, list) and c for c in d["costs"]):
+        raise RunError(f"{where} is damaged: expected {{\"const_ms\": ms, \"costs\": [[ms, ...], ...]}}")
+    return BlockCosts(ms(d["const_ms"]), tuple(tuple(ms(v) for v in c) for c in d["costs"]))
+
+
+def check_run_config(data: Any, where: str) -> dict[str, Any]:
+    """The one validator of a run's ``config.json``: the fields resume, export and retrain read."""
+    from ..io import require
+
+    try:
+        require(data, "search", dict, where)
+        require(data, "space", dict, where)
+        SearchConfig.from_dict(data["search"])
+        SearchSpace.from_dict(data["space"], where=where)
+        if "inputs" in data and not isinstance(data["inputs"], dict):
+            raise UsageError(f"{where} is damaged: 'inputs' is not an object")
+    except UsageError as exc:
+        raise RunError(str(exc) if where in str(exc) else f"{where}: {exc}") from None
+    return data
 
 
 class RunDir:
@@ -73,7 +100,7 @@ class RunDir:
             raise RunError(f"{self.path} already holds a search run; pass --resume (resume=True) to continue it or "
                            f"choose another directory")
         if resume and self.has_checkpoint:
-            saved = read_json(self.file(self.CONFIG), "run config")
+            saved = self.config()
             self.check_compatible(saved, resolved, costs)
             ckpt = self.load_checkpoint()
             done, cfg = int(ckpt["epoch"]) + 1, SearchConfig.from_dict(resolved["search"])
@@ -85,7 +112,7 @@ class RunDir:
                 resolved = {**resolved, "inputs": saved["inputs"]}
             atomic_write_json(self.file(self.CONFIG), resolved)
             return ckpt
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path)
         atomic_write_json(self.file(self.CONFIG), resolved)
         atomic_write_json(self.file(self.COSTS), costs_to_dict(costs))
         return None
@@ -108,10 +135,12 @@ class RunDir:
             raise RunError(f"cannot resume {self.path} with different settings:\n  " + "\n  ".join(problems))
 
     def config(self) -> dict[str, Any]:
-        return read_json(self.file(self.CONFIG), "run config")
+        path = self.file(self.CONFIG)
+        return check_run_config(read_json(path, "run config", expect=dict), f"run config {path}")
 
     def costs(self) -> BlockCosts:
-        return costs_from_dict(read_json(self.file(self.COSTS), "block costs"))
+        path = self.file(self.COSTS)
+        return costs_from_dict(read_json(path, "block costs", expect=dict), f"block costs {path}")
 
     # ---- checkpoints and log --------------------------------------------------------------------------------
     def save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -125,9 +154,15 @@ class RunDir:
             raise InputNotFound(f"no checkpoint in {self.path}")
         try:
             # plain tensors and containers only: a checkpoint cannot run code when it is loaded
-            return torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types on a damaged file
-            raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {exc})") from None
+            raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {str(exc)[:300]})") from None
+        need = ("net", "weight_opt", "arch_opt", "strategy", "rng", "history", "epoch")
+        missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing or not isinstance(ckpt["net"], dict) or not isinstance(ckpt["epoch"], int):
+            raise RunError(f"checkpoint {path} is damaged: " + (f"no {', '.join(missing)}" if missing
+                                                                 else "'net' or 'epoch' has the wrong type"))
+        return ckpt
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
         """One CSV row per epoch (columns: every key in order of first appearance; a missing or NaN value is empty).

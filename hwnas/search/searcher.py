@@ -3,6 +3,7 @@ architecture steps (gradient or REINFORCE) on the held-out ``valid`` split; a ch
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import HwnasError, UsageError
+from ..io import output_lock
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
@@ -23,7 +25,7 @@ from .export import ExportedArch, export_arch, save_exported
 from .gradient import GradientArchStep
 from .latency_loss import check_latency_loss
 from .reinforce import ReinforceArchStep
-from .run import RunDir, temp_run_dir
+from .run import RunDir, RunError, temp_run_dir
 from .supernet import Supernet, build_supernet
 from .training import cosine_lr, cycle, evaluate, generator, restore_rng_state, rng_state, seeded, set_lr, sgd
 
@@ -95,9 +97,14 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     check_target(costs, config)
     data.check_space(space)
     ctx = setup()
+    # one search per run directory: a second one (even with --resume) would mix two runs in it
+    lock = output_lock(run_dir, "search run", folder=True) if run_dir is not None and ctx.is_main \
+        else contextlib.nullcontext()
     try:
-        return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
-                       callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None), inputs=inputs)
+        with lock:
+            return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
+                           callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None),
+                           inputs=inputs)
     finally:
         ctx.close()
 
@@ -132,12 +139,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["net"])
-        weight_opt.load_state_dict(ckpt["weight_opt"])
-        arch_opt.load_state_dict(ckpt["arch_opt"])
-        strategy.load_state_dict(ckpt["strategy"])
-        restore_rng_state(gens, ckpt["rng"])
-        history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+        try:
+            net.load_state_dict(ckpt["net"])
+            weight_opt.load_state_dict(ckpt["weight_opt"])
+            arch_opt.load_state_dict(ckpt["arch_opt"])
+            strategy.load_state_dict(ckpt["strategy"])
+            restore_rng_state(gens, ckpt["rng"])
+            history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # another run's, or edited
+            raise RunError(f"the checkpoint in {rd.path} does not fit this run ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); move it away to start over") \
+                from None
         log(f"resuming {rd.path} after epoch {start} of {cfg.warmup_epochs_effective + cfg.n_epochs}")
     # weight steps through DDP (a no-op wrapper in one process); α is averaged by the architecture steps
     model = ctx.wrap(net, net.arch_parameter_names())

@@ -346,18 +346,15 @@ class RecordedModelSpace(ModelSpace):
         return max((int(v) for lab in d.labels if lab != "none" for v in lab.split("+")), default=-1) + 1
 
 
-def space_from_dict(d: Mapping[str, Any]) -> Any:
+def space_from_dict(d: Mapping[str, Any], where: str = "space record") -> Any:
     """The space a file records: a built-in MBConv space, or a model space (its record, without the user's code)."""
     from .spaces import SearchSpace
 
     if not isinstance(d, Mapping):
-        raise UsageError(f"a space record must be a JSON object, not {type(d).__name__}")
+        raise UsageError(f"{where}: a space record must be a JSON object, not {type(d).__name__}")
     if d.get("kind") == "model":
         return RecordedModelSpace(d)
-    try:
-        return SearchSpace.from_dict(d)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"the space record is incomplete or damaged ({type(exc).__name__}: {exc})") from None
+    return SearchSpace.from_dict(dict(d), where=where)
 
 
 def arch_from_record(space: Any, data: Mapping[str, Any]) -> Any:

@@ -282,11 +282,60 @@ class SearchSpace:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SearchSpace:
+    def from_dict(cls, d: dict[str, Any], where: str = "space record") -> SearchSpace:
+        """The one reader of a recorded space (table metadata, run config, predictor): every field checked."""
+        if not isinstance(d, dict):
+            raise UsageError(f"{where}: the space must be a JSON object, not {type(d).__name__}")
+        known = set(cls.__dataclass_fields__)
+        missing = [k for k in ("name", "resolution", "stages") if k not in d]
+        unknown = sorted(set(d) - known)
+        if missing or unknown:
+            raise UsageError(f"{where}: the space record is damaged ("
+                             + "; ".join(([f"missing {', '.join(missing)}"] if missing else [])
+                                         + ([f"unknown {', '.join(unknown)}"] if unknown else [])) + ")")
         d = dict(d)
-        d["stages"] = tuple(StageSpec(*s) for s in d["stages"])
-        d["kernels"], d["expands"] = tuple(d["kernels"]), tuple(d["expands"])
-        return cls(**d)
+        try:
+            if not isinstance(d["stages"], list | tuple) or not all(isinstance(st, list | tuple) and len(st) == 3
+                                                                     for st in d["stages"]):
+                raise TypeError("stages must be [width, depth, stride] triples")
+            d["stages"] = tuple(StageSpec(*st) for st in d["stages"])
+            for k in ("kernels", "expands"):
+                if k in d:
+                    if not isinstance(d[k], list | tuple):
+                        raise TypeError(f"{k} must be a list")
+                    d[k] = tuple(d[k])
+            if "extra" in d and not isinstance(d["extra"], dict):
+                raise TypeError("extra must be an object")
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{where}: the space record is damaged ({exc})") from None
+
+    def __post_init__(self) -> None:
+        def is_int(v: Any, lo: int, hi: int) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool) and lo <= v <= hi
+
+        problems = []
+        if not isinstance(self.name, str) or not self.name:
+            problems.append("name must be a non-empty string")
+        for k, lo, hi in (("resolution", 1, 8192), ("num_classes", 1, 10**6), ("in_channels", 1, 4096),
+                          ("stem_channels", 1, 65536), ("stem_stride", 1, 64), ("first_channels", 1, 65536),
+                          ("head_channels", 1, 65536)):
+            if not is_int(getattr(self, k), lo, hi):
+                problems.append(f"{k} must be an integer from {lo} to {hi}, not {getattr(self, k)!r}")
+        if not (isinstance(self.width_mult, int | float) and not isinstance(self.width_mult, bool)
+                and 0 < self.width_mult <= 64):
+            problems.append(f"width_mult must be a number in (0, 64], not {self.width_mult!r}")
+        if not self.kernels or not all(is_int(k, 1, 99) and k % 2 == 1 for k in self.kernels):
+            problems.append(f"kernels must be odd integers from 1 to 99 (e.g. 3,5,7), not {list(self.kernels)}")
+        if not self.expands or not all(is_int(e, 1, 99) for e in self.expands):
+            problems.append(f"expands must be integers from 1 to 99 (e.g. 3,6), not {list(self.expands)}")
+        if not self.stages or not all(is_int(st.width, 1, 65536) and is_int(st.depth, 1, 64)
+                                      and is_int(st.stride, 1, 8) for st in self.stages):
+            problems.append("stages must be a non-empty list of (width >= 1, depth 1-64, stride 1-8)")
+        if not isinstance(self.allow_zero, bool):
+            problems.append("allow_zero must be true or false")
+        if problems:
+            raise UsageError(f"invalid search space {self.name!r}: " + "; ".join(problems))
 
 
 # ---- named spaces --------------------------------------------------------------------------------------------

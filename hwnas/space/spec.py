@@ -18,7 +18,10 @@ class ArchError(UsageError):
     """A malformed or invalid architecture (string, JSON or block choice)."""
 
 
-_TOKEN = re.compile(r"^k(\d+)e(\d+)$")
+MAX_ARCH_CHARS = 16384  # ~3,000 blocks; longer text is not an architecture (and would be slow to parse)
+
+
+_TOKEN = re.compile(r"^k([0-9]{1,3})e([0-9]{1,3})$", re.ASCII)  # ASCII digits only: \d also matches "٣"
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +45,8 @@ class BlockSpec:
 
     @classmethod
     def parse(cls, token: str) -> BlockSpec:
+        if not isinstance(token, str):
+            raise ArchError(f"block token {token!r} is not a string like 'k5e3' or 'zero'")
         token = token.strip().lower()
         if token == "zero":
             return cls.zero()
@@ -80,6 +85,9 @@ class ArchSpec:
     def from_string(cls, text: str) -> ArchSpec:
         if not isinstance(text, str) or not text.strip():
             raise ArchError("empty architecture string")
+        if len(text) > MAX_ARCH_CHARS:
+            raise ArchError(f"architecture string of {len(text)} characters is too long (at most {MAX_ARCH_CHARS}; "
+                            "one is about 5 characters per block)")
         stages = []
         for si, part in enumerate(text.strip().split("|")):
             tokens = [t for t in part.strip().split("-")]
@@ -107,9 +115,24 @@ class ArchSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
-        if "stages" in data:
-            return cls(tuple(tuple(BlockSpec.parse(t) for t in s) for s in data["stages"]))
-        if "arch" in data:
+        """The one validator of architecture JSON: ``{"stages": [["k3e3", "zero"], ...]}`` or ``{"arch": "..."}``."""
+        if not isinstance(data, dict):
+            raise ArchError(f"architecture JSON must be an object with 'stages' or 'arch', got {type(data).__name__}")
+        if data.get("stages") is not None:
+            stages = data["stages"]
+            if not isinstance(stages, list) or not stages or not all(isinstance(s, list) and s for s in stages):
+                raise ArchError("architecture JSON 'stages' must be a non-empty list of non-empty lists of block "
+                                f"tokens like [[\"k3e3\", \"zero\"], ...], got {json.dumps(stages)[:80]}")
+            out = []
+            for si, s in enumerate(stages):
+                try:
+                    out.append(tuple(BlockSpec.parse(t) for t in s))
+                except ArchError as exc:
+                    raise ArchError(f"architecture JSON stage {si}: {exc}") from None
+            return cls(tuple(out))
+        if data.get("arch") is not None:
+            if not isinstance(data["arch"], str):
+                raise ArchError(f"architecture JSON 'arch' must be a string, got {type(data['arch']).__name__}")
             return cls.from_string(data["arch"])
         raise ArchError("architecture JSON needs a 'stages' list or an 'arch' string")
 
@@ -120,7 +143,7 @@ class ArchSpec:
     def from_json(cls, text: str) -> ArchSpec:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ArchError(f"architecture JSON is malformed: {exc}") from None
         return cls.from_dict(data)
 
