@@ -34,19 +34,21 @@ def _smoke_test(pred: Any, path: Path) -> None:
     was damaged or assembled by hand fails here, with its name, rather than as a traceback deep in a search."""
     import math
 
+    from ..space.model_space import ModelSpace
     from ..space.spaces import SearchSpace
     from .block_costs import BlockCosts
 
     space = getattr(pred, "space_", None) or getattr(getattr(pred, "base", None), "space_", None)
+    spaces = (SearchSpace, ModelSpace)
     try:
-        if isinstance(space, SearchSpace):
+        if isinstance(space, spaces):
             out = pred.predict([str(space.sample(0))])
             if len(out) != 1 or not math.isfinite(float(out[0])):
                 raise ValueError(f"it predicted {out!r}")
         if callable(getattr(pred, "block_costs", None)):
             costs = pred.block_costs()
-            if not isinstance(costs, BlockCosts) or (isinstance(space, SearchSpace)
-                                                     and len(costs.costs) != space.num_blocks):
+            if not isinstance(costs, BlockCosts) or (isinstance(space, spaces)
+                                                     and len(costs.costs) != space.num_decisions):
                 raise ValueError("its per-block costs do not fit its space")
     except HwnasError:
         raise
@@ -81,10 +83,11 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
             or not type(pred).__module__.startswith("hwnas.predictors."):
         raise TableError(f"{path} is an hwnas predictor file without a predictor in it (found "
                          f"{type(pred).__name__}); save one with 'hwnas predictor fit'")
+    from ..space.model_space import ModelSpace
     from ..space.spaces import SearchSpace
     from .estimators import TablePredictor
 
-    if isinstance(pred, TablePredictor) and not (isinstance(getattr(pred, "space_", None), SearchSpace)
+    if isinstance(pred, TablePredictor) and not (isinstance(getattr(pred, "space_", None), (SearchSpace, ModelSpace))
                                                  and isinstance(getattr(pred, "table_meta_", None), dict)):
         raise TableError(f"{path}: the {type(pred).__name__} in it was never fitted (no space_ / table_meta_)")
     _smoke_test(pred, path)

@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import InputNotFound, UsageError
 from ..io import atomic_write, atomic_write_json, make_dirs, read_json
 from ..predictors.block_costs import BlockCosts
+from ..space.model_space import space_from_dict
 from ..space.spaces import SearchSpace
 from .config import SearchConfig
 
@@ -62,7 +63,7 @@ def check_run_config(data: Any, where: str) -> dict[str, Any]:
         require(data, "search", dict, where)
         require(data, "space", dict, where)
         SearchConfig.from_dict(data["search"])
-        SearchSpace.from_dict(data["space"], where=where)
+        space_from_dict(data["space"], where=where)
         if "inputs" in data and not isinstance(data["inputs"], dict):
             raise UsageError(f"{where} is damaged: 'inputs' is not an object")
     except UsageError as exc:
