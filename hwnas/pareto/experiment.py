@@ -51,6 +51,9 @@ class ParetoConfig:
     evo_generations: int = 4
     seed: int = 0
     progress: bool = True
+    device: str = "auto"            # where searches and retraining run (hwnas.search.device)
+    amp: str = "off"
+    workers: int | None = None
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
     kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
               binary_mode=cfg.binary_mode, init_lr=0.05, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
-              seed=cfg.seed, progress=cfg.progress)
+              seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, workers=cfg.workers)
     if cfg.method == "rl":
         kw.update(rl_preset="hard", rl_samples=4)
     kw.update(over)
@@ -159,7 +162,8 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
     hit = cache.get(arch)
     if hit is not None:
         return hit
-    r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed),
+    r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                                                 device=cfg.device, amp=cfg.amp, workers=cfg.workers),
                 backend=backend, costs=costs, progress=False, log=None, measure_rounds=3)
     row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
            "macs": space.macs(arch), "params": space.params(arch)}

@@ -99,10 +99,10 @@ class Runtime:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": str(self.device), "amp": self.amp, "channels_last": self.channels_last,
-                               "cudnn_benchmark": self.device.type == "cuda", "torch": torch.__version__}
+                               "cudnn_benchmark": self.device.type == "cuda", "torch": str(torch.__version__)}
         if self.device.type == "cuda":
             out["device_name"] = torch.cuda.get_device_name(self.device)
-            out["cuda"] = torch.version.cuda
+            out["cuda"] = str(torch.version.cuda)
         return out
 
 
