@@ -58,7 +58,7 @@ def _ort():
 
 
 class _OrtRunner(Runner):
-    def __init__(self, session: Any, feed: dict[str, np.ndarray], sync: Any = None):
+    def __init__(self, session: Any, feed: dict[str, np.ndarray]):
         self.session, self.feed = session, feed
 
     def __call__(self) -> float:
