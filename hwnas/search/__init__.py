@@ -9,13 +9,13 @@ predictor's ``block_costs()``); ``data`` a :class:`hwnas.search.data.DataSplits`
 """
 
 from .config import BINARY_MODES, RL_PRESETS, SearchConfig
+from .device import Runtime, resolve_device
 from .export import ExportedArch, export_arch, load_exported
 from .latency_loss import LATENCY_LOSSES, architecture_loss
 from .reinforce import reward
 from .retrain import RetrainConfig, RetrainResult, retrain
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
-from .device import Runtime, resolve_device
 from .supernet import MixedOp, Supernet
 from .trainer import ProxylessNasTrainer
 

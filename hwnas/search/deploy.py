@@ -33,6 +33,17 @@ def input_shape(space: SearchSpace, batch: int = 1) -> tuple[int, int, int, int]
     return (batch, space.in_channels, space.resolution, space.resolution)
 
 
+def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
+    """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
+    from .run import RunDir
+    from .supernet import Supernet
+
+    ckpt = RunDir(run_dir).load_checkpoint()
+    net = Supernet(space)
+    net.load_state_dict(ckpt["net"])
+    return net.child_state_dict(arch)
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, loader: Any, batches: int = 50, device: torch.device | None = None) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them (a cumulative average) from up to ``batches``
@@ -174,7 +185,6 @@ def run_model(source: str | Path, *, recalibrate_with: Any = None) -> tuple[Netw
     what). The supernet's BatchNorm statistics mix every path: pass ``recalibrate_with`` (a DataLoader of
     training batches) to re-estimate them."""
     from .export import load_exported
-    from .retrain import inherited_weights
     from .run import RunDir
 
     src = Path(source)

@@ -21,10 +21,17 @@ from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .data import DataSplits, ImageSet, make_loader
-from .deploy import ExportCheck, check_export, export_file, has_executorch, input_shape, recalibrate_bn, save_model
+from .deploy import (
+    ExportCheck,
+    check_export,
+    export_file,
+    has_executorch,
+    inherited_weights,
+    input_shape,
+    recalibrate_bn,
+    save_model,
+)
 from .device import Runtime
-from .run import RunDir
-from .supernet import Supernet
 from .training import WeightOptimizer, cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
 logger = logging.getLogger(__name__)
@@ -49,14 +56,6 @@ class RetrainResult:
         d = asdict(self)
         d["arch"] = self.arch.to_string()
         return d
-
-
-def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
-    """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
-    ckpt = RunDir(run_dir).load_checkpoint()
-    net = Supernet(space)
-    net.load_state_dict(ckpt["net"])
-    return net.child_state_dict(arch)
 
 
 @dataclass(frozen=True)
