@@ -170,6 +170,12 @@ def test_export_command_for_a_run_and_for_a_model(space, costs, data, tmp_path, 
     retrain(res.arch, space, data, RetrainConfig(epochs=0), output=tmp_path / "m", progress=False, log=None)
     assert main(["export", str(tmp_path / "m" / "model.pt"), "--format", "onnx", "-o", str(tmp_path / "b.x")]) == 0
     assert "trained weights" in capsys.readouterr().out
+    from hwnas.search.deploy import has_executorch
+
+    if not has_executorch():  # the ExecuTorch program needs the mobile extra: one line naming it, no file left
+        assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "m.pte")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "mobile" in err and len(err.splitlines()) == 1 and not (tmp_path / "m.pte").exists()
     assert main(["export", str(tmp_path / "nothing"), "-o", str(tmp_path / "c.onnx")]) == 2
     assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "c.txt")]) == 2
     assert "format" in capsys.readouterr().err
