@@ -80,13 +80,13 @@ def latency_table(dev: torch.device, quick: bool) -> dict:
 
     space = get_space("tiny" if quick else "proxyless-mobile")
     keys = space.layer_keys()
-    proto = Protocol(warmup=5, repeats=20 if quick else 50, min_time_s=0.0 if quick else 0.05)
+    proto = Protocol(warmup=5, repeats=20 if quick else 40, min_time_s=0.0 if quick else 0.05)
     out: dict = {"space": space.name, "layers": len(keys), "device": str(dev), "builds": {}}
     tmp = Path(tempfile.mkdtemp(prefix="hwnas-gpu-check-"))
     for batch in (1, 8):
         meds = []
         for build in (1, 2):
-            kw = {"settle_max_s": 0.2 if quick else 1.0} if dev.type == "cuda" else {}
+            kw = {"settle_max_s": 0.2 if quick else 0.5} if dev.type == "cuda" else {}
             backend = create_backend("torch", device=str(dev), batch=batch, threads=1, protocol=proto, **kw)
             t0 = time.perf_counter()
             table = build_table(space, backend, tmp / f"torch_b{batch}_{build}.csv", progress=False)

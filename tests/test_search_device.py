@@ -179,3 +179,33 @@ def test_export_command_for_a_run_and_for_a_model(space, costs, data, tmp_path, 
     assert main(["export", str(tmp_path / "nothing"), "-o", str(tmp_path / "c.onnx")]) == 2
     assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "c.txt")]) == 2
     assert "format" in capsys.readouterr().err
+
+
+def test_resume_is_exact_with_augmented_folder_data_and_worker_processes(space, costs, tmp_path):
+    """The order and the augmentation come from the checkpointed generators alone: a run killed after an epoch
+    and resumed with a DataLoader worker process ends where an uninterrupted in-process run ends."""
+    from PIL import Image
+
+    from hwnas.search.data import data_for_space
+
+    rng = torch.Generator().manual_seed(0)
+    for c in range(3):
+        (tmp_path / "img" / f"c{c}").mkdir(parents=True)
+        for i in range(10):
+            arr = (torch.rand(20, 20, 3, generator=rng) * 255).to(torch.uint8).numpy()
+            Image.fromarray(arr).save(tmp_path / "img" / f"c{c}" / f"{i}.png")
+    data = data_for_space(f"folder:{tmp_path / 'img'}", space, augment="imagenet", test_fraction=0.2)
+    assert data.train.augments and not data.valid.augments
+    cfg = _cfg(n_epochs=2, batch_size=8, workers=0)
+    full = run_search(space, costs, data, cfg, run_dir=tmp_path / "a", log=None)
+
+    def kill(epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, cfg, run_dir=tmp_path / "b", log=None, callbacks=[kill])
+    resumed = run_search(space, costs, data, dataclasses.replace(cfg, workers=1), run_dir=tmp_path / "b",
+                         resume=True, log=None)
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
+    assert resumed.arch == full.arch
