@@ -151,9 +151,9 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     for epoch in range(epochs):
         model.train()
         total = correct = seen = 0.0
-        bar = tqdm(train_loader, total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}",
-                   unit="batch")
-        for i, (x, y) in enumerate(bar):
+        bar = tqdm(total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
+        for i, (x, y) in enumerate(train_loader):  # not tqdm(loader): it would call iter() twice (see searcher)
+            bar.update()
             set_lr(opt, cosine_lr(lr, epoch * nb + i, epochs * nb))
             x, y = rt.inputs(x), y.to(rt.device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
@@ -175,6 +175,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             correct += float((out.argmax(1) == y).sum())
             seen += len(y)
         seen = max(seen, 1)
+        bar.close()
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen})
         log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
     recalibrated = 0

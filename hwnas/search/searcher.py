@@ -283,10 +283,13 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                 sums[k] = sums.get(k, 0.0) + float(v)
                 counts[k] = counts.get(k, 0) + 1
 
-    bar = tqdm(st.train_loader, total=nb, disable=not cfg.progress or not ctx.is_main,
-               desc=f"{phase} {epoch + 1}/{total}", unit="batch", leave=False)
+    # the bar is updated by hand: tqdm.auto's asyncio bar calls iter() on what it wraps, and a second iter() of a
+    # DataLoader with persistent workers starts a second pass (its sampler draws a second permutation)
+    bar = tqdm(total=nb, disable=not cfg.progress or not ctx.is_main, desc=f"{phase} {epoch + 1}/{total}",
+               unit="batch", leave=False)
     lr = cosine_lr(cfg.init_lr, t0, span)
-    for i, (x, y) in enumerate(bar):
+    for i, (x, y) in enumerate(st.train_loader):
+        bar.update()
         lr = cosine_lr(cfg.init_lr, t0 + i, span)
         set_lr(weight_opt, lr)
         n = len(y)
@@ -317,6 +320,7 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                 add(m)
         bar.set_postfix({k: f"{sums[k] / counts[k]:.3g}" for k in ("train_loss", "arch_loss") if k in sums},
                         refresh=False)
+    bar.close()
     means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
     row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb)
     for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
