@@ -4,8 +4,11 @@
    in-memory path (``git show aaa7e53:hwnas/search/data.py``: every image resized, normalised and held as float
    tensors, then indexed per batch) and the new one (uint8 IDX source, ``ImageSet`` view, seeded DataLoader),
    feeding the same supernet weight steps (a random single path of ``proxyless-cifar`` at 32 px, width 0.25,
-   batch 64, 1 thread). Old and new alternate, ``--repeats`` times; images/s and the ratio new/old with its spread.
-   Goal: ratio ≥ 0.9.
+   batch 64, 1 thread), in lockstep: every step draws one path and times fetching a batch and training on it for
+   each pipeline, alternating which goes first, so the machine's drift lands on both. ``--repeats`` repeats of
+   ``steps`` steps; images/s and the ratio new/old with its spread. Goal: ratio ≥ 0.9. The loaders alone (no
+   training) are timed too: the new path does more per batch (uint8 → float, resize, normalise), which the
+   training step hides.
 2. ``rss``: peak RSS (``VmHWM``) of a search (``tiny`` space at 16 px, 1 warm-up epoch + 1 search epoch over every
    image, ``cifar`` augmentation, DataLoader workers 0 so that every byte is in the measured process) over generated
    ``folder:`` data sets of 1,000 and 20,000 32×32 PNGs, each in a fresh process. Goal: ratio ≤ 1.1.
@@ -80,43 +83,49 @@ def throughput(limit: int, repeats: int, steps: int) -> dict:
 
     net = seeded(lambda: Supernet(space), 0).train()
     opt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
-    def run(batches_iter) -> float:
-        # the same sequence of random single paths for both pipelines: a path's cost varies several-fold
-        gen = torch.Generator().manual_seed(0)
-        t = time.perf_counter()
-        n = 0
-        for i, (x, y) in enumerate(batches_iter):
-            if i >= steps:
-                break
-            net.sample(gen, uniform=True)
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
-            opt.step()
-            n += len(y)
-        return n / (time.perf_counter() - t)
 
-    def loader_only(batches_iter) -> float:
+    def step(x, y) -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    def lockstep(old_iter, new_iter, n_steps: int) -> dict:
+        """Old and new in lockstep: each step draws one random single path, then times (fetch a batch + train on
+        it) for the old pipeline and for the new one, alternating which goes first; a slow spell of this shared
+        machine lands on both. Images/s = images / summed time of each."""
+        gen = torch.Generator().manual_seed(0)
+        t_old = t_new = 0.0
+        n_old = n_new = 0
+        for i in range(n_steps):
+            net.sample(gen, uniform=True)
+            for which in (("old", "new") if i % 2 == 0 else ("new", "old")):
+                it = old_iter if which == "old" else new_iter
+                t = time.perf_counter()
+                x, y = next(it)
+                step(x, y)
+                dt = time.perf_counter() - t
+                if which == "old":
+                    t_old, n_old = t_old + dt, n_old + len(y)
+                else:
+                    t_new, n_new = t_new + dt, n_new + len(y)
+        return {"old_images_s": n_old / t_old, "new_images_s": n_new / t_new}
+
+    def loader_only(batches_iter, n_batches: int) -> float:
         t, n = time.perf_counter(), 0
         for i, (_x, y) in enumerate(batches_iter):
-            if i >= steps * 4:
+            if i >= n_batches:
                 break
             n += len(y)
         return n / (time.perf_counter() - t)
 
     loader = make_loader(new.train, batch, generator=torch.Generator().manual_seed(1), workers=0)
     rows = []
-    run(old_mod.batches(old, batch, generator=torch.Generator().manual_seed(1)))  # warm-up both
-    run(iter(loader))
+    lockstep(old_mod.batches(old, batch, generator=torch.Generator().manual_seed(1)), iter(loader), 2)  # warm-up
     for r in range(repeats):
-        order = ("old", "new") if r % 2 == 0 else ("new", "old")
-        row = {}
-        for which in order:
-            it = (old_mod.batches(old, batch, generator=torch.Generator().manual_seed(r)) if which == "old"
-                  else iter(loader))
-            row[f"{which}_images_s"] = run(it)
-        it_old = old_mod.batches(old, batch, generator=torch.Generator().manual_seed(r))
-        row["old_loader_only_images_s"] = loader_only(it_old)
-        row["new_loader_only_images_s"] = loader_only(iter(loader))
+        row = lockstep(old_mod.batches(old, batch, generator=torch.Generator().manual_seed(r)), iter(loader), steps)
+        row["old_loader_only_images_s"] = loader_only(
+            old_mod.batches(old, batch, generator=torch.Generator().manual_seed(r)), steps * 4)
+        row["new_loader_only_images_s"] = loader_only(iter(loader), steps * 4)
         row["ratio"] = row["new_images_s"] / row["old_images_s"]
         rows.append(row)
         print(f"  repeat {r + 1}: old {row['old_images_s']:7.1f} img/s  new {row['new_images_s']:7.1f} img/s  "
@@ -124,7 +133,7 @@ def throughput(limit: int, repeats: int, steps: int) -> dict:
               f"{row['new_loader_only_images_s']:.0f} img/s)", flush=True)
     ratio = spread([r["ratio"] for r in rows])
     return {"data": new.describe(), "space": "proxyless-cifar 32px width 0.25", "batch": batch,
-            "steps_per_repeat": steps, "repeats": rows, "ratio_new_over_old": ratio,
+            "steps_per_repeat": steps, "method": "lockstep, same path per step, alternating order", "repeats": rows, "ratio_new_over_old": ratio,
             "old_images_s": spread([r["old_images_s"] for r in rows]),
             "new_images_s": spread([r["new_images_s"] for r in rows]),
             "old_loader_only_images_s": statistics.median(r["old_loader_only_images_s"] for r in rows),
@@ -283,6 +292,16 @@ def main() -> None:
         print("[fashion_mnist] search + retrain + ONNX export", flush=True)
         result["fashion_mnist"] = fashion_mnist(a.quick, work)
     result["total_s"] = time.perf_counter() - t0
+    if a.only:  # a partial rerun updates its sections of the last full result
+        import os
+
+        old_path = Path(os.environ.get("HWNAS_RESULTS_DIR") or ROOT / "benchmarks" / "results") / "data_pipeline.json"
+        if old_path.exists():
+            prev = json.loads(old_path.read_text())
+            prev.pop("benchmark", None)
+            prev.pop("environment", None)
+            result = {**prev, **result, "total_s": prev.get("total_s"),
+                      "rerun": {k: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) for k in a.only}}
     path = write_result("data_pipeline", result)
     print(f"wrote {path} ({result['total_s']:.0f} s)")
 
