@@ -78,7 +78,7 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
 
 
 def _probabilities(record: dict[str, Any], space: SearchSpace) -> list[list[float]]:
-    return [[float(d[c.token]) for c in p.choices] for p, d in zip(space.positions(), record["probabilities"],
+    return [[float(d[label]) for label in labels] for labels, d in zip(space.choice_labels(), record["probabilities"],
                                                                     strict=True)]
 
 
@@ -111,7 +111,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
 
     from ..search import run_search
     from ..search.run import RunDir
-    from ..search.supernet import Supernet
+    from ..search.supernet import build_supernet
     from ..search.training import evaluate
 
     rd = RunDir(run_dir)
@@ -119,7 +119,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
         run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
                                                       warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
                    run_dir=run_dir, resume=rd.has_checkpoint, log=None)
-    net = Supernet(space)
+    net = build_supernet(space)
     net.load_state_dict(rd.load_checkpoint()["net"])
     net.eval()
 
@@ -251,11 +251,11 @@ def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
     except FileNotFoundError:
         return None
     probs, labels = [], []
-    for p in space.positions():
-        cols = [f"p{p.index}_{c.token}" for c in p.choices]
+    for d, choice_labels in enumerate(space.choice_labels()):
+        cols = [f"p{d}_{label}" for label in choice_labels]
         if not all(c in frame for c in cols):
             return None
         probs.append(frame[cols].to_numpy())
-        labels.append([c.token for c in p.choices])
+        labels.append(list(choice_labels))
     return alpha_evolution(probs, path, choice_labels=labels, title=f"architecture probabilities, {run_dir.name}")
 

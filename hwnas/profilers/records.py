@@ -84,12 +84,16 @@ class MeasuredRecords:
             rows = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise TableError(f"{cls.WHAT} {path} is corrupt ({exc}); nothing was changed") from None
-        missing = [c for c in cls.REQUIRED if c not in rows.columns]
+        missing = [c for c in cls.required_columns(meta) if c not in rows.columns]
         if missing:
             raise TableError(f"{cls.WHAT} {path} is corrupt: missing columns {missing}")
         if rows["median_ms"].isna().any():
             raise TableError(f"{cls.WHAT} {path} is corrupt: empty latency values")
         return cls(meta, rows)
+
+    @classmethod
+    def required_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return cls.REQUIRED
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -105,7 +109,9 @@ class MeasuredRecords:
 
     @property
     def space(self) -> SearchSpace:
-        return SearchSpace.from_dict(self.meta["space"])
+        from ..space.model_space import space_from_dict
+
+        return space_from_dict(self.meta["space"])
 
     @property
     def headline(self) -> str:
@@ -131,7 +137,14 @@ class MeasuredRecords:
             problems.append(f"device: the {self.WHAT} was measured on {self.device_model!r}, {what} runs on "
                             f"{environment.get('device_model')!r}")
         if space is not None:
-            problems += [f"space.{p}" for p in diff_settings(self.meta.get("space", {}), space.to_dict())]
+            recorded = self.meta.get("space", {})
+            if "model" in (recorded.get("kind"), getattr(space, "kind", None)):  # a user's model: its fingerprint
+                if recorded.get("fingerprint") != getattr(space, "fingerprint", None):
+                    problems.append(f"space: the {self.WHAT} is for model {recorded.get('name')!r} (fingerprint "
+                                    f"{recorded.get('fingerprint')}), {what} for {getattr(space, 'name', '?')!r} "
+                                    f"(fingerprint {getattr(space, 'fingerprint', None)})")
+            else:
+                problems += [f"space.{p}" for p in diff_settings(recorded, space.to_dict())]
         if problems:
             raise TableMismatchError(
                 f"the {self.WHAT} was built with other settings than {what}:\n  " + "\n  ".join(problems)

@@ -29,17 +29,17 @@ FORMATS = ("onnx", "pte")
 ONNX_TOLERANCE = 1e-4  # max |ONNX Runtime − torch| over a batch of logits (fp32 on the CPU)
 
 
-def input_shape(space: SearchSpace, batch: int = 1) -> tuple[int, int, int, int]:
-    return (batch, space.in_channels, space.resolution, space.resolution)
+def input_shape(space: SearchSpace, batch: int = 1) -> tuple[int, ...]:
+    return (batch, *tuple(space.input_shape)[1:])
 
 
 def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
     """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
     from .run import RunDir
-    from .supernet import Supernet
+    from .supernet import build_supernet
 
     ckpt = RunDir(run_dir).load_checkpoint()
-    net = Supernet(space)
+    net = build_supernet(space)
     net.load_state_dict(ckpt["net"])
     return net.child_state_dict(arch)
 
@@ -91,8 +91,13 @@ def load_model(path: str | Path) -> tuple[Network, ArchSpec, SearchSpace]:
         raise InputNotFound(f"model file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state.get("space"), dict) and state["space"].get("kind") == "model":
+            raise UsageError(f"{path} holds a model space's network: rebuild your model, apply the architecture "
+                             f"with apply_fixed_architecture and load state_dict (see docs/search.md)")
         space = SearchSpace.from_dict(state["space"])
         arch = space.parse(state["arch"])
+    except UsageError:
+        raise
     except (KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not an hwnas model file (model.pt from hwnas retrain): {exc}") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types on a damaged file

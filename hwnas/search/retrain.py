@@ -27,7 +27,6 @@ from .deploy import (
     export_file,
     has_executorch,
     inherited_weights,
-    input_shape,
     recalibrate_bn,
     save_model,
 )
@@ -186,11 +185,13 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     measured = None
     if backend is not None:
-        shape = input_shape(space)
+        shape = tuple(space.input_shape)
+        column = backend.protocol.column  # the headline the latency model was made from
         rounds = [backend.measure(model, shape).to_dict() for _ in range(max(1, measure_rounds))]
-        measured = min(rounds, key=lambda r: r["median_ms"])
+        measured = min(rounds, key=lambda r: r[column])
+        measured = {**measured, "headline": column}
         if len(rounds) > 1:
-            measured = {**measured, "round_medians_ms": [r["median_ms"] for r in rounds]}
+            measured = {**measured, f"round_{column}": [r[column] for r in rounds]}
     predicted = costs.arch_ms(arch, space) if costs is not None else None
     checks: list[ExportCheck] = []
     if output is not None:
@@ -204,7 +205,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             log(f"wrote {path}: max |{fmt} - torch| = {checks[-1].max_abs_diff:.2e} on {checks[-1].images} test "
                 f"images (tolerance {checks[-1].tolerance:g})")
     result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
-                           measured["median_ms"] if measured else None, measured, tuple(history), rt.describe(),
+                           measured[measured["headline"]] if measured else None, measured, tuple(history), rt.describe(),
                            tuple(c.to_dict() for c in checks), recalibrated)
     if output is not None:
         atomic_write_json(Path(output) / "retrain.json", result.to_dict())

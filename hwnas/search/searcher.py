@@ -25,7 +25,7 @@ from .gradient import GradientArchStep
 from .latency_loss import check_latency_loss
 from .reinforce import ReinforceArchStep
 from .run import RunDir, temp_run_dir
-from .supernet import Supernet
+from .supernet import Supernet, build_supernet
 from .training import (
     WeightOptimizer,
     cosine_lr,
@@ -64,13 +64,12 @@ class SearchResult:
 
 
 def check_costs(costs: BlockCosts, space: SearchSpace) -> None:
-    """The latency model must have one cost per allowed choice of every block of ``space``."""
-    pos = space.positions()
-    if len(costs.costs) != len(pos) or any(len(c) != len(p.choices) for c, p in zip(costs.costs, pos, strict=False)):
-        shape = [len(c) for c in costs.costs]
-        raise UsageError(f"the latency model has costs for {len(costs.costs)} blocks ({shape} choices) but space "
-                         f"{space.name!r} has {len(pos)} blocks ({[len(p.choices) for p in pos]} choices); was it "
-                         f"built for another space?")
+    """The latency model must have one cost per option of every decision of ``space``."""
+    want = [len(labels) for labels in space.choice_labels()]
+    shape = [len(c) for c in costs.costs]
+    if shape != want:
+        raise UsageError(f"the latency model has costs for {len(costs.costs)} decisions ({shape} options) but space "
+                         f"{space.name!r} has {len(want)} ({want} options); was it built for another space?")
 
 
 def check_target(costs: BlockCosts, config: SearchConfig) -> None:
@@ -157,7 +156,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     rd = RunDir(path)
 
     cfg = config
-    net = ctx.prepare(seeded(lambda: Supernet(space, dropout=cfg.dropout), cfg.seed))
+    net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout), cfg.seed))
     if rt.channels_last:
         net = net.to(memory_format=torch.channels_last)
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
@@ -365,9 +364,9 @@ def _row(net: Supernet, strategy, valid_loader: Any, cfg: SearchConfig, epoch: i
                                                        label_smoothing=cfg.label_smoothing, dist=ctx)
     row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
                 "entropy": net.entropy(), "arch": arch.to_string()})
-    for pos, p in zip(net.space.positions(), net.probs(), strict=True):
-        for c, v in zip(pos.choices, p.tolist(), strict=True):
-            row[f"p{pos.index}_{c.token}"] = round(v, 6)
+    for d, (labels, p) in enumerate(zip(net.space.choice_labels(), net.probs(), strict=True)):
+        for label, v in zip(labels, p.tolist(), strict=True):
+            row[f"p{d}_{label}"] = round(v, 6)
     return row
 
 
