@@ -198,3 +198,102 @@ def test_a_module_the_runtime_cannot_run_is_named_with_the_backend_that_can(tmp_
         build_table(space, create_backend("onnxruntime", protocol=QUICK), tmp_path / "t.csv", progress=False)
     table = build_table(space, create_backend("torch", protocol=QUICK), tmp_path / "t2.csv", progress=False)
     assert len(table) == 2
+
+
+# ---- found by a hostile-user pass ------------------------------------------------------------------------------------
+class _WithTrivial(nn.Module):
+    """A one-option InputChoice (NNI 2's InputChoice(1)) beside a real choice."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = LayerChoice([nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 5, padding=2)])
+        self.ic = InputChoice(1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.ic([self.c(x)]).mean((2, 3)))
+
+
+class _ConcatVarying(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 1), nn.Conv2d(3, 16, 1)
+        self.ic = InputChoice(2, n_chosen=1, reduction="concat")
+
+    def forward(self, x):
+        return self.ic([self.a(x), self.b(x)]).mean((2, 3))
+
+
+class _WithNone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ic = InputChoice(2, n_chosen=None)
+
+    def forward(self, x):
+        return self.ic([x, None])
+
+
+class _TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = LayerChoice([nn.Identity(), nn.ReLU()])
+
+    def forward(self, x):
+        y = self.c(x).mean((2, 3))
+        return y, y
+
+
+class _KeyVsPath(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = LayerChoice([nn.Identity(), nn.ReLU()], key="b")
+        self.b = LayerChoice([nn.Tanh(), nn.Sigmoid()])
+
+    def forward(self, x):
+        return self.b(self.a(x)).mean((1, 2, 3))[:, None]
+
+
+def _needs_args(width):
+    return nn.Linear(width, 2)
+
+
+def test_odd_models_get_one_clear_line(tmp_path):
+    space = ModelSpace(_WithTrivial, (1, 3, 8, 8))  # the one-option choice is no decision, and building still works
+    assert space.decision_names() == ["c"]
+    assert space.build_model(space.from_indices([1]))(torch.zeros(1, 3, 8, 8)).shape == (1, 2)
+    with pytest.raises(UsageError, match="options give different output shapes"):
+        ModelSpace(_ConcatVarying, (1, 3, 8, 8))
+    with pytest.raises(UsageError, match="got NoneType as input 1"):
+        ModelSpace(_WithNone, (1, 3, 8, 8))
+    with pytest.raises(UsageError, match="also the default key of the choice at 'b'"):
+        ModelSpace(_KeyVsPath, (1, 3, 8, 8))
+    with pytest.raises(UsageError, match="needs arguments"):
+        ModelSpace(_needs_args, (1, 3))
+    with pytest.raises(UsageError, match="spaces at its ends"):
+        LayerChoice({"a": nn.ReLU(), "a ": nn.Tanh()})
+    with pytest.raises(UsageError, match="repeat"):
+        from collections import OrderedDict
+
+        LayerChoice(OrderedDict([(1, nn.ReLU()), ("1", nn.Tanh())]))
+    with pytest.raises(UsageError, match="without '='"):
+        LayerChoice([nn.ReLU(), nn.Tanh()], key="a=b;c")
+    from hwnas.search.data import load_synthetic
+
+    tuple_space = ModelSpace(_TupleOut, (1, 3, 16, 16))
+    with pytest.raises(UsageError, match="logits"):
+        load_synthetic(resolution=16).check_space(tuple_space)
+
+
+def test_arch_strings_in_any_order_and_nni_files_read_back(tmp_path):
+    space = ModelSpace(_Shared, (1, 3, 8, 8))
+    arch = space.from_indices([1])
+    assert space.parse("k=k5") == arch
+    mi = ModelSpace(rgb_small, (1, 3, 16, 16))
+    a = mi.sample(3)
+    shuffled = ";".join(reversed(a.to_string().split(";")))
+    assert mi.parse(shuffled) == a  # any order; the record keeps the model's
+    with pytest.raises(ArchError, match="given twice"):
+        mi.parse(a.to_string() + ";" + a.to_string().split(";")[0])
+    f = tmp_path / "nni_arch.json"
+    f.write_text(json.dumps(mi.to_nni(a)))
+    assert mi.parse(str(f)) == a  # a file path works where an arch string does

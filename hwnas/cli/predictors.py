@@ -43,6 +43,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
     pred = PREDICTORS[a.kind](table=table)
     if a.archs:
         ds = ArchDataset.load(a.archs)
+        from ..space.model_space import check_same_space
+
+        check_same_space(ds.meta.get("space"), table.space, f"the measured networks {a.archs}")
         table.check_compatible(ds.meta["settings"], ds.meta["environment"], what="the measured networks",
                                fields=COMPARABLE_FIELDS)
         y = ds.latencies()
@@ -68,6 +71,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     ds = ArchDataset.load(a.archs)
     pred = load_predictor(a.predictor, expect_meta=ds.meta, force=a.force)
+    from ..space.model_space import check_same_space
+
+    if hasattr(pred, "space_"):
+        check_same_space(ds.meta.get("space"), pred.space_, f"the measured networks {a.archs}")
     ref = getattr(pred, "reference_ms_", None)
     measured = ds.latencies(normalise_to=ref) if ref else ds.latencies()
     predicted = pred.predict(ds.arch_strings)

@@ -178,6 +178,10 @@ def cmd_search(a: argparse.Namespace) -> int:
         raise UsageError("search needs a latency model: --table T.csv or --predictor P.joblib")
     model = latency_model_from_args(a, space)
     space = model.space if space is None else space
+    if getattr(space, "kind", None) == "model" and a.table and a.target_ms is not None:
+        raise UsageError("on a model space a table prices only the choices, not the rest of the network, so a "
+                         "latency target would be compared with part of the latency: fit a calibrated predictor "
+                         "(hwnas measure-archs ... ; hwnas predictor fit --kind calibrated) and pass --predictor")
     cfg = _config(a, saved)
     data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit, augment=a.augment)
     say(data.describe())
@@ -257,6 +261,16 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def _json_object(path: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {"space": None}  # not a JSON record: let load_exported say what is wrong
+    return data if isinstance(data, dict) else {"space": None}
+
+
 def cmd_retrain(a: argparse.Namespace) -> int:
     from ..search.data import data_for_space
     from ..search.export import load_exported
@@ -266,11 +280,17 @@ def cmd_retrain(a: argparse.Namespace) -> int:
     costs, run_dir = None, None
     if a.source:
         src = Path(a.source)
-        arch, space, record = load_exported(src)
-        if getattr(space, "kind", None) == "model" or a.model:
-            from ..space.model_space import check_same_space
+        if a.model and src.is_file() and "space" not in _json_object(src):  # NNI's nni_arch.json, or a bare record
+            space = space_from_args(a)
+            arch = space.parse(src.read_text())
+        else:
+            arch, space, record = load_exported(src)
+        if getattr(space, "kind", None) == "model" and (a.model or space.factory_ref) and a.source and \
+                not (a.model and src.is_file() and "space" not in _json_object(src)):
+            from ..space.model_space import ModelSpace, check_same_space
 
-            live = space_from_args(a)
+            # the model named now, else the one the run recorded (as `search --resume` does)
+            live = space_from_args(a) if a.model else ModelSpace(space.factory_ref, space.input_shape)
             check_same_space(space.to_dict(), live, f"the searched architecture in {src}")
             space, arch = live, live.parse(record)
         if src.is_dir():

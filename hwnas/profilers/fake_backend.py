@@ -26,6 +26,8 @@ def structure(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, f
 
     def hook(mod: nn.Module, inp, out) -> None:
         nonlocal macs, act, layers
+        if not isinstance(out, torch.Tensor):  # e.g. an input choice of no input returns None
+            return
         act += out.numel()
         if isinstance(mod, nn.Conv2d):
             layers += 1

@@ -156,7 +156,8 @@ class OnnxRuntimeBackend(Backend):
         x = np.random.default_rng(0).standard_normal(input_shape, dtype=np.float32)
         if self.device.startswith("cuda"):
             return _OrtCudaRunner(sess, x)
-        return _OrtRunner(sess, {sess.get_inputs()[0].name: x})
+        inputs = sess.get_inputs()  # none when the output does not depend on the input
+        return _OrtRunner(sess, {inputs[0].name: x} if inputs else {})
 
     def extra_settings(self) -> dict[str, Any]:
         out: dict[str, Any] = {"opset": self.opset}

@@ -36,6 +36,27 @@ from ..errors import UsageError
 REDUCTIONS = ("sum", "mean", "concat", "none")
 
 
+def check_key(key: Any) -> str | None:
+    """A decision key as written in arch strings (``key=label;...``) and JSON: no ``=`` or ``;``, no edge spaces."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip() or key != key.strip() or any(c in key for c in "=;"):
+        raise UsageError(f"choice key {key!r} must be a non-empty string without '=', ';' or spaces at its ends")
+    return key
+
+
+def check_names(names: Sequence[str]) -> tuple[str, ...]:
+    """Candidate names as they appear in arch strings: distinct, non-empty, no ';', no edge spaces."""
+    out = tuple(names)
+    for n in out:
+        if not n or n != n.strip() or ";" in n:
+            raise UsageError(f"candidate name {n!r} must be non-empty, without ';' or spaces at its ends")
+    dup = sorted({n for n in out if out.count(n) > 1})
+    if dup:
+        raise UsageError(f"candidate names {dup} repeat: every candidate needs its own name")
+    return out
+
+
 class LayerChoice(nn.Module):
     """One of ``candidates`` (a list, or an ordered dict whose keys name them) at this point of the network."""
 
@@ -56,8 +77,8 @@ class LayerChoice(nn.Module):
             raise UsageError(f"LayerChoice candidates must be torch.nn.Module objects; {bad[0]!r} is "
                              f"{type(mods[names.index(bad[0])]).__name__}")
         self.candidates = nn.ModuleList(mods)
-        self.names = tuple(names)
-        self.key = key or label
+        self.names = check_names(names)
+        self.key = check_key(key or label)
         self.chosen: int | None = None  # fixed by a sampler or apply_fixed_architecture's standalone use
         object.__setattr__(self, "_search", None)  # set by a supernet: (decision, forward function)
 
@@ -105,7 +126,7 @@ class InputChoice(nn.Module):
             raise UsageError(f"InputChoice with {n_candidates} candidates and n_chosen={n_chosen} has "
                              f"{len(self.options)} subsets; hwnas searches at most {self.MAX_OPTIONS}")
         self.names = tuple("+".join(map(str, o)) if o else "none" for o in self.options)
-        self.key = key or label
+        self.key = check_key(key or label)
         self.chosen: int | None = None  # index into options
         object.__setattr__(self, "_search", None)
 

@@ -80,6 +80,8 @@ def load_factory(ref: str) -> Callable[[], nn.Module]:
         obj: Any = importlib.import_module(mod)
     except ImportError as exc:
         raise UsageError(f"cannot import {mod!r} for --model {ref} ({exc}); is it on PYTHONPATH?") from None
+    except Exception as exc:  # the user's module fails while it is imported (a SyntaxError, a raise at import)
+        raise UsageError(f"importing {mod!r} for --model {ref} failed: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UsageError(f"module {mod!r} has no {attr!r} (--model {ref})")
@@ -93,15 +95,24 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
     found = find_choices(model)
     if not found:
         raise UsageError(f"the model ({type(model).__name__}) has no LayerChoice or InputChoice: nothing to search")
+    explicit = {c.key: p for p, c in found if c.key is not None}
     for path, c in found:
         if c.key is None:
+            if path in explicit:
+                raise UsageError(f"choice {explicit[path]!r} has key {path!r}, which is also the default key of the "
+                                 f"choice at {path!r} (its module path): give one of them another key, or both the "
+                                 "same key on purpose")
             c.key = path
     seen_in: dict[int, list[tuple[tuple[int, ...], ...]]] = {id(c): [] for _, c in found}
     seen_out: dict[int, Any] = {}
 
     def hook(mod: nn.Module, args: tuple, out: Any) -> None:
         if isinstance(mod, InputChoice):
-            shapes = tuple(tuple(t.shape) for t in args[0] if isinstance(t, torch.Tensor))
+            bad = [i for i, t in enumerate(args[0]) if not isinstance(t, torch.Tensor)]
+            if bad:
+                raise UsageError(f"InputChoice {mod.key!r} got {type(args[0][bad[0]]).__name__} as input {bad[0]}: "
+                                 "every candidate input must be a tensor")
+            shapes = tuple(tuple(t.shape) for t in args[0])
         else:
             if len(args) != 1 or not isinstance(args[0], torch.Tensor):
                 raise UsageError(f"LayerChoice {mod.key!r} is called with {len(args)} argument(s); hwnas times "
@@ -112,10 +123,11 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
 
     handles = [c.register_forward_hook(hook) for _, c in found]
     was = model.training
+    probe = torch.randn(input_shape, generator=torch.Generator().manual_seed(0))  # data-dependent branches run
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(input_shape))
+            model(probe)
     except UsageError:
         raise
     except Exception as exc:
@@ -126,7 +138,7 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
             h.remove()
         model.train(was)
     with torch.no_grad():
-        out = model.eval()(torch.zeros(input_shape))
+        out = model.eval()(probe)
     model.train(was)
     num_classes = int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.ndim == 2 else None
 
@@ -196,11 +208,22 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
                 if c.reduction in ("sum", "mean") and len(set(shapes)) > 1:
                     raise UsageError(f"InputChoice {key!r} ({path}) adds inputs of different shapes "
                                      f"{[shape_text(s) for s in shapes]}")
+                if c.reduction == "concat":
+                    outs = {o: tuple(c.reduce([torch.zeros(shapes[i]) for i in o]).shape) for o in c.options}
+                    if len(set(outs.values())) > 1:
+                        raise UsageError(f"InputChoice {key!r} ({path}) concatenates inputs of shapes "
+                                         f"{[shape_text(s) for s in shapes]}: its options give different output "
+                                         f"shapes ({', '.join(f'{c.names[c.options.index(o)]}: {shape_text(s)}' for o, s in outs.items())})")
             if len(first.options) < 2:
                 continue  # nothing to choose (e.g. n_candidates=1, n_chosen=1): not a decision
             decisions.append(Decision(key, "input", first.names, tuple(p for p, _ in members),
-                                      tuple(() for _ in first.options), tuple("input" for _ in first.options)))
+                                      tuple(() for _ in first.options),
+                                      tuple(f"input:{first.reduction}" for _ in first.options)))
+    if not decisions:
+        raise UsageError(f"the model ({type(model).__name__}) has no choice with two or more options: nothing to "
+                         "search (an InputChoice of one candidate and n_chosen=1 always takes it; n_chosen=None lets "
+                         "it choose none)")
     inside = {p for d in decisions for p in d.paths}
     rest = [f"{n}:{tuple(t.shape)}" for n, t in model.state_dict().items()
             if not any(n.startswith(p + ".") for p in inside)]
-    return tuple(decisions), modules, num_classes, rest
+    return tuple(decisions), modules, num_classes, rest, tuple(p for p, _ in found)

@@ -56,6 +56,8 @@ def apply_fixed_architecture(model: nn.Module, arch: ModelArch | Mapping[str, An
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise UsageError(f"architecture file not found: {path}") from None
+        except OSError as exc:  # a folder, no permission
+            raise UsageError(f"cannot read architecture file {path}: {exc.strerror or exc}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"architecture file {path} is not JSON ({exc})") from None
         arch = data
@@ -112,6 +114,8 @@ def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) 
             k, sep, v = part.strip().partition("=")
             if not sep:
                 raise ArchError(f"architecture {data['arch'][:80]!r}: expected key=label pairs joined by ';'")
+            if k.strip() in out:
+                raise ArchError(f"architecture {data['arch'][:80]!r}: key {k.strip()!r} is given twice")
             out[k.strip()] = v.strip()
         return out
     by_key = {c.key: c for _, c in found}
@@ -122,6 +126,8 @@ def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) 
             out[str(key)] = str(v)  # reported as not in the model by the caller
             continue
         if isinstance(v, list):
+            if any(b not in (True, False, 0, 1) for b in v):
+                raise ArchError(f"choice {key!r}: {v} is not a list of booleans")
             hot = tuple(i for i, b in enumerate(v) if b)
             if isinstance(c, LayerChoice):
                 if len(v) != len(c.names) or len(hot) != 1:

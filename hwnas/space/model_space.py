@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,13 +52,14 @@ class ModelSpace:
         if len(self.input_shape) < 2 or self.input_shape[0] != 1:
             raise UsageError(f"--input-shape must start with a batch of 1, e.g. 1,1,28,28; got "
                              f"{shape_text(self.input_shape)}")
-        template = self.factory()
+        template = _call_factory(self.factory, self.factory_ref)
         if not isinstance(template, nn.Module):
             raise UsageError(f"model factory {self.factory_ref!r} returned {type(template).__name__}, not a "
                              "torch.nn.Module")
         self.name = name or (self.factory_ref.rsplit(":", 1)[-1] if self.factory_ref else type(template).__name__)
         self._template = template
-        self.decisions, self._modules, self.num_classes, self._rest = discover(template, self.input_shape)
+        self.decisions, self._modules, self.num_classes, self._rest, self.choice_paths = discover(
+            template, self.input_shape)
         self.fingerprint = hashlib.sha1(json.dumps(
             [d.to_dict() for d in self.decisions] + [self._rest, shape_text(self.input_shape)],
             sort_keys=True).encode()).hexdigest()[:16]
@@ -148,10 +150,12 @@ class ModelSpace:
         want = self.decision_names()
         if keys != want:
             missing, extra = sorted(set(want) - set(keys)), sorted(set(keys) - set(want))
+            twice = sorted({k for k in keys if keys.count(k) > 1})
             raise ArchError(f"the architecture's keys do not match model space {self.name!r}: "
                             + "; ".join(p for p in (f"missing {missing}" if missing else "",
-                                                    f"not in the model {extra}" if extra else "") if p)
-                            + ("" if missing or extra else f"; expected the order {want}"))
+                                                    f"not in the model {extra}" if extra else "",
+                                                    f"given twice {twice}" if twice else "") if p)
+                            + ("" if missing or extra or twice else f"; expected the order {want}"))
         for d, (_, v) in zip(self.decisions, arch.choices, strict=True):
             if v not in d.labels:
                 raise ArchError(f"choice {d.key!r}: {v!r} is not one of {list(d.labels)}")
@@ -162,6 +166,11 @@ class ModelSpace:
         (key → one-hot / multi-hot list)."""
         if isinstance(text, str):
             t = text.strip()
+            if t.endswith(".json") and not t.startswith("{"):  # a file: nni_arch.json, arch.json
+                try:
+                    t = Path(t).read_text()
+                except OSError as exc:
+                    raise ArchError(f"cannot read architecture file {text}: {exc.strerror or exc}") from None
             if not t.startswith("{"):
                 return self._parse_string(t)
             try:
@@ -179,13 +188,18 @@ class ModelSpace:
         return self.from_nni(data)
 
     def _parse_string(self, text: str) -> ModelArch:
-        pairs = []
+        given: dict[str, str] = {}
         for part in text.split(";"):
             k, sep, v = part.strip().partition("=")
             if not sep:
                 raise ArchError(f"architecture {text[:80]!r}: expected key=label pairs joined by ';'")
-            pairs.append((k.strip(), v.strip()))
-        return self.validate(ModelArch(tuple(pairs)))
+            if k.strip() in given:
+                raise ArchError(f"architecture {text[:80]!r}: key {k.strip()!r} is given twice")
+            given[k.strip()] = v.strip()
+        order = self.decision_names()  # any order is accepted; the record keeps the model's
+        if set(given) == set(order):
+            return self.validate(ModelArch(tuple((k, given[k]) for k in order)))
+        return self.validate(ModelArch(tuple(given.items())))
 
     def from_nni(self, data: Mapping[str, Any]) -> ModelArch:
         """NNI's exported JSON: key → list of booleans (one-hot over a LayerChoice's candidates, multi-hot over an
@@ -200,11 +214,16 @@ class ModelSpace:
         for d in self.decisions:
             v = data[d.key]
             if isinstance(v, list):
+                if any(b not in (True, False, 0, 1) for b in v):
+                    raise ArchError(f"choice {d.key!r}: {v} is not a list of booleans")
                 hot = tuple(i for i, b in enumerate(v) if b)
                 if d.kind == "layer":
                     if len(v) != len(d.labels) or len(hot) != 1:
                         raise ArchError(f"choice {d.key!r}: expected a one-hot list of {len(d.labels)}, got {v}")
                     pairs.append((d.key, d.labels[hot[0]]))
+                elif len(v) != self._input_count(d):
+                    raise ArchError(f"input choice {d.key!r}: expected a list of {self._input_count(d)} (one per "
+                                    f"input), got {v}")
                 else:
                     label = "+".join(map(str, hot)) if hot else "none"
                     if label not in d.labels:
@@ -259,9 +278,8 @@ class ModelSpace:
     # ---- models -----------------------------------------------------------------------------------------------
     def build(self) -> nn.Module:
         """A fresh model with every choice still in it (the supernet's body)."""
-        model = self.factory()
-        if [p for p, _ in find_choices(model)] != [p for d in self.decisions for p in d.paths] and \
-                sorted(p for p, _ in find_choices(model)) != sorted(p for d in self.decisions for p in d.paths):
+        model = _call_factory(self.factory, self.factory_ref)
+        if tuple(p for p, _ in find_choices(model)) != self.choice_paths:
             raise UsageError(f"model factory {self.factory_ref!r} built a model with other choices than before")
         return model
 
@@ -280,6 +298,19 @@ class ModelSpace:
                 f"fingerprint {self.fingerprint})")
 
 
+def _call_factory(factory: Callable[[], nn.Module], ref: str | None) -> Any:
+    """The user's factory called with no arguments; its own errors are named as such."""
+    try:
+        return factory()
+    except TypeError as exc:
+        if "argument" in str(exc):
+            raise UsageError(f"model factory {ref or factory!r} needs arguments ({exc}): give --model a class or "
+                             "function that takes none, e.g. def small(): return Net(width=16)") from None
+        raise UsageError(f"model factory {ref or factory!r} failed: TypeError: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's code: report it as theirs
+        raise UsageError(f"model factory {ref or factory!r} failed: {type(exc).__name__}: {exc}") from None
+
+
 class RecordedModelSpace(ModelSpace):
     """A model space read back from a file (a table's or predictor's metadata): its decisions, keys and fingerprint,
     without the user's code. It prices and parses architectures; building a network needs the model
@@ -295,7 +326,7 @@ class RecordedModelSpace(ModelSpace):
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the model space record is incomplete or damaged ({type(exc).__name__}: {exc})") \
                 from None
-        self.factory, self._template, self._modules, self._rest = None, None, {}, []
+        self.factory, self._template, self._modules, self._rest, self.choice_paths = None, None, {}, [], ()
 
     def _need_model(self) -> None:
         raise UsageError(f"building networks of model space {self.name!r} needs its code: pass --model "

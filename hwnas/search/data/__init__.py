@@ -100,6 +100,9 @@ class DataSplits:
         """Refuse data the space cannot classify (class count, channels, resolution)."""
         c, h, w = self.image_shape
         if getattr(space, "kind", None) == "model":
+            if space.num_classes is None:
+                raise UsageError(f"model space {space.name!r}: its forward must return logits of shape (N, classes) "
+                                 "to be trained on labelled images (it returns something else)")
             want = tuple(space.input_shape[1:])
             if (c, h, w) != want:
                 raise UsageError(f"data {self.name!r} images are {c}x{h}x{w}; model space {space.name!r} was "
