@@ -3,6 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 # The pinned CPU build of torch is installed before the package so that pip never pulls a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# torchvision (the `vision` extra) is installed only when VISION_SPEC names it, right after torch. No torchvision
+# matches torch 2.13.0+cpu here: PyPI's 0.28.0 (the release for 2.13) is a CUDA build whose _C.so needs
+# libc10_cuda.so, and importing it beside the CPU torch fails ("operator torchvision::nms does not exist", checked
+# 2026-12-01). The pair that imports on this machine is a CUDA build of 5.5 GB that replaces the pinned torch:
+#   make venv TORCH_SPEC=torch==2.14.1 VISION_SPEC=torchvision==0.29.1
+# hwnas does not need it: its datasets and augmentation presets are written with torch ops (hwnas/search/data/).
+VISION_SPEC ?=
 BIN := $(VENV)/bin
 
 .PHONY: venv demo test test-all bench lint docs clean
@@ -10,7 +17,7 @@ BIN := $(VENV)/bin
 $(BIN)/hwnas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(VISION_SPEC),"$(VISION_SPEC)")
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(BIN)/hwnas
 

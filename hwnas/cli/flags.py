@@ -182,6 +182,23 @@ def space_from_args(a: argparse.Namespace):
                      expands=a.expands, num_classes=a.num_classes)
 
 
+def add_training_args(p: argparse.ArgumentParser, *, data: bool = True) -> None:
+    """Where a command that trains runs: ``--device``, ``--amp``, ``--workers`` (and ``--augment``)."""
+    g = p.add_argument_group("training device and data loading")
+    g.add_argument("--device", default=None,
+                   help="auto (default: CUDA when available, else the CPU) | cpu | cuda | cuda:N")
+    g.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None,
+                   help="mixed precision for the weights (CUDA only; α and the latency term stay fp32; default off)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="DataLoader worker processes (default: 0 for data held in memory, else up to 8)")
+    if data:
+        from ..search.data import list_presets
+
+        g.add_argument("--augment", choices=list_presets(), default=None,
+                       help="augmentation preset for the training images (default: cifar for cifar10, imagenet "
+                            "for folder:, none otherwise); the held-out split is never augmented")
+
+
 def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device") -> None:
     """The measurement flags. ``device_flag`` names the flag of the device the backend measures on (commands
     that also train take ``--device`` for training and ``--measure-device`` for this)."""

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from .flags import (
     add_backend_args,
     add_latency_model_args,
+    add_training_args,
     backend_from_args,
     bounded_int,
     latency_model_from_args,
@@ -50,7 +51,8 @@ def cmd_pareto(a: argparse.Namespace) -> int:
                          "measure with the same backend or pass --force")
     cfg = ParetoConfig(targets_ms=a.targets, data=a.data, data_limit=a.data_limit, method=a.method,
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
-                       batch_size=a.batch_size, seed=a.seed, progress=not a.quiet)
+                       batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",
+                       amp=a.amp or "off", workers=a.workers)
     out = Path(a.output)
     result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model, force=a.force)
     atomic_write_text(out / "report.md", "\n".join(["# hwnas pareto report", "", *report_markdown(result, rel_to=out)]))
@@ -62,7 +64,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     from ..pareto.demo import run_demo
 
-    run_demo(Path(a.output), quick=a.quick)
+    run_demo(Path(a.output), quick=a.quick, device=a.device or "auto", amp=a.amp or "off")
     return 0
 
 
@@ -91,10 +93,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("-o", "--output", type=output_path, required=True, help="output folder (reused and resumed when run again)")
     s.add_argument("--quiet", action="store_true")
-    add_backend_args(s)
+    add_training_args(s, data=False)
+    add_backend_args(s, device_flag="--measure-device")
     s.set_defaults(func=cmd_pareto)
 
     s = sub.add_parser("demo", help="run the pipeline on embedded defaults and write a report")
     s.add_argument("-o", "--output", type=output_path, default="hwnas-demo")
     s.add_argument("--quick", action="store_true", help="a reduced run for tests")
+    add_training_args(s, data=False)
     s.set_defaults(func=cmd_demo)

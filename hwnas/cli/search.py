@@ -13,6 +13,7 @@ from .flags import (
     add_backend_args,
     add_latency_model_args,
     add_space_args,
+    add_training_args,
     backend_from_args,
     bounded_int,
     finite_float,
@@ -50,7 +51,7 @@ CONFIG_FLAGS = [
 ]
 
 # what `hwnas search` records in the run's config.json ("inputs") so that `--resume -o RUN` alone can continue it
-INPUT_FLAGS = (*SPACE_FLAGS, "table", "predictor", "force", "data", "data_limit", "rl_latency")
+INPUT_FLAGS = (*SPACE_FLAGS, "table", "predictor", "force", "data", "data_limit", "rl_latency", "augment")
 BACKEND_FLAGS = ("backend", "threads", "measure_device", "batch", "warmup", "repeats", "min_time", "rounds",
                  "statistic", "jobs", "backend_opt")
 DEFAULTS = {"data": "digits", "rl_latency": "model"}
@@ -67,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_latency_model_args(s, predictor_help="saved predictor (joblib) with block_costs(), e.g. a calibrated one")
     s.add_argument("--target-ms", type=positive_float, help="latency target T in ms (omit to search for accuracy only)")
     s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
-    s.add_argument("--data", help="digits (default), digits-hard, synthetic, cifar10:PATH, folder:PATH")
+    s.add_argument("--data", help="digits (default), digits-hard, fashion-mnist[:DIR], idx:DIR, cifar10:DIR, "
+                                  "folder:DIR (train/<class> + val/<class>, or <class>/), synthetic")
     s.add_argument("--data-limit", type=positive_int,
                    help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
                         "copies of each)")
@@ -84,14 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         g.add_argument(flag, dest=f"cfg_{field}", type=typ, help=help_)
     g.add_argument("--no-warmup", action="store_true", help="skip warm-up")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_backend_args(s)
+    add_training_args(s)
+    add_backend_args(s, device_flag="--measure-device")
     s.set_defaults(func=cmd_search)
 
     r = sub.add_parser("retrain", help="train a searched architecture and report accuracy and measured latency")
     r.add_argument("source", nargs="?", help="search run directory or exported arch.json")
     r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
     add_space_args(r, default="proxyless-cifar")
-    r.add_argument("--data", default="digits")
+    r.add_argument("--data", default="digits", help="as for search (default digits)")
     r.add_argument("--data-limit", type=positive_int)
     r.add_argument("--epochs", type=non_negative_int, default=30)
     r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
@@ -99,10 +102,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--inherit", action="store_true", help="start from the supernet's weights (needs a run directory)")
     r.add_argument("--no-measure", action="store_true", help="skip measuring latency")
-    r.add_argument("-o", "--output", type=output_path, help="write retrain.json and model.pt here")
+    r.add_argument("-o", "--output", type=output_path, help="write retrain.json, model.pt and model.onnx (+ model.pte "
+                                                            "with the mobile extra) here")
     r.add_argument("--quiet", action="store_true")
-    add_backend_args(r)
+    add_training_args(r)
+    add_backend_args(r, device_flag="--measure-device")
     r.set_defaults(func=cmd_retrain)
+
+    e = sub.add_parser("export", help="write a searched or retrained network as ONNX or an ExecuTorch program",
+                       description="Exports RUN_OR_MODEL -- a retrain folder or its model.pt (trained weights), or a "
+                                   "search run directory (arch.json with the supernet's weights) -- for batch-1 fp32 "
+                                   "inference, and checks the file's outputs against torch's on a batch.")
+    e.add_argument("source", metavar="RUN_OR_MODEL", help="retrain folder, model.pt, or search run directory")
+    e.add_argument("--format", choices=["onnx", "pte"], help="default: from the suffix of -o")
+    e.add_argument("-o", "--output", required=True, help="file to write (model.onnx, model.pte)")
+    e.add_argument("--data", help="re-estimate BatchNorm statistics of supernet weights on this data set's "
+                                  "training images, and check the export on its test images")
+    e.add_argument("--data-limit", type=int)
+    e.set_defaults(func=cmd_export)
 
 
 def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
@@ -115,7 +132,7 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     else:
         base = SearchConfig.load(a.config) if a.config else SearchConfig()
     changes = {field: getattr(a, f"cfg_{field}") for _, field, _, _ in CONFIG_FLAGS}
-    changes.update(method=a.method, target_ms=a.target_ms)
+    changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
     if a.no_warmup:
         changes["warmup"] = False
     if saved is not None or a.quiet:
@@ -174,7 +191,7 @@ def cmd_search(a: argparse.Namespace) -> int:
                          "latency target would be compared with part of the latency: fit a calibrated predictor "
                          "(hwnas measure-archs ... ; hwnas predictor fit --kind calibrated) and pass --predictor")
     cfg = _config(a, saved)
-    data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit)
+    data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit, augment=a.augment)
     say(data.describe())
     say(f"latency model: {model.costs.min_ms():.4g} ms (fastest) to {model.costs.max_ms():.4g} ms (slowest) for "
         f"{space.name}")
@@ -209,6 +226,47 @@ def cmd_search(a: argparse.Namespace) -> int:
     say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
     say(f"run directory {result.run_dir}")
     return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    import torch
+
+    from ..search.data import data_for_space, make_loader
+    from ..search.deploy import check_export, export_file, load_model, run_model
+
+    fmt = a.format or Path(a.output).suffix.lstrip(".").lower()
+    if fmt not in ("onnx", "pte"):
+        raise UsageError(f"cannot tell the format from {a.output!r}: pass --format onnx or pte")
+    data = calib = None
+    if a.data:
+        src = Path(a.source)
+        try:
+            space = load_model(src)[2] if (src.suffix == ".pt" or (src / "model.pt").exists()) else None
+        except UsageError:
+            space = None
+        if space is None:
+            from ..search.export import load_exported
+
+            space = load_exported(src)[1]
+        data = data_for_space(a.data, space, limit=a.data_limit, augment="none")
+        calib = make_loader(data.train, 64, generator=torch.Generator().manual_seed(0))
+    model, arch, space, what = run_model(a.source, recalibrate_with=calib)
+    if data is None and "supernet" in what:
+        print("note: BatchNorm statistics are the supernet's (they mix every path); pass --data to re-estimate them")
+    path = export_file(model, space, a.output, fmt)
+    if data is not None:
+        x = next(iter(make_loader(data.test, 8, shuffle=False)))[0]
+    else:
+        x = torch.randn(8, space.in_channels, space.resolution, space.resolution,
+                        generator=torch.Generator().manual_seed(0))
+    check = check_export(path, model, x)
+    print(f"arch     {arch}")
+    print(f"weights  {what}")
+    print(f"wrote    {path} ({fmt}, input 1x{space.in_channels}x{space.resolution}x{space.resolution})")
+    print(f"check    max |{fmt} - torch| = {check.max_abs_diff:.2e} on {check.images} "
+          f"{'test' if data is not None else 'random'} images ({'within' if check.ok else 'OVER'} "
+          f"{check.tolerance:g})")
+    return 0 if check.ok else 1
 
 
 def _json_object(path: Path) -> dict:
@@ -254,20 +312,25 @@ def cmd_retrain(a: argparse.Namespace) -> int:
         raise UsageError("retrain needs a search run directory, an arch.json, or --arch with --space")
     if a.inherit and run_dir is None:
         raise UsageError("--inherit needs a search run directory (it holds the supernet checkpoint)")
-    cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed)
-    data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit)
+    cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device or "auto",
+                        amp=a.amp or "off", workers=a.workers)
+    data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit, augment=a.augment)
     backend = None if a.no_measure else backend_from_args(a)
     res = retrain(arch, space, data, cfg, init_from=run_dir if a.inherit else None, backend=backend, costs=costs,
                   output=a.output, progress=not a.quiet, log=None if a.quiet else print)
     print(f"arch          {arch}")
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
           f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
+    print(f"trained on    {res.runtime['device']} (mixed precision {res.runtime['amp']})")
     if res.measured_ms is not None:
         print(f"measured      {res.measured_ms:.4g} ms {backend.protocol.statistic} ({backend.name}, "
               f"{backend.threads} thread(s))")
     if res.predicted_ms is not None:
         extra = f" ({res.predicted_ms / res.measured_ms - 1:+.1%} vs measured)" if res.measured_ms else ""
         print(f"predicted     {res.predicted_ms:.4g} ms{extra}")
+    for e in res.exported:
+        print(f"exported      {e['path']}: max |file - torch| {e['max_abs_diff']:.2e} on {e['images']} test images "
+              f"({'within' if e['ok'] else 'OVER'} {e['tolerance']:g})")
     if a.output:
         print(f"wrote {Path(a.output) / 'retrain.json'} and model.pt")
     return 0

@@ -47,15 +47,16 @@ def _setup(quick: bool):
     return space, backend, sizes, cfg
 
 
-def run_demo(out: Path, *, quick: bool = False) -> Path:
-    """The whole pipeline into ``out`` (one demo per folder at a time)."""
+def run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str = "off") -> Path:
+    """The whole pipeline on embedded defaults into ``out`` (one demo per folder at a time); searches and retraining
+    run on ``device`` with ``amp``."""
     from ..io import output_lock
 
     with output_lock(out, "demo folder", folder=True):
-        return _run_demo(Path(out), quick=quick)
+        return _run_demo(Path(out), quick=quick, device=device, amp=amp)
 
 
-def _run_demo(out: Path, *, quick: bool = False) -> Path:
+def _run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str = "off") -> Path:
     from dataclasses import replace
 
     import torch
@@ -68,7 +69,7 @@ def _run_demo(out: Path, *, quick: bool = False) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     space, backend, sizes, cfg = _setup(quick)
-    device = backend.environment().get("device_model", "this CPU")
+    device_model = backend.environment().get("device_model", "this CPU")
 
     logger.info(f"[1/4] profiling {space.name} ({space.resolution}px, width {space.width_mult}; "
           f"{len(space.layer_keys())} layers) with {backend.name}, {backend.threads} thread(s)")
@@ -88,7 +89,7 @@ def _run_demo(out: Path, *, quick: bool = False) -> Path:
     calibrated = preds["calibrated"]
     save_predictor(calibrated, out / "calibrated.joblib")
     predicted_vs_measured(y_test, calibrated.predict(test.arch_strings), out / "predicted_vs_measured.png",
-                          title="calibrated predictor on held-out networks", device=device)
+                          title="calibrated predictor on held-out networks", device=device_model)
     for name, r in scores.items():
         logger.info(f"  {name:10s} ±10% {r['within_10pct']:.0%}  MAPE {r['mape']:.1%}  bias {r['bias']:+.1%}")
     t_predict = time.perf_counter() - t0 - t_profile
@@ -101,17 +102,17 @@ def _run_demo(out: Path, *, quick: bool = False) -> Path:
     logger.info(f"  search latency model: {model} (held-out MAPE {scores[model]['mape']:.1%})")
     lo, hi = costs.min_ms(), costs.max_ms()
     targets = tuple(round(lo + f * (hi - lo), 4) for f in ((0.3, 0.6) if quick else (0.2, 0.4, 0.6)))
-    cfg = replace(cfg, targets_ms=targets)
+    cfg = replace(cfg, targets_ms=targets, device=device, amp=amp)
     logger.info(f"[3/4] searching at targets {', '.join(f'{t:.3g}' for t in targets)} ms (predicted range {lo:.3g}–{hi:.3g} "
           f"ms), baselines, retraining and measuring")
-    pareto = run_pareto(space, costs, backend, out / "pareto", cfg, device=device,
+    pareto = run_pareto(space, costs, backend, out / "pareto", cfg, device=device_model,
                         log=lambda m: logger.info(f"  {m}"))
     wall = time.perf_counter() - t0
 
     logger.info("[4/4] writing the report")
     lines = [
         "# hwnas demo report", "",
-        f"Device: {device}; {backend.name} {backend.runtime_versions()}, {backend.threads} thread(s). "
+        f"Device: {device_model}; {backend.name} {backend.runtime_versions()}, {backend.threads} thread(s). "
         f"Space: {space.name} at {space.resolution}px, width ×{space.width_mult}. Data: {cfg.data}. "
         f"Wall time {wall / 60:.1f} min (profiling {t_profile:.0f} s, whole-network measurements and predictors "
         f"{t_predict:.0f} s).", "",

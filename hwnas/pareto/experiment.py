@@ -56,6 +56,9 @@ class ParetoConfig:
     evo_generations: int = 4
     seed: int = 0
     progress: bool = True
+    device: str = "auto"            # where searches and retraining run (hwnas.search.device)
+    amp: str = "off"
+    workers: int | None = None
     # the two fastest networks evaluated are retrained with this many more seeds: the seed-to-seed spread of
     # accuracy that the report weighs the front against (0: not measured)
     noise_seeds: int = 2
@@ -76,7 +79,7 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
     kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
               binary_mode=cfg.binary_mode, init_lr=0.05, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
-              seed=cfg.seed, progress=cfg.progress)
+              seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, workers=cfg.workers)
     if cfg.method == "rl":
         kw.update(rl_preset="hard", rl_samples=4)
     kw.update(over)
@@ -250,7 +253,8 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
     hit = cache.get(arch)
     if hit is not None:
         return hit
-    r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed),
+    r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                                                 device=cfg.device, amp=cfg.amp, workers=cfg.workers),
                 backend=backend, costs=costs, progress=False, log=None, measure_rounds=3)
     row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
            "macs": space.macs(arch), "params": space.params(arch)}
@@ -272,7 +276,8 @@ def seed_runs(archs: list[ArchSpec], space: SearchSpace, data: DataSplits, cfg: 
             if (str(arch), seed) in have:
                 continue
             r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size,
-                                                         seed=seed), progress=False, log=None)
+                                                         seed=seed, device=cfg.device, amp=cfg.amp,
+                                                         workers=cfg.workers), progress=False, log=None)
             rows.append({"arch": str(arch), "seed": seed, "accuracy": r.test_acc})
             frame = pd.DataFrame(rows)
             atomic_write(path, lambda fh, f=frame: f.to_csv(fh, index=False))

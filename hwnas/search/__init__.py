@@ -9,6 +9,7 @@ predictor's ``block_costs()``); ``data`` a :class:`hwnas.search.data.DataSplits`
 """
 
 from .config import BINARY_MODES, RL_PRESETS, SearchConfig
+from .device import Runtime, resolve_device
 from .export import ExportedArch, export_arch, load_exported
 from .latency_loss import LATENCY_LOSSES, architecture_loss
 from .reinforce import reward
@@ -16,10 +17,11 @@ from .retrain import RetrainConfig, RetrainResult, retrain
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
 from .supernet import MixedOp, ModelSupernet, Supernet, build_supernet
+from .trainer import ProxylessNasTrainer
 
 __all__ = [
     "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "ModelSupernet", "RetrainConfig",
     "RetrainResult", "RunDir", "RunError", "SearchConfig", "SearchDiverged", "SearchResult", "Supernet",
     "architecture_loss", "build_supernet", "check_target", "export_arch", "load_exported", "reward", "retrain",
-    "run_search",
+    "run_search", "ProxylessNasTrainer", "Runtime", "resolve_device",
 ]

@@ -41,7 +41,9 @@ def _type_problems(obj: Any) -> list[str]:
 
 
 # settings that may differ when resuming (they do not change what was already computed)
-RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export")
+# (a run started on a GPU may continue on the CPU and back: device, mixed precision and workers may change)
+RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export", "device", "amp", "channels_last",
+                     "workers")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class SearchConfig:
     # export: argmax α per block (ProxylessNAS), or "fit": the argmax made to fit the target under the latency
     # model (cheapened where it is over, budget spent where it is more than 5% under; hwnas.search.derive)
     export: str = "fit"
+    # where it runs (hwnas.search.device): auto | cpu | cuda | cuda:N; weights' mixed precision off | bf16 | fp16;
+    # channels-last memory (None: on CUDA); DataLoader worker processes (None: 0 for in-memory data, else up to 8)
+    device: str = "auto"
+    amp: str = "off"
+    channels_last: bool | None = None
+    workers: int | None = None
     # bookkeeping
     progress: bool = True
 
@@ -122,6 +130,10 @@ class SearchConfig:
                      "rl_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        if self.amp not in ("off", "bf16", "fp16"):
+            problems.append(f"amp must be off, bf16 or fp16, not {self.amp!r}")
+        if self.workers is not None and self.workers < 0:
+            problems.append("workers must be >= 0")
         if not 0 <= self.rl_baseline_decay < 1:
             problems.append("rl_baseline_decay must be in [0, 1)")
         from .latency_loss import LATENCY_LOSSES

@@ -15,15 +15,23 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..io import atomic_write, atomic_write_json
+from ..io import atomic_write_json
 from ..predictors.block_costs import BlockCosts
 from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
-from .data import DataSplits, ImageData, batches, num_batches
-from .run import RunDir, RunError
-from .supernet import build_supernet
-from .training import cosine_lr, evaluate, generator, seeded, set_lr, sgd
+from .data import DataSplits, ImageSet, make_loader
+from .deploy import (
+    ExportCheck,
+    check_export,
+    export_file,
+    has_executorch,
+    inherited_weights,
+    recalibrate_bn,
+    save_model,
+)
+from .device import Runtime
+from .training import WeightOptimizer, cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +47,14 @@ class RetrainResult:
     measured_ms: float | None
     measured: dict[str, Any] | None
     history: tuple[dict[str, float], ...]
+    runtime: dict[str, Any] | None = None
+    exported: tuple[dict[str, Any], ...] = ()
+    recalibrated_images: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["arch"] = self.arch.to_string()
         return d
-
-
-def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
-    """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
-    ckpt = RunDir(run_dir).load_checkpoint()
-    net = build_supernet(space)
-    try:
-        net.load_state_dict(ckpt["net"])
-    except RuntimeError as exc:  # shapes or names of another space
-        raise RunError(f"the supernet checkpoint in {run_dir} does not fit space {space.name!r} "
-                       f"({str(exc).splitlines()[0][:200]})") from None
-    return net.child_state_dict(arch)
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,11 @@ class RetrainConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.0
     seed: int = 0
+    device: str = "auto"                 # auto | cpu | cuda | cuda:N
+    amp: str = "off"                     # off | bf16 | fp16 (CUDA only)
+    channels_last: bool | None = None    # None: on CUDA
+    workers: int | None = None           # DataLoader worker processes (None: 0 for in-memory data)
+    recalibrate_batches: int = 50        # BatchNorm re-estimation for inherited weights (0: off)
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,15 +96,22 @@ class RetrainConfig:
             raise UsageError("invalid retrain settings: " + "; ".join(problems))
 
 
-def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: RetrainConfig | None = None, *,
+def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config: RetrainConfig | None = None, *,
             init_from: str | Path | None = None, backend: Any = None, costs: BlockCosts | None = None,
             output: str | Path | None = None, progress: bool = True,
-            log: Callable[[str], None] | None = logger.info, measure_rounds: int = 1) -> RetrainResult:
+            log: Callable[[str], None] | None = logger.info, measure_rounds: int = 1,
+            train_loader: Any = None, test_loader: Any = None,
+            loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+            optimizer: WeightOptimizer | None = None, formats: tuple[str, ...] | None = None) -> RetrainResult:
     """Train ``arch`` on ``data.train`` + ``data.valid`` (``config``, default :class:`RetrainConfig`) and test it.
 
-    ``init_from`` (a search run directory) starts from the supernet's weights for ``arch``. ``backend`` (a
+    ``init_from`` (a search run directory) starts from the supernet's weights for ``arch``; their BatchNorm
+    statistics are then re-estimated on training batches before the test and the export. ``backend`` (a
     profiler, e.g. ``create_backend("onnxruntime")``) measures the trained network's latency; ``costs`` adds the
-    latency model's prediction. With ``output``, writes ``retrain.json`` and ``model.pt`` there.
+    latency model's prediction. With ``output``, writes ``retrain.json``, ``model.pt`` and the deployable files
+    (``formats``; default ``onnx``, plus ``pte`` when ExecuTorch is installed), each checked against torch's
+    outputs on a test batch. Instead of ``data``: ``train_loader`` and ``test_loader``; ``loss_fn`` and
+    ``optimizer`` (a factory ``params -> Optimizer``) replace the default loss and SGD.
     ``measure_rounds`` > 1 measures that many times and keeps the round with the lowest median: on a shared
     machine interference only ever adds time, so the fastest round is the least disturbed one.
     """
@@ -108,33 +119,70 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: Retrai
     epochs, batch_size, lr, seed = cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed
     log = log or (lambda _msg: None)
     space.validate(arch)
-    data.check_space(space)
+    rt = Runtime.create(cfg.device, cfg.amp, cfg.channels_last)
+    gen = generator(seed + 2)
+    calib_loader = None
+    if data is not None:
+        data.check_space(space)
+        train_set = data.train_all()
+        if len(train_set) == 0 or len(data.test) == 0:
+            raise UsageError(f"data {data.name!r} has no training or no test images")
+        n = len(train_set)
+        train_loader = make_loader(train_set, batch_size, generator=gen, workers=cfg.workers, device=rt.device,
+                                   drop_last=n % batch_size == 1 and n > 1)
+        test_loader = make_loader(data.test, batch_size, shuffle=False, workers=cfg.workers, device=rt.device)
+        plain = train_set.with_augment(False) if isinstance(train_set, ImageSet) else train_set
+        calib_loader = make_loader(plain, batch_size, generator=generator(seed + 5), workers=cfg.workers)
+    elif train_loader is None or test_loader is None:
+        raise UsageError("retrain needs data (DataSplits) or both train_loader and test_loader")
+    else:
+        calib_loader = train_loader
     model: Network = seeded(lambda: build_model(arch, space, dropout=cfg.dropout), seed)
     if init_from is not None:
         model.load_state_dict(inherited_weights(init_from, arch, space))
-    train = ImageData(torch.cat([data.train.x, data.valid.x]), torch.cat([data.train.y, data.valid.y]))
-    opt = sgd(list(model.parameters()), lr=lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
-    gen, nb = generator(seed + 2), num_batches(train, batch_size)
+    model = rt.prepare(model)
+    params = list(model.parameters())
+    opt = optimizer(params) if optimizer is not None else sgd(params, lr=lr, momentum=cfg.momentum, nesterov=True,
+                                                               weight_decay=cfg.weight_decay)
+    scaler = rt.scaler()
+    nb = len(train_loader)
     history = []
     for epoch in range(epochs):
         model.train()
-        total = correct = 0.0
-        bar = tqdm(batches(train, batch_size, generator=gen), total=nb, disable=not progress, leave=False,
-                   desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
-        for i, (x, y) in enumerate(bar):
+        total = correct = seen = 0.0
+        bar = tqdm(total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
+        for i, (x, y) in enumerate(train_loader):  # not tqdm(loader): it would call iter() twice (see searcher)
+            bar.update()
             set_lr(opt, cosine_lr(lr, epoch * nb + i, epochs * nb))
+            x, y = rt.inputs(x), y.to(rt.device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            with rt.autocast():
+                out = model(x)
+            out = out.float()
+            loss = (loss_fn(out, y) if loss_fn is not None
+                    else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing))
             if not torch.isfinite(loss):
                 raise UsageError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             total += float(loss.detach()) * len(y)
             correct += float((out.argmax(1) == y).sum())
-        history.append({"epoch": epoch + 1, "train_loss": total / len(train), "train_acc": correct / len(train)})
-        log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / len(train):.3f}  acc {correct / len(train):.3f}")
-    test_loss, test_acc = evaluate(model, data.test, batch_size)
+            seen += len(y)
+        seen = max(seen, 1)
+        bar.close()
+        history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen})
+        log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
+    recalibrated = 0
+    if init_from is not None and cfg.recalibrate_batches > 0:
+        recalibrated = recalibrate_bn(model, calib_loader, cfg.recalibrate_batches, rt.device)
+        log(f"BatchNorm statistics re-estimated on {recalibrated} training images (inherited supernet weights)")
+    test_loss, test_acc = evaluate(model, test_loader, batch_size)
+    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     measured = None
     if backend is not None:
         shape = tuple(space.input_shape)
@@ -145,11 +193,20 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: Retrai
         if len(rounds) > 1:
             measured = {**measured, f"round_{column}": [r[column] for r in rounds]}
     predicted = costs.arch_ms(arch, space) if costs is not None else None
-    result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
-                           measured[measured["headline"]] if measured else None, measured, tuple(history))
+    checks: list[ExportCheck] = []
     if output is not None:
-        out = Path(output)
-        atomic_write_json(out / "retrain.json", result.to_dict())
-        state = {"arch": arch.to_string(), "space": space.to_dict(), "state_dict": model.state_dict()}
-        atomic_write(out / "model.pt", lambda fh: torch.save(state, fh), mode="wb")
+        out_dir = Path(output)
+        save_model(out_dir / "model.pt", model, arch, space, {"runtime": rt.describe()})
+        wanted = formats if formats is not None else (("onnx", "pte") if has_executorch() else ("onnx",))
+        x_check = next(iter(test_loader))[0][:8]
+        for fmt in wanted:
+            path = export_file(model, space, out_dir / f"model.{fmt}", fmt)
+            checks.append(check_export(path, model, x_check))
+            log(f"wrote {path}: max |{fmt} - torch| = {checks[-1].max_abs_diff:.2e} on {checks[-1].images} test "
+                f"images (tolerance {checks[-1].tolerance:g})")
+    result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
+                           measured[measured["headline"]] if measured else None, measured, tuple(history), rt.describe(),
+                           tuple(c.to_dict() for c in checks), recalibrated)
+    if output is not None:
+        atomic_write_json(Path(output) / "retrain.json", result.to_dict())
     return result

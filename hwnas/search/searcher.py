@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .config import SearchConfig
-from .data import DataSplits, batches, num_batches
+from .data import DataSplits, cycle, make_loader
+from .device import Runtime
 from .distributed import SINGLE, DistContext, setup
 from .export import ExportedArch, export_arch, save_exported
 from .gradient import GradientArchStep
@@ -27,11 +28,22 @@ from .latency_loss import check_latency_loss
 from .reinforce import ReinforceArchStep
 from .run import RunDir, RunError, temp_run_dir
 from .supernet import Supernet, build_supernet
-from .training import cosine_lr, cycle, evaluate, generator, restore_rng_state, rng_state, seeded, set_lr, sgd
+from .training import (
+    WeightOptimizer,
+    cosine_lr,
+    evaluate,
+    generator,
+    restore_rng_state,
+    rng_state,
+    seeded,
+    set_lr,
+    sgd,
+)
 
 logger = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class SearchDiverged(HwnasError, ValueError):
@@ -75,11 +87,12 @@ def check_target(costs: BlockCosts, config: SearchConfig) -> None:
         check_latency_loss(config.latency_loss, config.target_ms, fastest)
 
 
-def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: SearchConfig, *,
+def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, config: SearchConfig, *,
                run_dir: str | Path | None = None, resume: bool = False,
                latency_fn: Callable[[ArchSpec], float] | None = None,
                callbacks: Sequence[EpochCallback] = (), log: Callable[[str], None] | None = logger.info,
-               inputs: dict[str, Any] | None = None) -> SearchResult:
+               inputs: dict[str, Any] | None = None, train_loader: Any = None, valid_loader: Any = None,
+               loss_fn: LossFn | None = None, weight_optimizer: WeightOptimizer | None = None) -> SearchResult:
     """Search ``space`` on ``data`` for ``config.target_ms`` under the latency model ``costs``.
 
     ``latency_fn`` (REINFORCE only) scores sampled architectures instead of ``costs`` (a predictor or a
@@ -92,10 +105,24 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
     every rank under DistributedDataParallel (:mod:`hwnas.search.distributed`): ``config.batch_size`` is then
     the per-rank batch, the global batch is ``batch_size × world_size``; only rank 0 writes ``run_dir`` and
     logs; callbacks run on every rank; every rank returns the same result.
+
+    The device, mixed precision and DataLoader workers come from ``config`` (``device``, ``amp``, ``workers``).
+    Instead of ``data`` the caller may pass its own ``train_loader`` and ``valid_loader`` (batches of (x, y); the
+    validation loader feeds the architecture steps and the per-epoch evaluation), and may replace the weight
+    step's loss (``loss_fn(logits, y)``, default cross-entropy with ``config.label_smoothing``) and its optimiser
+    (``weight_optimizer(params)`` returning a ``torch.optim.Optimizer``, default SGD with Nesterov momentum and
+    weight decay on conv / linear weights; its learning rate still follows the cosine schedule from
+    ``config.init_lr``). ``--resume`` is exact when those loaders draw their order from seeded generators.
     """
     check_costs(costs, space)
     check_target(costs, config)
-    data.check_space(space)
+    if data is not None:
+        data.check_space(space)
+        for split in ("train", "valid"):
+            if len(getattr(data, split)) == 0:
+                raise UsageError(f"data {data.name!r} has no {split} images")
+    elif train_loader is None or valid_loader is None:
+        raise UsageError("run_search needs data (DataSplits) or both train_loader and valid_loader")
     ctx = setup()
     # one search per run directory: a second one (even with --resume) would mix two runs in it
     lock = output_lock(run_dir, "search run", folder=True) if run_dir is not None and ctx.is_main \
@@ -104,20 +131,30 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: 
         with lock:
             return _search(space, costs, data, config, ctx, run_dir=run_dir, resume=resume, latency_fn=latency_fn,
                            callbacks=callbacks, log=(log if ctx.is_main else None) or (lambda _msg: None),
-                           inputs=inputs)
+                           inputs=inputs, loaders=(train_loader, valid_loader), loss_fn=loss_fn,
+                           weight_optimizer=weight_optimizer)
     finally:
         ctx.close()
 
 
-def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: SearchConfig, ctx: DistContext, *,
-            run_dir: str | Path | None, resume: bool, latency_fn: Callable[[ArchSpec], float] | None,
-            callbacks: Sequence[EpochCallback], log: Callable[[str], None], inputs: dict[str, Any] | None
+def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, config: SearchConfig, ctx: DistContext,
+            *, run_dir: str | Path | None, resume: bool, latency_fn: Callable[[ArchSpec], float] | None,
+            callbacks: Sequence[EpochCallback], log: Callable[[str], None], inputs: dict[str, Any] | None,
+            loaders: tuple[Any, Any], loss_fn: LossFn | None, weight_optimizer: WeightOptimizer | None
             ) -> SearchResult:
+    # one process: the configured device; under torchrun each rank's device comes from its local rank
+    rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, config.channels_last)
+    if not ctx.enabled:
+        ctx = replace(ctx, device=rt.device)
+    data_desc = data.describe() if data is not None else (
+        f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
+
     def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
         rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
-        resolved = rd.describe(config, space, costs, data.describe(),
+        resolved = rd.describe(config, space, costs, data_desc,
                                {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
                                if latency_fn else None, inputs=inputs)
+        resolved["runtime"] = rt.describe()
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
         return rd.path, rd.start(resolved, costs, resume=resume)
@@ -127,10 +164,16 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
 
     cfg = config
     net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout), cfg.seed))
+    if rt.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
-    weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                     weight_decay=cfg.weight_decay)
+    if weight_optimizer is not None:
+        weight_opt = weight_optimizer(net.weight_parameters())
+    else:
+        weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                         weight_decay=cfg.weight_decay)
+    scaler = rt.scaler()
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_optim_lr,
                                 betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
                                 weight_decay=cfg.arch_weight_decay)
@@ -144,6 +187,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
             weight_opt.load_state_dict(ckpt["weight_opt"])
             arch_opt.load_state_dict(ckpt["arch_opt"])
             strategy.load_state_dict(ckpt["strategy"])
+            if scaler is not None and ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
             restore_rng_state(gens, ckpt["rng"])
             history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # another run's, or edited
@@ -157,11 +202,27 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
     warm = cfg.warmup_epochs_effective
     total = warm + cfg.n_epochs
     gb = cfg.batch_size * ctx.world_size  # the global batch: every rank takes its share of it
-    nb = num_batches(data.train, gb)
+    train_loader, valid_loader = loaders
+    if data is not None:
+        n_train = len(data.train)
+        # a last batch of one image would stop BatchNorm ("expected more than 1 value per channel"): drop it
+        train_loader = make_loader(data.train, gb, generator=gens["data"], drop_last=n_train % gb == 1 and n_train > 1,
+                                   workers=cfg.workers, device=rt.device)
+        valid_loader = make_loader(data.valid, gb, generator=gens["valid"], drop_last=len(data.valid) >= gb,
+                                   workers=cfg.workers, device=rt.device)
+        eval_loader = make_loader(data.valid, gb, shuffle=False, workers=cfg.workers, device=rt.device)
+    else:
+        eval_loader = valid_loader
+    nb = len(train_loader)
+    if nb == 0:
+        raise UsageError(f"the training data gives no batch of {gb} images: lower --batch-size")
+    log(f"training on {rt.device}" + (f" ({rt.describe().get('device_name')})" if rt.device.type == "cuda" else "")
+        + f", mixed precision {rt.amp}" + (", channels-last" if rt.channels_last else ""))
     if ctx.enabled:
         log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
             f"and step, global batch {gb}, {nb} steps per epoch")
-    st = _State(net, model, strategy, data, cfg, weight_opt, arch_opt, gens, rd, ctx, nb, gb, total)
+    st = _State(net, model, strategy, train_loader, valid_loader, cfg, weight_opt, arch_opt, gens, rd, ctx, nb, gb,
+                total, rt, scaler, loss_fn, eval_loader)
     for epoch in range(start, total):
         row = _epoch(st, epoch)
         ctx.check_in_sync(net, gens, f"in epoch {epoch + 1}")
@@ -170,7 +231,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
             rd.write_log(history)
             rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
                                 "arch_opt": arch_opt.state_dict(), "strategy": strategy.state_dict(),
-                                "rng": rng_state(gens), "history": history, "config": cfg.to_dict()})
+                                "rng": rng_state(gens), "history": history, "config": cfg.to_dict(),
+                                "scaler": scaler.state_dict() if scaler is not None else None,
+                                "device": str(rt.device)})
         ctx.barrier()  # the epoch's checkpoint is on disk before any rank starts the next one
         log(_summary(row, total, cfg.target_ms))
         for cb in callbacks:
@@ -197,7 +260,8 @@ class _State:
     net: Supernet
     model: torch.nn.Module
     strategy: Any
-    data: DataSplits
+    train_loader: Any
+    valid_loader: Any
     cfg: SearchConfig
     weight_opt: torch.optim.Optimizer
     arch_opt: torch.optim.Optimizer
@@ -207,17 +271,20 @@ class _State:
     nb: int
     gb: int
     total: int
+    rt: Runtime
+    scaler: Any = None
+    loss_fn: LossFn | None = None
+    eval_loader: Any = None
 
 
 def _epoch(st: _State, epoch: int) -> dict[str, Any]:
     """One epoch: weight steps on random single paths (warm-up) or sampled from α, with architecture steps."""
-    net, model, strategy, data, cfg, ctx, rd, nb, gb = (st.net, st.model, st.strategy, st.data, st.cfg, st.ctx,
-                                                         st.rd, st.nb, st.gb)
+    net, model, strategy, cfg, ctx, rd, nb, gb = st.net, st.model, st.strategy, st.cfg, st.ctx, st.rd, st.nb, st.gb
     weight_opt, arch_opt, gens, total = st.weight_opt, st.arch_opt, st.gens, st.total
     warm = cfg.warmup_epochs_effective
     phase = "warmup" if epoch < warm else "search"
     t0, span = (epoch * nb, warm * nb) if phase == "warmup" else ((epoch - warm) * nb, cfg.n_epochs * nb)
-    valid_iter = cycle(data.valid, gb, gens["valid"])
+    valid_iter = cycle(st.valid_loader)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -227,21 +294,33 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                 sums[k] = sums.get(k, 0.0) + float(v)
                 counts[k] = counts.get(k, 0) + 1
 
-    bar = tqdm(batches(data.train, gb, generator=gens["data"]), total=nb, disable=not cfg.progress or not ctx.is_main,
-               desc=f"{phase} {epoch + 1}/{total}", unit="batch", leave=False)
-    for i, (x, y) in enumerate(bar):
+    # the bar is updated by hand: tqdm.auto's asyncio bar calls iter() on what it wraps, and a second iter() of a
+    # DataLoader with persistent workers starts a second pass (its sampler draws a second permutation)
+    bar = tqdm(total=nb, disable=not cfg.progress or not ctx.is_main, desc=f"{phase} {epoch + 1}/{total}",
+               unit="batch", leave=False)
+    lr = cosine_lr(cfg.init_lr, t0, span)
+    for i, (x, y) in enumerate(st.train_loader):
+        bar.update()
         lr = cosine_lr(cfg.init_lr, t0 + i, span)
         set_lr(weight_opt, lr)
         n = len(y)
         x, y = ctx.shard(x, y)
+        x = st.rt.inputs(x)
         net.train()
         net.sample(gens["arch"], uniform=phase == "warmup")  # the same path on every rank: same generator
         weight_opt.zero_grad(set_to_none=True)
-        out = model(x)
-        loss = ctx.cross_entropy(out, y, n, cfg.label_smoothing)
+        with st.rt.autocast():  # weights only: α, its optimiser and the latency term stay fp32
+            out = model(x)
+        out = out.float()
+        loss = (st.loss_fn(out, y) if st.loss_fn is not None else ctx.cross_entropy(out, y, n, cfg.label_smoothing))
         _check_finite(loss, "training loss", epoch, i, rd)
-        loss.backward()
-        weight_opt.step()
+        if st.scaler is not None:
+            st.scaler.scale(loss).backward()
+            st.scaler.step(weight_opt)
+            st.scaler.update()
+        else:
+            loss.backward()
+            weight_opt.step()
         add({"train_loss": float(loss.detach()), "train_acc": float((out.argmax(1) == y).float().mean())})
         if phase == "search" and (i + 1) % cfg.grad_update_arch_param_every == 0:
             for _ in range(cfg.grad_update_steps):
@@ -252,8 +331,9 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                 add(m)
         bar.set_postfix({k: f"{sums[k] / counts[k]:.3g}" for k in ("train_loss", "arch_loss") if k in sums},
                         refresh=False)
+    bar.close()
     means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
-    row = _row(net, strategy, data, cfg, epoch, phase, lr, means, ctx, gb)
+    row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb)
     for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
         if t.is_floating_point():
             _check_finite(t, f"network state ({name})", epoch, nb, rd)
@@ -280,7 +360,7 @@ def _mean_over_ranks(sums: dict[str, float], counts: dict[str, int], ctx: DistCo
     return {k: float(t[i] / t[len(keys) + i]) for i, k in enumerate(keys) if t[len(keys) + i] > 0}
 
 
-def _row(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, epoch: int, phase: str, lr: float,
+def _row(net: Supernet, strategy, valid_loader: Any, cfg: SearchConfig, epoch: int, phase: str, lr: float,
          means: dict[str, float], ctx: DistContext = SINGLE, gb: int | None = None) -> dict[str, Any]:
     arch = net.argmax_arch()
     costs = strategy.costs
@@ -292,7 +372,7 @@ def _row(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, epoch: in
     row["valid_loss"] = row["valid_acc"] = float("nan")
     if (epoch + 1) % cfg.arch_valid_frequency == 0:
         net.set_arch(arch)
-        row["valid_loss"], row["valid_acc"] = evaluate(net, data.valid, gb or cfg.batch_size, batch_stats=True,
+        row["valid_loss"], row["valid_acc"] = evaluate(net, valid_loader, gb or cfg.batch_size, batch_stats=True,
                                                        label_smoothing=cfg.label_smoothing, dist=ctx)
     row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
                 "entropy": net.entropy(), "arch": arch.to_string()})
@@ -311,3 +391,10 @@ def _summary(row: dict[str, Any], total: int, target: float | None) -> str:
                  + (f" (target {target:.4g})" if target else ""))
     parts.append(f"entropy {row['entropy']:.2f}")
     return "  ".join(parts)
+
+
+def _loader_size(loader: Any) -> str:
+    try:
+        return str(len(loader.dataset))
+    except (AttributeError, TypeError):
+        return "?"

@@ -10,10 +10,13 @@ from typing import Any, TypeVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
-from .data import ImageData, batches
+from .data import make_loader
 
 M = TypeVar("M", bound=nn.Module)
+# a weight optimiser given as a factory: params -> torch.optim.Optimizer (e.g. functools.partial(torch.optim.SGD, ...))
+WeightOptimizer = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
 
 def seeded(build: Callable[[], M], seed: int) -> M:
@@ -64,27 +67,34 @@ def batch_stat_bn(net: nn.Module) -> Iterator[None]:
                 m.track_running_stats = track
 
 
-def evaluate(net: nn.Module, data: ImageData, batch_size: int, *, batch_stats: bool = False,
-             label_smoothing: float = 0.0, dist: Any = None) -> tuple[float, float]:
-    """(mean loss, accuracy) over ``data``; ``batch_stats`` uses per-batch BatchNorm statistics (supernets).
+def evaluate(net: nn.Module, data: Any, batch_size: int, *, batch_stats: bool = False,
+             label_smoothing: float = 0.0, dist: Any = None, workers: int | None = None) -> tuple[float, float]:
+    """(mean loss, accuracy) over ``data`` (a dataset, read in order, or a DataLoader); ``batch_stats`` uses
+    per-batch BatchNorm statistics (supernets). Batches go to the network's device.
 
     ``dist`` (a :class:`hwnas.search.distributed.DistContext`): every rank evaluates its share of each batch of
     ``batch_size`` images and the totals are summed over ranks."""
-    if len(data) == 0:
-        return float("nan"), float("nan")
-    total_loss, correct = 0.0, 0
+    loader = data if isinstance(data, DataLoader) else make_loader(data, batch_size, shuffle=False, workers=workers)
+    device = next(net.parameters()).device
+    total_loss, correct, seen = 0.0, 0, 0
     ctx = batch_stat_bn(net) if batch_stats else _eval_mode(net)
     with torch.no_grad(), ctx:
-        for x, y in batches(data, batch_size, shuffle=False):
+        for x, y in loader:
+            seen += len(y)
             if dist is not None:
                 x, y = dist.shard(x, y)
-            out = net(x)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if len(y) == 0:
+                continue
+            out = net(x).float()
             total_loss += float(F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
+    if seen == 0:
+        return float("nan"), float("nan")
     if dist is not None and dist.enabled:
         totals = dist.all_reduce_sum(torch.tensor([total_loss, float(correct)], dtype=torch.float64))
         total_loss, correct = float(totals[0]), int(round(float(totals[1])))
-    return total_loss / len(data), correct / len(data)
+    return total_loss / seen, correct / seen
 
 
 @contextlib.contextmanager
@@ -95,12 +105,6 @@ def _eval_mode(net: nn.Module) -> Iterator[None]:
         yield
     finally:
         net.train(was)
-
-
-def cycle(data: ImageData, batch_size: int, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled batches (a new permutation each pass)."""
-    while True:
-        yield from batches(data, batch_size, generator=gen, drop_last=len(data) >= batch_size)
 
 
 def rng_state(gens: dict[str, torch.Generator]) -> dict[str, Any]:
