@@ -94,6 +94,8 @@ BENCHMARKS: tuple[Bench, ...] = (
           notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~13 min when it must run it"),
     Bench("ofa_table_check", "ofa_table_check.py", ("--n", "20", "--rounds", "2"), ("--quick",), 120, 60,
           needs_table=True),
+    Bench("model_spaces", "model_spaces.py", (), ("--quick",), 420, 120,
+          notes="the two example model spaces (LayerChoice): predictor on held-out networks, a search vs its target"),
 )
 
 
@@ -369,6 +371,26 @@ def section_search_constraint(r: dict[str, Any] | None) -> str | None:
     return _section("Search meets a latency target on this device (issue 4)", "`search_constraint.json`", rows, note)
 
 
+def section_model_spaces(r: dict[str, Any] | None) -> str | None:
+    if not r or not isinstance(r.get("spaces"), dict):
+        return None
+    rows = []
+    for x in r["spaces"].values():
+        c, lut, s = x.get("calibrated") or {}, x.get("lut_sum") or {}, x.get("search") or {}
+        n = c.get("n")
+        rows.append([f"`{x.get('model')}`: calibrated predictor within ±10%, {n} networks ({x.get('protocol')})",
+                     fmt(c.get("within_10pct"), "pct"), "≥ 95.0%", f"LUT-sum {fmt(lut.get('within_10pct'), 'pct')}",
+                     _ratio(c.get("within_10pct"), 0.95), verdict(c.get("within_10pct"), 0.95, at_most=False)])
+        if s.get("measured_ms") is not None:
+            ratio = s["measured_ms"] / s["target_ms"]
+            rows.append([f"`{x.get('model')}`: gradient search at {s['target_ms']:.4g} ms, exported network measured",
+                         f"{s['measured_ms']:.4g} ms ({ratio - 1:+.1%})", "0.95–1.05×", "—", fmt_num(ratio, "x"),
+                         "pass" if abs(ratio - 1) <= 0.05 else "miss"])
+    note = ("ONNX Runtime, 1 thread, minimum over 3 interleaved passes of 10 runs; the calibrated predictor adds "
+            "the layers outside the choices, which LUT-sum cannot see.")
+    return _section("Your own model: LayerChoice spaces (issue 15)", "`model_spaces.json`", rows, note)
+
+
 def section_nni(r: dict[str, Any] | None) -> str | None:
     if not r:
         return None
@@ -526,11 +548,13 @@ def build_summary(results: Path) -> str:
              f"Machine(s): {', '.join(machines) or 'unknown'}. This machine's 2 cores are shared, so timings "
              "drift between runs.", ""]
     sections = [section_profile(res), section_predictors(res), section_search_cost(res.get("search_cost")),
-                section_search_constraint(res.get("search_constraint")), section_nni(res.get("nni_proxyless")),
+                section_search_constraint(res.get("search_constraint")), section_model_spaces(res.get("model_spaces")),
+                section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_runs(res.get("run_all"))]
     missing = []
-    for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "nni_proxyless",
+    for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
+                          "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front"), sections, strict=False):
         if sec is None:
             missing.append(name)

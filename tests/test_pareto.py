@@ -44,3 +44,20 @@ def test_figures_render(tmp_path, tiny, fake):
     assert alpha_evolution(probs, tmp_path / "a.png", choice_labels=[["k3e3", "zero"]] * 2).stat().st_size > 5000
     table = build_table(tiny, fake, tmp_path / "t.csv", progress=False)
     assert table_heatmap(table, tmp_path / "h.png").stat().st_size > 5000
+
+
+def test_flatness_compares_the_architecture_spread_with_the_seed_spread():
+    from hwnas.pareto.flatness import flatness, flatness_sentence, seed_spread
+
+    runs = pd.DataFrame({"arch": ["a", "a", "a", "b", "b", "b"], "accuracy": [0.80, 0.82, 0.81, 0.70, 0.72, 0.71]})
+    s = seed_spread(runs)
+    assert s["n_archs"] == 2 and s["std"] == pytest.approx(0.01)
+    pts = pd.DataFrame({"arch": ["small", "mid", "large"], "measured_ms": [0.1, 0.3, 0.9],
+                        "accuracy": [0.860, 0.865, 0.868]})
+    flat = flatness(pts, s["std"])
+    assert flat["flat"] and flat["recommended"]["arch"] == "small"  # within 2 seed spreads of the best
+    assert "front is flat" in flatness_sentence(flat)
+    steep = flatness(pd.DataFrame({"arch": ["small", "large"], "measured_ms": [0.1, 0.9], "accuracy": [0.7, 0.9]}),
+                     s["std"])
+    assert not steep["flat"] and steep["recommended"]["arch"] == "large"
+    assert "rises by more than the noise" in flatness_sentence(steep)

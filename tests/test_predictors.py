@@ -20,7 +20,7 @@ from hwnas.predictors import (
     read_arch_list,
     save_predictor,
 )
-from hwnas.profilers import Protocol, TableError, TableMismatchError, build_table, create_backend
+from hwnas.profilers import ROBUST, TableError, TableMismatchError, build_table, create_backend
 from hwnas.space import get_space
 
 CIFAR = dict(width_mult=0.35)
@@ -164,7 +164,7 @@ def test_given_networks_are_measured_again_in_their_order(tmp_path, tiny, fake):
     np.testing.assert_allclose(again.latencies(), first.latencies()[:4], rtol=0.2)
     assert main([*cmd, "--n", "4"]) == 0 and len(ArchDataset.load(tmp_path / "b.csv")) == 4  # resumes
     with pytest.raises(ValueError, match="planned with"):  # another list is refused
-        measure_archs(tiny, create_backend("fake", protocol=Protocol()), tmp_path / "b.csv", n=5, seed=0, archs=first.archs(),
+        measure_archs(tiny, create_backend("fake", protocol=ROBUST), tmp_path / "b.csv", n=5, seed=0, archs=first.archs(),
                       progress=False)
     lst = tmp_path / "list.txt"
     lst.write_text(f"# two networks\n{first.arch_strings[5]}\n\n{first.arch_strings[6]}\n")

@@ -52,12 +52,14 @@ def _capture_supernets() -> list:
     """Record every supernet run_search builds (test instrumentation: the API hands back only the result)."""
     nets: list = []
 
-    class Recorded(searcher.Supernet):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            nets.append(self)
+    build = searcher.build_supernet
 
-    searcher.Supernet = Recorded
+    def recorded(*a, **k):
+        net = build(*a, **k)
+        nets.append(net)
+        return net
+
+    searcher.build_supernet = recorded
     return nets
 
 

@@ -135,11 +135,17 @@ def shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile") -> None:
+def add_space_args(p: argparse.ArgumentParser, default: str | None = "proxyless-mobile") -> None:
     from ..space import list_spaces
 
-    g = p.add_argument_group("search space")
-    g.add_argument("--space", default=default, help=f"named space: {', '.join(list_spaces())} (default %(default)s)")
+    g = p.add_argument_group("search space (a named space, or your model with --model)")
+    g.add_argument("--space", help=f"named space: {', '.join(list_spaces())}"
+                                   + (f" (default {default})" if default else ""))
+    p.set_defaults(space_default=default)
+    g.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
+                   help="your network with LayerChoice / InputChoice points, built by this class or function (from "
+                        "the current directory or PYTHONPATH); needs --input-shape")
+    g.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1, e.g. 1,1,28,28")
     g.add_argument("--resolution", type=bounded_int(8, 4096), help="input resolution (default: the space's)")
     g.add_argument("--width-mult", type=width_mult, help="channel width multiplier (default: the space's)")
     g.add_argument("--kernels", type=odd_ints, help="candidate kernel sizes, e.g. 3,5,7")
@@ -147,13 +153,32 @@ def add_space_args(p: argparse.ArgumentParser, default: str = "proxyless-mobile"
     g.add_argument("--num-classes", type=bounded_int(1, 100_000), help="classifier outputs")
 
 
-SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
+SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes", "model", "input_shape")
+_NAMED_ONLY = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
 
 
 def space_from_args(a: argparse.Namespace):
+    """A named space (``--space`` and its overrides), or the user's model (``--model`` with ``--input-shape``)."""
+    if getattr(a, "model", None):
+        import os
+        import sys
+
+        from ..space.model_space import ModelSpace
+
+        given = [f"--{k.replace('_', '-')}" for k in _NAMED_ONLY if getattr(a, k, None) is not None]
+        if given:
+            raise UsageError(f"--model searches your network: {', '.join(given)} belong to the named spaces")
+        if not getattr(a, "input_shape", None):
+            raise UsageError("--model needs --input-shape, e.g. --input-shape 1,1,28,28")
+        if os.getcwd() not in sys.path:  # a console script does not put the current directory on sys.path
+            sys.path.insert(0, os.getcwd())
+        return ModelSpace(a.model, a.input_shape)
+    if getattr(a, "input_shape", None):
+        raise UsageError("--input-shape goes with --model (a named space has its own --resolution)")
     from ..space import get_space
 
-    return get_space(a.space, resolution=a.resolution, width_mult=a.width_mult, kernels=a.kernels,
+    name = a.space or getattr(a, "space_default", None) or "proxyless-mobile"
+    return get_space(name, resolution=a.resolution, width_mult=a.width_mult, kernels=a.kernels,
                      expands=a.expands, num_classes=a.num_classes)
 
 
@@ -175,10 +200,13 @@ def add_backend_args(p: argparse.ArgumentParser, *, device_flag: str = "--device
     g.add_argument("--repeats", type=bounded_int(1, 1_000_000), help="timed runs (at least)")
     g.add_argument("--min-time", type=seconds, help="keep timing until this many seconds have passed")
     g.add_argument("--rounds", type=bounded_int(1, 100), help="time each layer/network in this many interleaved passes, seconds "
-                   "apart, pooling the samples (default 1; 2-3 on a shared or virtualised CPU)")
+                   "apart, pooling the samples (default 3)")
     g.add_argument("--statistic", choices=list(STATISTICS),
-                   help="headline latency that predictors and searches read (default median; 'min' with "
-                   "--rounds 2+ is the figure that repeats on a CPU whose speed swings)")
+                   help="headline latency that predictors and searches read (default min: over interleaved rounds, "
+                        "the figure that repeats on a CPU whose speed swings)")
+    g.add_argument("--fast", action="store_true",
+                   help="one pass of 30 runs with the median as headline, instead of the default 3 interleaved "
+                        "passes of 10 runs with the minimum (quicker; does not repeat on a shared machine)")
     g.add_argument("--jobs", type=bounded_int(1, 1024), default=1, help="build the programs in this many processes before "
                    "timing anything (executorch, where lowering a network takes ~40 s; needs "
                    "--backend-opt cache_dir=DIR) (default %(default)s)")
@@ -265,14 +293,20 @@ PROTOCOL_FLAGS = (("warmup", "warmup"), ("repeats", "repeats"), ("min_time", "mi
 def backend_from_args(a: argparse.Namespace):
     from dataclasses import replace
 
-    from ..profilers import Protocol, create_backend
+    from ..profilers import ROBUST, Protocol, create_backend
 
-    proto = Protocol()
-    for flag, field in PROTOCOL_FLAGS:
-        if getattr(a, flag, None) is not None:
-            proto = replace(proto, **{field: getattr(a, flag)})
-    return create_backend(a.backend, threads=a.threads, device=a.measure_device, batch=a.batch, protocol=proto,
-                          **parse_options(a.backend_opt, a.backend))
+    def protocol(base: Protocol) -> Protocol:
+        for flag, field in PROTOCOL_FLAGS:
+            if getattr(a, flag, None) is not None:
+                base = replace(base, **{field: getattr(a, flag)})
+        return base
+
+    backend = create_backend(a.backend, threads=a.threads, device=a.measure_device, batch=a.batch,
+                             protocol=protocol(Protocol() if getattr(a, "fast", False) else ROBUST),
+                             **parse_options(a.backend_opt, a.backend))
+    if not backend.supports_rounds and getattr(a, "rounds", None) is None:  # its tool times the runs itself
+        backend.protocol = protocol(Protocol())
+    return backend
 
 
 # said in the --help of every command that loads a predictor (as scikit-learn says it of pickles)

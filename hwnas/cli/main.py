@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         print("hwnas: error: out of memory: the space, batch size or data asked for more memory than this machine "
               "has; make it smaller", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (`hwnas table show t.csv | head`): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         print("hwnas: internal error (a bug in hwnas, not in your input): please report it with the traceback "
               "below and the command you ran", file=sys.stderr)

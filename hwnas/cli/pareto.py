@@ -38,7 +38,12 @@ def cmd_pareto(a: argparse.Namespace) -> int:
     from ..pareto.experiment import ParetoConfig, run_pareto
     from ..pareto.report import report_markdown
 
-    model = latency_model_from_args(a)
+    space = None
+    if a.model:
+        from .flags import space_from_args
+
+        space = space_from_args(a)
+    model = latency_model_from_args(a, space)
     backend = backend_from_args(a)
     if not a.force and model.backend and model.backend != backend.name:
         raise UsageError(f"the latency model was measured with {model.backend!r} but --backend is {backend.name!r}; "
@@ -71,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "with others.")
     add_latency_model_args(s, predictor_help="saved calibrated predictor (joblib)")
     s.add_argument("--targets", type=_floats, required=True, help="latency targets in ms, e.g. 0.3,0.45,0.6")
+    s.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
+                   help="your network with LayerChoice / InputChoice points (the latency model must be made for it)")
+    s.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1 (with --model)")
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")
     s.add_argument("--data-limit", type=positive_int, default=600,

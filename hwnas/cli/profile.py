@@ -40,12 +40,12 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_measure(a: argparse.Namespace) -> int:
-    from ..space import build_model
-
     space = space_from_args(a)
     arch = space.parse(a.arch)
     backend = backend_from_args(a)
-    stats = backend.measure(build_model(arch, space), (1, space.in_channels, space.resolution, space.resolution))
+    from ..predictors.archs import network_jobs
+
+    ((_, stats, _),) = list(backend.measure_many(network_jobs([arch], space)))
     print(f"arch     {arch}")
     print(f"space    {space.name} at {space.resolution} px: {space.macs(arch) / 1e6:.1f} MMACs, "
           f"{space.params(arch) / 1e6:.2f} M params")
@@ -60,7 +60,9 @@ def cmd_measure(a: argparse.Namespace) -> int:
         table.check_compatible(backend.settings(), backend.environment(), what="this measurement",
                                fields=COMPARABLE_FIELDS)
         lut = lut_block_costs(table, space).arch_ms(arch, space)
-        print(f"LUT-sum  {lut:.3f} ms ({(lut / stats.median_ms - 1):+.1%} vs measured median)")
+        column = backend.protocol.column
+        print(f"LUT-sum  {lut:.3f} ms ({(lut / getattr(stats, column) - 1):+.1%} vs measured "
+              f"{backend.protocol.statistic})")
     return 0
 
 

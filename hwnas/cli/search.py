@@ -192,7 +192,7 @@ def cmd_search(a: argparse.Namespace) -> int:
             return float(pred.predict([arch])[0])
 
         latency_fn = predicted_ms
-    if a.space is None:
+    if a.space is None and getattr(space, "kind", None) != "model":
         a.space = space.name
     try:
         result = run_search(space, model.costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn,
@@ -216,7 +216,13 @@ def cmd_retrain(a: argparse.Namespace) -> int:
     costs, run_dir = None, None
     if a.source:
         src = Path(a.source)
-        arch, space, _ = load_exported(src)
+        arch, space, record = load_exported(src)
+        if getattr(space, "kind", None) == "model" or a.model:
+            from ..space.model_space import check_same_space
+
+            live = space_from_args(a)
+            check_same_space(space.to_dict(), live, f"the searched architecture in {src}")
+            space, arch = live, live.parse(record)
         if src.is_dir():
             run_dir = src
             if RunDir(src).file(RunDir.COSTS).exists():
@@ -237,7 +243,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
           f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
     if res.measured_ms is not None:
-        print(f"measured      {res.measured_ms:.4g} ms median ({backend.name}, {backend.threads} thread(s))")
+        print(f"measured      {res.measured_ms:.4g} ms {backend.protocol.statistic} ({backend.name}, "
+              f"{backend.threads} thread(s))")
     if res.predicted_ms is not None:
         extra = f" ({res.predicted_ms / res.measured_ms - 1:+.1%} vs measured)" if res.measured_ms else ""
         print(f"predicted     {res.predicted_ms:.4g} ms{extra}")

@@ -23,7 +23,7 @@ from ..predictors import CalibratedPredictor, FittedPredictor, LUTSumPredictor
 from ..predictors.archs import measure_archs
 from ..predictors.metrics import accuracy_report
 from ..predictors.persist import save_predictor
-from ..profilers import QUICK, build_table, create_backend
+from ..profilers import QUICK, ROBUST, build_table, create_backend
 from ..space import get_space
 from .experiment import ParetoConfig, run_pareto
 from .report import report_markdown
@@ -40,7 +40,7 @@ def _setup(quick: bool):
                            retrain_epochs=1, evo_population=6, evo_generations=1, batch_size=32, progress=False)
     else:
         space = get_space("proxyless-cifar", resolution=16, width_mult=0.25)
-        backend = create_backend("onnxruntime", threads=1)
+        backend = create_backend("onnxruntime", threads=1, protocol=ROBUST)
         sizes = dict(n_fit=40, n_test=20)
         cfg = ParetoConfig(targets_ms=(), data="digits-hard", data_limit=600, search_epochs=6, warmup_epochs=3,
                            retrain_epochs=10)

@@ -30,6 +30,7 @@ from ..search.baselines import evolutionary_search, hand_designed, random_under_
 from ..search.data import DataSplits, data_for_space
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
+from .flatness import flatness, flatness_sentence, seed_spread
 from .fronts import summarise
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class ParetoConfig:
     evo_generations: int = 4
     seed: int = 0
     progress: bool = True
+    # the two fastest networks evaluated are retrained with this many more seeds: the seed-to-seed spread of
+    # accuracy that the report weighs the front against (0: not measured)
+    noise_seeds: int = 2
 
 
 @dataclass
@@ -63,6 +67,7 @@ class ParetoResult:
     summary: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    flatness: dict[str, Any] = field(default_factory=dict)
 
 
 def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
@@ -149,7 +154,7 @@ def check_reuse(out: Path, stages: dict[str, dict[str, Any]], force: bool) -> No
 
 
 def _probabilities(record: dict[str, Any], space: SearchSpace) -> list[list[float]]:
-    return [[float(d[c.token]) for c in p.choices] for p, d in zip(space.positions(), record["probabilities"],
+    return [[float(d[label]) for label in labels] for labels, d in zip(space.choice_labels(), record["probabilities"],
                                                                     strict=True)]
 
 
@@ -182,7 +187,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
 
     from ..search import run_search
     from ..search.run import RunDir
-    from ..search.supernet import Supernet
+    from ..search.supernet import build_supernet
     from ..search.training import evaluate
 
     rd = RunDir(run_dir)
@@ -190,7 +195,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
         run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
                                                       warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
                    run_dir=run_dir, resume=rd.has_checkpoint, log=None)
-    net = Supernet(space)
+    net = build_supernet(space)
     net.load_state_dict(rd.load_checkpoint()["net"])
     net.eval()
 
@@ -251,6 +256,28 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
            "macs": space.macs(arch), "params": space.params(arch)}
     cache.put(row)
     return row
+
+
+def seed_runs(archs: list[ArchSpec], space: SearchSpace, data: DataSplits, cfg: ParetoConfig, path: Path,
+              first: dict[str, float]) -> pd.DataFrame:
+    """Test accuracy of each of ``archs`` retrained with ``cfg.noise_seeds`` more seeds (beside ``first``, its
+    accuracy with ``cfg.seed``), saved to ``path`` after each retrain so that a rerun resumes."""
+    from ..search.retrain import RetrainConfig, retrain
+
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["arch", "seed", "accuracy"])
+    rows = done.to_dict("records")
+    have = {(str(r["arch"]), int(r["seed"])) for r in rows}
+    for arch in archs:
+        for seed in range(cfg.seed + 1, cfg.seed + 1 + cfg.noise_seeds):
+            if (str(arch), seed) in have:
+                continue
+            r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size,
+                                                         seed=seed), progress=False, log=None)
+            rows.append({"arch": str(arch), "seed": seed, "accuracy": r.test_acc})
+            frame = pd.DataFrame(rows)
+            atomic_write(path, lambda fh, f=frame: f.to_csv(fh, index=False))
+    rows += [{"arch": a, "seed": cfg.seed, "accuracy": acc} for a, acc in first.items()]
+    return pd.DataFrame(rows)
 
 
 def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | Path, cfg: ParetoConfig, *,
@@ -318,10 +345,26 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
     chance = 1.0 / space.num_classes
     summary = summarise(compared, ref_latency_ms=ref_lat, ref_accuracy=chance)
     files = {"points": out / "points.csv", "summary": out / "summary.csv", "pareto": out / "pareto.png"}
+    flat: dict[str, Any] = {}
+    if cfg.noise_seeds > 0:
+        # the two fastest distinct networks evaluated: the cheapest to retrain again, and the ones a flat front
+        # would recommend
+        first = {str(p["arch"]): float(r["accuracy"]) for p, r in zip(plan, rows, strict=True)}
+        by_speed = sorted({str(p["arch"]): p["arch"] for p in plan}.values(), key=latency)[:2]
+        log(f"[d] seed-to-seed spread: the {len(by_speed)} fastest networks retrained with {cfg.noise_seeds} more "
+            "seeds")
+        runs = seed_runs(by_speed, space, data, cfg, out / "seeds.csv", {str(a): first[str(a)] for a in by_speed})
+        spread = seed_spread(runs)
+        distinct = points.drop_duplicates("arch")
+        flat = {**flatness(distinct, spread["std"]), "seed_runs": spread}
+        atomic_write_json(out / "flatness.json", flat)
+        files["flatness"] = out / "flatness.json"
     atomic_write(files["points"], lambda fh: points.to_csv(fh, index=False))
     atomic_write(files["summary"], lambda fh: summary.to_csv(fh, index=False))
     pareto_plot(points, files["pareto"], targets_ms=cfg.targets_ms, device=device,
-                title=f"{space.name} on {data.name}: accuracy after {cfg.retrain_epochs} epochs vs measured latency")
+                title=f"{space.name} on {data.name}: accuracy after {cfg.retrain_epochs} epochs vs measured latency"
+                      + (" (bars: ±1 seed-to-seed std)" if flat else ""),
+                acc_err=flat.get("seed_std") if flat else None)
     mid = out / "search" / target_dir(cfg.targets_ms[len(cfg.targets_ms) // 2])
     alpha = alpha_figure(space, mid, out / "alpha_evolution.png")
     if alpha is not None:
@@ -332,9 +375,11 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
         notes.append(f"hypervolume ratio search/random = {hv[SEARCH] / hv[RANDOM]:.3f}")
     if SEARCH in hv and EVOLUTION in hv and hv[EVOLUTION] > 0:
         notes.append(f"hypervolume ratio search/evolution = {hv[SEARCH] / hv[EVOLUTION]:.3f}")
+    if flat:
+        notes.append(flatness_sentence(flat))
     for n in notes:
         log(n)
-    return ParetoResult(points, summary, files, notes)
+    return ParetoResult(points, summary, files, notes, flat)
 
 
 def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
@@ -347,11 +392,11 @@ def alpha_figure(space: SearchSpace, run_dir: Path, path: Path) -> Path | None:
     except FileNotFoundError:
         return None
     probs, labels = [], []
-    for p in space.positions():
-        cols = [f"p{p.index}_{c.token}" for c in p.choices]
+    for d, choice_labels in enumerate(space.choice_labels()):
+        cols = [f"p{d}_{label}" for label in choice_labels]
         if not all(c in frame for c in cols):
             return None
         probs.append(frame[cols].to_numpy())
-        labels.append([c.token for c in p.choices])
+        labels.append(list(choice_labels))
     return alpha_evolution(probs, path, choice_labels=labels, title=f"architecture probabilities, {run_dir.name}")
 

@@ -14,15 +14,19 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def pareto_plot(points: Any, path: str | Path, *, targets_ms: Any = (), device: str = "", title: str = "",
-                method_col: str = "method", lat_col: str = "measured_ms", acc_col: str = "accuracy") -> Path:
+                method_col: str = "method", lat_col: str = "measured_ms", acc_col: str = "accuracy",
+                acc_err: float | None = None) -> Path:
     """Accuracy against measured latency: every point, each method's front as a step line, targets as
-    vertical lines."""
+    vertical lines; ``acc_err`` (the seed-to-seed standard deviation of accuracy) as ±1 error bars."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (method, g) in enumerate(points.groupby(method_col, sort=False)):
         color = f"C{i}"
         ax.scatter(g[lat_col], g[acc_col], marker=_MARKERS[i % len(_MARKERS)], color=color, s=30, alpha=0.75,
                    label=method)
+        if acc_err is not None and acc_err == acc_err:
+            ax.errorbar(g[lat_col], g[acc_col], yerr=acc_err, fmt="none", ecolor=color, elinewidth=0.8, capsize=2,
+                        alpha=0.6)
         fl, fa = front(g[lat_col], g[acc_col])
         if len(fl):
             ax.step(fl, fa, where="post", color=color, lw=1.2, alpha=0.9)

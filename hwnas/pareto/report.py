@@ -19,7 +19,22 @@ def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
              "| method | points | on front | hypervolume | best accuracy | fastest (ms) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r.method} | {r.points} | {r.front} | {r.hypervolume:.4f} | {r.best_accuracy:.3f} | "
               f"{r.fastest_ms:.3f} |" for r in s.itertuples()]
-    lines += ["", *[f"- {n}" for n in result.notes], "", f"![Pareto]({result.files['pareto'].relative_to(rel_to)})", ""]
+    notes = [n for n in result.notes if not n.startswith("Across the evaluated networks")]
+    lines += ["", *[f"- {n}" for n in notes], ""]
+    f = result.flatness
+    if f:
+        from .flatness import flatness_sentence
+
+        sr = f.get("seed_runs") or {}
+        lines += ["### How much the architecture matters at this budget", "", flatness_sentence(f), "",
+                  f"(Seed-to-seed spread pooled over the {sr.get('n_archs', 0)} fastest networks evaluated, "
+                  f"{sr.get('n_runs', 0)} retrains; error bars in the figure are ±1 of it.)", ""]
+        per = sr.get("per_arch") or {}
+        if per:
+            lines += ["| network | accuracy per seed |", "|---|---|"]
+            lines += [f"| `{a}` | {', '.join(f'{v:.3f}' for v in accs)} |" for a, accs in per.items()]
+            lines.append("")
+    lines += [f"![Pareto]({result.files['pareto'].relative_to(rel_to)})", ""]
     if "alpha" in result.files:
         lines += [f"![alpha]({result.files['alpha'].relative_to(rel_to)})", ""]
     lines += ["| method | target (ms) | predicted (ms) | measured (ms) | vs target | accuracy | architecture |",

@@ -35,7 +35,7 @@ class ArchDataset(MeasuredRecords):
     KEY = ("arch",)
 
     @classmethod
-    def check_rows(cls, rows, corrupt) -> None:
+    def check_rows(cls, rows, corrupt, meta) -> None:
         from ..space.spec import MAX_ARCH_CHARS
 
         ok = rows["arch"].map(lambda v: isinstance(v, str) and 0 < len(v) <= MAX_ARCH_CHARS)
@@ -82,6 +82,8 @@ class ArchDataset(MeasuredRecords):
 def _biased_sample(space: SearchSpace, rng: np.random.Generator) -> ArchSpec:
     """One architecture whose overall size is drawn first: small networks (many ``zero``, small kernels and
     expansions) are as likely as large ones, unlike uniform per-block sampling."""
+    if getattr(space, "kind", None) == "model":
+        return _biased_sample_generic(space, rng)
     u = rng.uniform()
     blocks = []
     for pos in space.positions():
@@ -94,6 +96,20 @@ def _biased_sample(space: SearchSpace, rng: np.random.Generator) -> ArchSpec:
         w = np.exp(3.0 * (u - 0.5) * rank)
         blocks.append(cands[int(rng.choice(len(cands), p=w / w.sum()))])
     return ArchSpec.from_blocks(blocks, space.depths)
+
+
+def _biased_sample_generic(space, rng: np.random.Generator):
+    """The same idea for any space: draw an overall size u, then at every decision prefer options whose
+    multiply-accumulates rank high (u near 1) or low (u near 0)."""
+    u = rng.uniform()
+    idx = []
+    for d, labels in enumerate(space.choice_labels()):
+        cost = np.array([sum(k.macs() for k in space.choice_keys(d, o)) + (1.0 if space.choice_active(d, o) else 0.0)
+                         for o in range(len(labels))], dtype=float)
+        rank = (cost - cost.mean()) / (cost.std() + 1e-9)
+        w = np.exp(3.0 * (u - 0.5) * rank)
+        idx.append(int(rng.choice(len(labels), p=w / w.sum())))
+    return space.from_indices(idx)
 
 
 def plan_archs(space: SearchSpace, n: int, seed: int, *, pool_factor: int = 20, exclude: set[str] | None = None
@@ -128,7 +144,10 @@ def plan_archs(space: SearchSpace, n: int, seed: int, *, pool_factor: int = 20, 
 
 
 def reference_arch(space: SearchSpace) -> ArchSpec:
-    """The fixed network probed between measurements: every block at the space's first candidate."""
+    """The fixed network probed between measurements: every block at the space's first candidate (a model space:
+    the network as written, first candidates and inputs)."""
+    if getattr(space, "kind", None) == "model":
+        return space.first()
     return space.uniform(space.candidates[0])
 
 
@@ -238,8 +257,7 @@ def _measure(space: SearchSpace, backend: Backend, path: Path, n: int, seed: int
 def network_jobs(archs: list[ArchSpec], space: SearchSpace) -> list[functools.partial]:
     """Picklable builders of each network and its input shape, for :meth:`Backend.measure_many` and
     :meth:`Backend.precompile`."""
-    shape = (1, space.in_channels, space.resolution, space.resolution)
-    return [functools.partial(_network_job, a, space, shape) for a in archs]
+    return [functools.partial(_network_job, a, space, tuple(space.input_shape)) for a in archs]
 
 
 def _network_job(arch: ArchSpec, space: SearchSpace, shape: tuple[int, ...]):

@@ -29,12 +29,12 @@ class BlockCosts:
     costs: tuple[tuple[float, ...], ...]  # costs[b][i]: ms added by choice i of block b
 
     def arch_ms(self, arch: ArchSpec, space: SearchSpace) -> float:
-        """The latency of one architecture under these costs."""
-        space.validate(arch)
-        total = self.const_ms
-        for pos, block, cost in zip(space.positions(), arch.blocks, self.costs, strict=True):
-            total += cost[pos.choices.index(block)]
-        return float(total)
+        """The latency of one architecture under these costs (any space: its ``indices`` pick the costs)."""
+        return self.indices_ms(space.indices(arch))
+
+    def indices_ms(self, indices: list[int] | tuple[int, ...]) -> float:
+        """The latency of the architecture that takes option ``indices[b]`` at every decision ``b``."""
+        return float(self.const_ms + sum(cost[int(i)] for cost, i in zip(self.costs, indices, strict=True)))
 
     def min_ms(self) -> float:
         """The fastest architecture's latency (each block at its cheapest choice)."""
@@ -56,10 +56,11 @@ def lut_block_costs(table: LatencyTable, space: SearchSpace, column: str | None 
         table.check_covers(space)
 
     def ms(key) -> float:
-        return table.latency_ms(key, column) if key is None or key in table else float("nan")
+        return table.latency_ms(key, column) if key in table else float("nan")
 
     const = sum(ms(k) for k in space.fixed_keys())
-    costs = tuple(tuple(ms(pos.key(c)) for c in pos.choices) for pos in space.positions())
+    costs = tuple(tuple(float(sum(ms(k) for k in space.choice_keys(d, o))) for o in range(len(labels)))
+                  for d, labels in enumerate(space.choice_labels()))
     return BlockCosts(float(const), costs)
 
 

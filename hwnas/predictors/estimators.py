@@ -19,7 +19,7 @@ from ..profilers.records import COMPARABLE_FIELDS, TableMismatchError, space_pro
 from ..profilers.table import LatencyTable
 from ..space.spaces import SearchSpace
 from .block_costs import BlockCosts, lut_block_costs
-from .features import as_archs, block_matrix, linear_features
+from .features import as_archs, block_matrix, linear_features, n_groups
 
 
 class TablePredictor(RegressorMixin, BaseEstimator):
@@ -104,20 +104,24 @@ class CalibratedPredictor(TablePredictor):
         self._setup()
         y = np.asarray(y, dtype=float)
         _, m = self._matrix(X)
-        F = linear_features(m, len(self.space_.stages), len(self.space_.candidates))
+        F = linear_features(m, n_groups(self.space_), len(self.space_.kinds()))
         self.ridge_ = RidgeCV(alphas=self.alphas).fit(F, y - m.lut_ms, sample_weight=1.0 / y**2)
         self.block_costs_ = self._calibrated_costs()
         return self
 
     def _calibrated_costs(self) -> BlockCosts:
-        n_st, n_c = len(self.space_.stages), len(self.space_.candidates)
+        space = self.space_
+        n_st, n_c = n_groups(space), len(space.kinds())
         w = self.ridge_.coef_
         a, z, k = w[:n_st], w[n_st:2 * n_st], w[2 * n_st:2 * n_st + n_c]
-        cands = self.space_.candidates
         costs = []
-        for pos, row in zip(self.space_.positions(), self.costs_.costs, strict=True):
-            costs.append(tuple(0.0 if c.is_zero else lat * (1 + a[pos.stage] + k[cands.index(c)]) + z[pos.stage]
-                               for c, lat in zip(pos.choices, row, strict=True)))
+        for d, (g, row) in enumerate(zip(space.decision_groups(), self.costs_.costs, strict=True)):
+            out = []
+            for o, lat in enumerate(row):
+                kind = space.choice_kind(d, o)
+                scale = 1 + a[g] + (k[kind] if kind >= 0 else 0.0)
+                out.append(lat * scale + z[g] if space.choice_active(d, o) else 0.0)
+            costs.append(tuple(out))
         return BlockCosts(self.costs_.const_ms + float(self.ridge_.intercept_), tuple(costs))
 
     def predict(self, X: Any) -> np.ndarray:

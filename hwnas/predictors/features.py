@@ -13,17 +13,18 @@ from .block_costs import BlockCosts
 
 
 def as_archs(X: Iterable, space: SearchSpace) -> list[ArchSpec]:
-    """Accept arch strings, :class:`ArchSpec` objects or a 1-column array of either."""
+    """Accept arch strings, architecture objects (:class:`ArchSpec`, ``ModelArch``) or a 1-column array of either."""
     out = []
     for x in np.asarray(X, dtype=object).reshape(-1):
-        out.append(space.validate(x) if isinstance(x, ArchSpec) else space.parse(str(x)))
+        out.append(space.parse(x) if isinstance(x, str) else space.validate(x))
     return out
 
 
 @dataclass(frozen=True)
 class BlockMatrix:
-    """Per-network, per-block view: ``lat[n, b]`` table latency of the chosen op, ``active[n, b]``,
-    ``cand[n, b]`` index of the chosen candidate in ``space.candidates`` (-1 for zero)."""
+    """Per-network, per-decision view: ``lat[n, b]`` table latency of the chosen option, ``active[n, b]`` (the
+    option runs something), ``cand[n, b]`` the option's kind in ``space.kinds()`` (-1: none, e.g. ``zero``),
+    ``stage[b]`` the decision's calibration group (a stage of an MBConv space)."""
 
     lat: np.ndarray
     active: np.ndarray
@@ -37,18 +38,19 @@ class BlockMatrix:
 
 
 def block_matrix(archs: Sequence[ArchSpec], space: SearchSpace, costs: BlockCosts) -> BlockMatrix:
-    positions = space.positions()
-    cands = space.candidates
-    n, b = len(archs), len(positions)
+    n, b = len(archs), space.num_decisions
     lat, active, cand = np.zeros((n, b)), np.zeros((n, b)), np.full((n, b), -1, dtype=int)
     for i, arch in enumerate(archs):
-        for j, (pos, blk) in enumerate(zip(positions, arch.blocks, strict=True)):
-            lat[i, j] = costs.costs[j][pos.choices.index(blk)]
-            if not blk.is_zero:
+        for j, o in enumerate(space.indices(arch)):
+            lat[i, j] = costs.costs[j][o]
+            if space.choice_active(j, o):
                 active[i, j] = 1.0
-                cand[i, j] = cands.index(blk)
-    stage = np.array([p.stage for p in positions])
-    return BlockMatrix(lat, active, cand, stage, costs.const_ms)
+            cand[i, j] = space.choice_kind(j, o)
+    return BlockMatrix(lat, active, cand, np.array(space.decision_groups()), costs.const_ms)
+
+
+def n_groups(space: SearchSpace) -> int:
+    return max(space.decision_groups()) + 1
 
 
 def linear_features(m: BlockMatrix, n_stages: int, n_cands: int) -> np.ndarray:
@@ -66,7 +68,7 @@ def linear_features(m: BlockMatrix, n_stages: int, n_cands: int) -> np.ndarray:
 
 def rich_features(archs: Sequence[ArchSpec], space: SearchSpace, m: BlockMatrix) -> np.ndarray:
     """Linear features plus whole-network quantities (MACs, params, memory traffic, depth, LUT total)."""
-    n_st, n_c = len(space.stages), len(space.candidates)
+    n_st, n_c = n_groups(space), len(space.kinds())
     lin = linear_features(m, n_st, n_c)
     extra = []
     for a in archs:

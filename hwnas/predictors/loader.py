@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..space.model_space import check_same_space
 from ..space.spaces import SearchSpace
 from .block_costs import BlockCosts, lut_block_costs
 
@@ -45,6 +46,7 @@ def load_latency_model(*, table: str | Path | None = None, predictor: str | Path
                          "(e.g. a calibrated predictor)")
     if table is not None:
         t = LatencyTable.load(table)
+        check_same_space(t.meta.get("space"), space, f"table {table}")
         space = space or t.space
         return LatencyModel(lut_block_costs(t, space), space, t.meta, None, f"table {table}")
     from .persist import load_predictor
@@ -55,6 +57,10 @@ def load_latency_model(*, table: str | Path | None = None, predictor: str | Path
                          "differentiable latency; fit a calibrated one (hwnas predictor fit --kind calibrated) or "
                          "use --table")
     own = pred.space_
+    if getattr(space, "kind", None) == "model" or getattr(own, "kind", None) == "model":
+        check_same_space(own.to_dict(), space, f"predictor {predictor}")
+        return LatencyModel(pred.block_costs(), space or own, getattr(pred, "table_meta_", None) or {}, pred,
+                            f"predictor {predictor}")
     if space is not None and space.to_dict() != own.to_dict():
         from ..profilers.records import diff_settings
 

@@ -39,7 +39,7 @@ def _smoke_test(pred: Any, path: Path) -> None:
 
     space = getattr(pred, "space_", None) or getattr(getattr(pred, "base", None), "space_", None)
     try:
-        if isinstance(space, SearchSpace):
+        if isinstance(space, SearchSpace):  # (a model space's architectures are checked where they are parsed)
             out = pred.predict([str(space.sample(0))])
             if len(out) != 1 or not math.isfinite(float(out[0])):
                 raise ValueError(f"it predicted {out!r}")
@@ -81,10 +81,9 @@ def load_predictor(path: str | Path, *, expect_meta: dict[str, Any] | None = Non
             or not type(pred).__module__.startswith("hwnas.predictors."):
         raise TableError(f"{path} is an hwnas predictor file without a predictor in it (found "
                          f"{type(pred).__name__}); save one with 'hwnas predictor fit'")
-    from ..space.spaces import SearchSpace
     from .estimators import TablePredictor
 
-    if isinstance(pred, TablePredictor) and not (isinstance(getattr(pred, "space_", None), SearchSpace)
+    if isinstance(pred, TablePredictor) and not (callable(getattr(getattr(pred, "space_", None), "to_dict", None))
                                                  and isinstance(getattr(pred, "table_meta_", None), dict)):
         raise TableError(f"{path}: the {type(pred).__name__} in it was never fitted (no space_ / table_meta_)")
     _smoke_test(pred, path)

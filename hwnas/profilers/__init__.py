@@ -12,10 +12,10 @@ from .base import (
     register_backend,
 )
 from .build import build_table, open_table
-from .protocol import QUICK, LatencyStats, Protocol
+from .protocol import QUICK, ROBUST, LatencyStats, Protocol
 from .table import LatencyTable, TableError, TableMismatchError
 
 __all__ = [
-    "QUICK", "Backend", "DeviceError", "LatencyStats", "LatencyTable", "MissingRuntimeError", "Protocol", "Runner",
+    "QUICK", "ROBUST", "Backend", "DeviceError", "LatencyStats", "LatencyTable", "MissingRuntimeError", "Protocol", "Runner",
     "TableError", "TableMismatchError", "build_table", "create_backend", "list_backends", "open_table", "register_backend",
 ]

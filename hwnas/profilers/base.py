@@ -132,6 +132,12 @@ class Backend(ABC):
             for r in active.values():
                 r.close()
 
+    @property
+    def supports_rounds(self) -> bool:
+        """Whether this backend times runs in this process (so interleaved rounds apply); a backend whose tool
+        times runs on a device (the remote backend) does not."""
+        return type(self).measure is Backend.measure
+
     def precompile(self, jobs: Sequence[Callable[[], tuple[nn.Module, tuple[int, ...]]]],  # noqa: B027
                    n_jobs: int = 1, progress: bool = True) -> None:
         """Build, in ``n_jobs`` parallel processes, whatever :meth:`prepare` would build slowly for ``jobs``

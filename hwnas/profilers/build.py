@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..errors import UsageError
+from ..errors import HwnasError, UsageError
 from ..io import output_lock
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
@@ -61,20 +61,42 @@ def _build(space: SearchSpace, backend: Backend, path: Path, keys: Iterable[Laye
     todo = [k for k in wanted if k not in table]
     if not path.exists():
         table.save(path)
-    work = [functools.partial(_layer_job, k) for k in todo]
+    work = [layer_job(k, space) for k in todo]
     backend.precompile(work, n_jobs=jobs, progress=progress)
     bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
                initial=len(wanted) - len(todo), total=len(wanted))
+    done = 0
     try:
         for i, stats, _ in backend.measure_many(work):
             table.add(todo[i], stats)
             table.save(path)
             bar.set_postfix_str(todo[i].label, refresh=False)
             bar.update()
+            done += 1
+    except (HwnasError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the runtime could not export or run a module: name it and what can
+        what = todo[done].label if done < len(todo) else "a layer"
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        hint = " The torch backend runs any PyTorch module: --backend torch." if backend.name != "torch" else ""
+        raise UsageError(f"the {backend.name} backend cannot measure {what} ({type(exc).__name__}: {first}); the "
+                         f"{done} rows before it are kept in {path}.{hint}") from exc
     finally:
         bar.close()
     return table
 
 
+def layer_job(key: LayerKey, space: SearchSpace) -> functools.partial:
+    """A picklable builder of the module a table key times, with its input shape: the layer of a built-in space, or
+    a model space's candidate module."""
+    if getattr(space, "kind", None) == "model":
+        return functools.partial(_module_job, space.module_for(key), key.shape)
+    return functools.partial(_layer_job, key)
+
+
 def _layer_job(key: LayerKey):
     return build_layer(key), key.input_shape
+
+
+def _module_job(module, shape: tuple[int, ...]):
+    return module, shape

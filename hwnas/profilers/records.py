@@ -119,7 +119,7 @@ class MeasuredRecords:
         except ValueError as exc:
             raise TableError(str(exc)) from None
         cls.check_meta(meta, mp)
-        rows = cls._read_rows(path, repair)
+        rows = cls._read_rows(path, repair, meta)
         return cls(meta, rows)
 
     @classmethod
@@ -135,10 +135,12 @@ class MeasuredRecords:
             raise TableError(f"{where} has format_version {version}, written by a newer hwnas "
                              f"({meta.get('hwnas', '?')}); this hwnas {__version__} reads version {FORMAT_VERSION}: "
                              "upgrade hwnas")
+        from ..space.model_space import space_from_dict
+
         try:
             for field, typ in (("space", dict), ("settings", dict), ("environment", dict)):
                 require(meta, field, typ, str(where))
-            SearchSpace.from_dict(meta["space"], where=str(where))
+            space_from_dict(meta["space"])  # a built-in space (every field checked) or a model record
         except UsageError as exc:
             raise TableError(str(exc)) from None
         s = meta["settings"]
@@ -150,7 +152,7 @@ class MeasuredRecords:
             raise TableError(f"{where} is damaged: settings.protocol.statistic is {stat!r}")
 
     @classmethod
-    def _read_rows(cls, path: Path, repair: bool) -> pd.DataFrame:
+    def _read_rows(cls, path: Path, repair: bool, meta: dict[str, Any]) -> pd.DataFrame:
         import csv
         import io
         import math
@@ -185,7 +187,7 @@ class MeasuredRecords:
             rows = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise corrupt(str(exc)[:200]) from None
-        missing = [c for c in cls.REQUIRED if c not in rows.columns]
+        missing = [c for c in cls.required_columns(meta) if c not in rows.columns]
         if missing:
             raise corrupt(f"missing columns {missing}")
         for col in [c for c in rows.columns if str(c).endswith("_ms") or c in ("n", "n_raw", "macs", "params")]:
@@ -199,21 +201,30 @@ class MeasuredRecords:
                 i = int(((arr < 0) | pd.Series(arr).map(math.isinf).to_numpy()).nonzero()[0][0])
                 raise corrupt(f"row {i + 1}, column {col}: {arr[i]} is not a latency (negative or infinite)")
             rows[col] = values
-        for col in cls.REQUIRED:
+        for col in cls.required_columns(meta):
             if rows[col].isna().any():
                 i = int(rows[col].isna().to_numpy().nonzero()[0][0])
                 raise corrupt(f"row {i + 1}: empty {col}" + (" (empty latency values)" if col.endswith("_ms") else ""))
-        key = [c for c in cls.KEY if c in rows.columns]
+        key = [c for c in cls.key_columns(meta) if c in rows.columns]
         dup = rows.duplicated(subset=key, keep="first") if key and len(rows) else None
         if dup is not None and dup.any():
             i = int(dup.to_numpy().nonzero()[0][0])
             raise corrupt(f"row {i + 1} repeats the key of an earlier row ({', '.join(map(str, rows.loc[i, key]))})")
-        cls.check_rows(rows, corrupt)
+        cls.check_rows(rows, corrupt, meta)
         return rows
 
     @classmethod
-    def check_rows(cls, rows: pd.DataFrame, corrupt) -> None:  # noqa: B027 - optional hook
+    def check_rows(cls, rows: pd.DataFrame, corrupt, meta: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Checks of a subclass's own columns; raise ``corrupt(why)``."""
+
+    @classmethod
+    def key_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        """The columns that identify a row (no two rows may share them)."""
+        return cls.KEY
+
+    @classmethod
+    def required_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return cls.REQUIRED
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -231,9 +242,11 @@ class MeasuredRecords:
 
     @property
     def space(self) -> SearchSpace:
+        from ..space.model_space import space_from_dict
+
         if not isinstance(self.meta.get("space"), dict):
             raise TableError(f"this {self.WHAT}'s metadata records no search space")
-        return SearchSpace.from_dict(self.meta["space"], where=f"{self.WHAT} metadata")
+        return space_from_dict(self.meta["space"])
 
     @property
     def headline(self) -> str:
@@ -259,7 +272,14 @@ class MeasuredRecords:
             problems.append(f"device: the {self.WHAT} was measured on {self.device_model!r}, {what} runs on "
                             f"{environment.get('device_model')!r}")
         if space is not None:
-            problems += [f"space.{p}" for p in diff_settings(self.meta.get("space", {}), space.to_dict())]
+            recorded = self.meta.get("space", {})
+            if "model" in (recorded.get("kind"), getattr(space, "kind", None)):  # a user's model: its fingerprint
+                if recorded.get("fingerprint") != getattr(space, "fingerprint", None):
+                    problems.append(f"space: the {self.WHAT} is for model {recorded.get('name')!r} (fingerprint "
+                                    f"{recorded.get('fingerprint')}), {what} for {getattr(space, 'name', '?')!r} "
+                                    f"(fingerprint {getattr(space, 'fingerprint', None)})")
+            else:
+                problems += [f"space.{p}" for p in diff_settings(recorded, space.to_dict())]
         if problems:
             raise TableMismatchError(
                 f"the {self.WHAT} was built with other settings than {what}:\n  " + "\n  ".join(problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from ..space.keys import KEY_COLUMNS, LayerKey
+from ..space.keys import KEY_COLUMNS, MODULE_KEY_COLUMNS, LayerKey, ModuleKey
 from ..space.spaces import SearchSpace
 from .protocol import STAT_COLUMNS, LatencyStats
 from .records import MeasuredRecords, TableError, TableMismatchError, diff_settings, meta_path
@@ -13,6 +13,11 @@ from .records import MeasuredRecords, TableError, TableMismatchError, diff_setti
 __all__ = ["LatencyTable", "TableError", "TableMismatchError", "diff_settings", "meta_path"]
 
 INFO_COLUMNS = ("label", "mid_ch", "macs", "params")
+MODULE_COLUMNS = MODULE_KEY_COLUMNS + ("op", "label", "macs", "params") + STAT_COLUMNS + ("measured_at",)
+
+
+def _is_model(meta: dict[str, Any]) -> bool:
+    return (meta.get("space") or {}).get("kind") == "model"
 
 
 class LatencyTable(MeasuredRecords):
@@ -25,13 +30,22 @@ class LatencyTable(MeasuredRecords):
     KEY = KEY_COLUMNS
 
     def __init__(self, meta: dict[str, Any], rows=None):
+        if rows is None and _is_model(meta):
+            import pandas as pd
+
+            rows = pd.DataFrame(columns=list(MODULE_COLUMNS))
         super().__init__(meta, rows)
         self._index: dict[LayerKey, int] | None = None
 
     @classmethod
-    def check_rows(cls, rows, corrupt) -> None:
+    def check_rows(cls, rows, corrupt, meta) -> None:
         import pandas as pd
 
+        if _is_model(meta):  # fingerprint + input shape keys: text, checked by the model space that reads them
+            for col in MODULE_COLUMNS:
+                if col not in rows:
+                    rows[col] = float("nan")
+            return
         for col in KEY_COLUMNS:
             if col == "op":
                 if not rows[col].map(lambda v: isinstance(v, str) and bool(v)).all():
@@ -47,11 +61,25 @@ class LatencyTable(MeasuredRecords):
                 rows[col] = [LayerKey.from_dict(r).label for r in rows.to_dict("records")] if col == "label" \
                     else float("nan")
 
+    @classmethod
+    def key_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return MODULE_KEY_COLUMNS if _is_model(meta) else KEY_COLUMNS
+
+    @classmethod
+    def required_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return MODULE_KEY_COLUMNS + ("median_ms",) if _is_model(meta) else cls.REQUIRED
+
+    @property
+    def key_type(self) -> type:
+        """:class:`LayerKey` for the built-in spaces, :class:`ModuleKey` (fingerprint + input shape) for models."""
+        return ModuleKey if _is_model(self.meta) else LayerKey
+
     # ---- rows --------------------------------------------------------------------------------------------
     @property
     def index(self) -> dict[LayerKey, int]:
         if self._index is None:
-            self._index = {LayerKey.from_dict(r): i for i, r in enumerate(self.rows.to_dict("records"))}
+            kt = self.key_type
+            self._index = {kt.from_dict(r): i for i, r in enumerate(self.rows.to_dict("records"))}
         return self._index
 
     def __contains__(self, key: LayerKey) -> bool:
@@ -61,10 +89,10 @@ class LatencyTable(MeasuredRecords):
         return list(self.index)
 
     def add(self, key: LayerKey, stats: LatencyStats, **extra: Any) -> None:
-        row = {**key.to_dict(), "label": key.label, "mid_ch": key.mid_ch, "macs": key.macs(),
-               "params": key.params(), **stats.to_dict(),
+        row = {**key.to_dict(), **key.info(), **stats.to_dict(),
                "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra}
-        row["idskip"] = int(row["idskip"])
+        if "idskip" in row:
+            row["idskip"] = int(row["idskip"])
         self._append(row)
         self._index = None
 
@@ -98,7 +126,10 @@ class LatencyTable(MeasuredRecords):
         lines = [
             f"backend {s.get('backend')} on {env.get('device_model')} ({s.get('device')}), threads "
             f"{s.get('threads')}, batch {s.get('batch')}; measured {env.get('date', '?')}",
-            f"space {space.get('name')} at {space.get('resolution')} px, width x{space.get('width_mult')}",
+            (f"model space {space.get('name')} ({len(space.get('decisions') or [])} decisions, input "
+             f"{'x'.join(map(str, space.get('input_shape') or []))}, fingerprint {space.get('fingerprint')})"
+             if space.get("kind") == "model" else
+             f"space {space.get('name')} at {space.get('resolution')} px, width x{space.get('width_mult')}"),
             f"{len(self)} entries",
         ]
         if len(self):

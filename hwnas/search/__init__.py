@@ -15,10 +15,11 @@ from .reinforce import reward
 from .retrain import RetrainConfig, RetrainResult, retrain
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
-from .supernet import MixedOp, Supernet
+from .supernet import MixedOp, ModelSupernet, Supernet, build_supernet
 
 __all__ = [
-    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "RetrainConfig", "RetrainResult", "RunDir", "RunError",
-    "SearchConfig", "SearchDiverged", "SearchResult", "Supernet", "architecture_loss", "check_target", "export_arch",
-    "load_exported", "reward", "retrain", "run_search",
+    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "ModelSupernet", "RetrainConfig",
+    "RetrainResult", "RunDir", "RunError", "SearchConfig", "SearchDiverged", "SearchResult", "Supernet",
+    "architecture_loss", "build_supernet", "check_target", "export_arch", "load_exported", "reward", "retrain",
+    "run_search",
 ]

@@ -16,7 +16,10 @@ LatencyFn = Callable[[ArchSpec], float]
 
 
 def hand_designed(space: SearchSpace) -> dict[str, ArchSpec]:
-    """MobileNetV2-like (every block k3e6) and the smallest network (the cheapest candidate, zero where allowed)."""
+    """MobileNetV2-like (every block k3e6) and the smallest network (the cheapest candidate, zero where allowed);
+    for a model space, the network as written (first candidates and inputs)."""
+    if getattr(space, "kind", None) == "model":
+        return {"as written (first choices)": space.first()}
     out: dict[str, ArchSpec] = {}
     k3e6 = BlockSpec.parse("k3e6")
     if k3e6 in space.candidates:
@@ -33,16 +36,16 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
     """A random architecture whose predicted latency is at most ``target_ms``: a uniform sample, then (if it is
     too slow) random single-block changes, each kept only if it lowers the latency, until it fits. Tight targets
     that uniform sampling almost never meets are reached this way too."""
-    positions = space.positions()
+    labels = space.choice_labels()
     arch = space.sample(rng)
     lat = latency_fn(arch)
     for _ in range(tries):
         if lat <= target_ms:
             return arch
-        b = int(rng.integers(len(positions)))
-        blocks = list(arch.blocks)
-        blocks[b] = positions[b].choices[int(rng.integers(len(positions[b].choices)))]
-        cand = ArchSpec.from_blocks(blocks, space.depths)
+        b = int(rng.integers(len(labels)))
+        idx = space.indices(arch)
+        idx[b] = int(rng.integers(len(labels[b])))
+        cand = space.from_indices(idx)
         cand_lat = latency_fn(cand)
         if cand_lat < lat:
             arch, lat = cand, cand_lat
@@ -51,14 +54,14 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
 
 
 def _mutate(space: SearchSpace, arch: ArchSpec, rng: np.random.Generator, prob: float) -> ArchSpec:
-    blocks = [p.choices[int(rng.integers(len(p.choices)))] if rng.random() < prob else b
-              for p, b in zip(space.positions(), arch.blocks, strict=True)]
-    return ArchSpec.from_blocks(blocks, space.depths)
+    idx = [int(rng.integers(len(labels))) if rng.random() < prob else i
+           for labels, i in zip(space.choice_labels(), space.indices(arch), strict=True)]
+    return space.from_indices(idx)
 
 
 def _crossover(space: SearchSpace, a: ArchSpec, b: ArchSpec, rng: np.random.Generator) -> ArchSpec:
-    blocks = [x if rng.random() < 0.5 else y for x, y in zip(a.blocks, b.blocks, strict=True)]
-    return ArchSpec.from_blocks(blocks, space.depths)
+    idx = [x if rng.random() < 0.5 else y for x, y in zip(space.indices(a), space.indices(b), strict=True)]
+    return space.from_indices(idx)
 
 
 def evolutionary_search(space: SearchSpace, fitness: Callable[[ArchSpec], float], latency_fn: LatencyFn,

@@ -72,6 +72,15 @@ class DataSplits:
     def check_space(self, space: Any) -> None:
         """Refuse data the space cannot classify (class count, channels, resolution)."""
         c, h, w = self.image_shape
+        if getattr(space, "kind", None) == "model":
+            want = tuple(space.input_shape[1:])
+            if (c, h, w) != want:
+                raise UsageError(f"data {self.name!r} images are {c}x{h}x{w}; model space {space.name!r} was "
+                                 f"declared with --input-shape {'x'.join(map(str, space.input_shape))}")
+            if space.num_classes is not None and self.num_classes > space.num_classes:
+                raise UsageError(f"data {self.name!r} has {self.num_classes} classes but model {space.name!r} has "
+                                 f"{space.num_classes} outputs")
+            return
         if self.num_classes > space.num_classes:
             raise UsageError(f"data {self.name!r} has {self.num_classes} classes but space {space.name!r} has "
                              f"{space.num_classes} outputs; pass --num-classes {self.num_classes}")

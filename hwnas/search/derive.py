@@ -61,5 +61,4 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
         b, j = best
         total += lat[b][j] - lat[b][idx[b]]
         idx[b] = j
-    pos = space.positions()
-    return space.validate(ArchSpec.from_blocks([pos[b].choices[i] for b, i in enumerate(idx)], space.depths))
+    return space.from_indices(idx)

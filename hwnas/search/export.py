@@ -11,6 +11,7 @@ import torch
 from ..errors import UsageError
 from ..io import atomic_write_json, read_json
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
+from ..space.model_space import arch_from_record, space_from_dict
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .supernet import Supernet
@@ -31,8 +32,8 @@ class ExportedArch:
             "argmax": self.argmax.to_string()}
         return {**self.arch.to_dict(), **extra, "predicted_ms": self.predicted_ms, "target_ms": self.target_ms,
                 "expected_ms": self.expected_ms, "space": self.space.to_dict(),
-                "probabilities": [{c.token: p for c, p in zip(pos.choices, probs, strict=True)}
-                                  for pos, probs in zip(self.space.positions(), self.probabilities, strict=True)]}
+                "probabilities": [dict(zip(labels, probs, strict=True))
+                                  for labels, probs in zip(self.space.choice_labels(), self.probabilities, strict=True)]}
 
 
 def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None, *, how: str = "argmax"
@@ -52,8 +53,15 @@ def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None
                         argmax if arch != argmax else None)
 
 
+NNI_ARCH = "nni_arch.json"
+
+
 def save_exported(exported: ExportedArch, path: str | Path) -> None:
+    """``arch.json`` (hwnas's record); for a model space also ``nni_arch.json`` beside it: NNI's format, key ->
+    one-hot list (multi-hot over an InputChoice's inputs), which ``apply_fixed_architecture`` reads."""
     atomic_write_json(path, exported.to_dict())
+    if getattr(exported.space, "kind", None) == "model":
+        atomic_write_json(Path(path).with_name(NNI_ARCH), exported.space.to_nni(exported.arch))
 
 
 def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, Any]]:
@@ -64,8 +72,8 @@ def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, An
     data = read_json(path, "exported architecture", expect=dict)
     if not isinstance(data.get("space"), dict):
         raise UsageError(f"{path} has no 'space': not an exported search result (hwnas search writes arch.json)")
-    space = SearchSpace.from_dict(data["space"], where=str(path))
+    space = space_from_dict(data["space"])
     try:
-        return space.validate(ArchSpec.from_dict(data)), space, data
+        return arch_from_record(space, data), space, data
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None

@@ -46,7 +46,7 @@ class GradientArchStep:
             if not torch.isfinite(loss):
                 return {"arch_loss": float(loss.detach()), "finite": False}
             optimizer.zero_grad(set_to_none=True)
-            inputs = net.arch_parameters() + [b.gates for b in net.blocks if b.gates is not None]
+            inputs = net.arch_parameters() + net.gates()
             torch.autograd.backward(loss, inputs=inputs)
             net.accumulate_alpha_grads()
             self.dist.average_grads(net.arch_parameters())

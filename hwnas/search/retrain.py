@@ -22,7 +22,7 @@ from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .data import DataSplits, ImageData, batches, num_batches
 from .run import RunDir, RunError
-from .supernet import Supernet
+from .supernet import build_supernet
 from .training import cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class RetrainResult:
 def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
     """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
     ckpt = RunDir(run_dir).load_checkpoint()
-    net = Supernet(space)
+    net = build_supernet(space)
     try:
         net.load_state_dict(ckpt["net"])
     except RuntimeError as exc:  # shapes or names of another space
@@ -137,14 +137,16 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits, config: Retrai
     test_loss, test_acc = evaluate(model, data.test, batch_size)
     measured = None
     if backend is not None:
-        shape = (1, space.in_channels, space.resolution, space.resolution)
+        shape = tuple(space.input_shape)
+        column = backend.protocol.column  # the headline the latency model was made from
         rounds = [backend.measure(model, shape).to_dict() for _ in range(max(1, measure_rounds))]
-        measured = min(rounds, key=lambda r: r["median_ms"])
+        measured = min(rounds, key=lambda r: r[column])
+        measured = {**measured, "headline": column}
         if len(rounds) > 1:
-            measured = {**measured, "round_medians_ms": [r["median_ms"] for r in rounds]}
+            measured = {**measured, f"round_{column}": [r[column] for r in rounds]}
     predicted = costs.arch_ms(arch, space) if costs is not None else None
     result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
-                           measured["median_ms"] if measured else None, measured, tuple(history))
+                           measured[measured["headline"]] if measured else None, measured, tuple(history))
     if output is not None:
         out = Path(output)
         atomic_write_json(out / "retrain.json", result.to_dict())

@@ -62,7 +62,9 @@ def check_run_config(data: Any, where: str) -> dict[str, Any]:
         require(data, "search", dict, where)
         require(data, "space", dict, where)
         SearchConfig.from_dict(data["search"])
-        SearchSpace.from_dict(data["space"], where=where)
+        from ..space.model_space import space_from_dict
+
+        space_from_dict(data["space"])  # a built-in space (every field checked) or a model record
         if "inputs" in data and not isinstance(data["inputs"], dict):
             raise UsageError(f"{where} is damaged: 'inputs' is not an object")
     except UsageError as exc:

@@ -26,7 +26,7 @@ from .gradient import GradientArchStep
 from .latency_loss import check_latency_loss
 from .reinforce import ReinforceArchStep
 from .run import RunDir, RunError, temp_run_dir
-from .supernet import Supernet
+from .supernet import Supernet, build_supernet
 from .training import cosine_lr, cycle, evaluate, generator, restore_rng_state, rng_state, seeded, set_lr, sgd
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,12 @@ class SearchResult:
 
 
 def check_costs(costs: BlockCosts, space: SearchSpace) -> None:
-    """The latency model must have one cost per allowed choice of every block of ``space``."""
-    pos = space.positions()
-    if len(costs.costs) != len(pos) or any(len(c) != len(p.choices) for c, p in zip(costs.costs, pos, strict=False)):
-        shape = [len(c) for c in costs.costs]
-        raise UsageError(f"the latency model has costs for {len(costs.costs)} blocks ({shape} choices) but space "
-                         f"{space.name!r} has {len(pos)} blocks ({[len(p.choices) for p in pos]} choices); was it "
-                         f"built for another space?")
+    """The latency model must have one cost per option of every decision of ``space``."""
+    want = [len(labels) for labels in space.choice_labels()]
+    shape = [len(c) for c in costs.costs]
+    if shape != want:
+        raise UsageError(f"the latency model has costs for {len(costs.costs)} decisions ({shape} options) but space "
+                         f"{space.name!r} has {len(want)} ({want} options); was it built for another space?")
 
 
 def check_target(costs: BlockCosts, config: SearchConfig) -> None:
@@ -127,7 +126,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits, config: Sea
     rd = RunDir(path)
 
     cfg = config
-    net = ctx.prepare(seeded(lambda: Supernet(space, dropout=cfg.dropout), cfg.seed))
+    net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout), cfg.seed))
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
     weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -297,9 +296,9 @@ def _row(net: Supernet, strategy, data: DataSplits, cfg: SearchConfig, epoch: in
                                                        label_smoothing=cfg.label_smoothing, dist=ctx)
     row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
                 "entropy": net.entropy(), "arch": arch.to_string()})
-    for pos, p in zip(net.space.positions(), net.probs(), strict=True):
-        for c, v in zip(pos.choices, p.tolist(), strict=True):
-            row[f"p{pos.index}_{c.token}"] = round(v, 6)
+    for d, (labels, p) in enumerate(zip(net.space.choice_labels(), net.probs(), strict=True)):
+        for label, v in zip(labels, p.tolist(), strict=True):
+            row[f"p{d}_{label}"] = round(v, 6)
     return row
 
 

@@ -1,19 +1,27 @@
-"""The over-parameterised network: every searchable block is a :class:`MixedOp` over its candidates.
+"""The over-parameterised network: every decision of the space is a mixed op over its options.
 
-A mixed op holds architecture logits ``alpha`` (one per allowed choice, ``zero`` included where the space
-allows it) and runs in one of these modes:
+A decision (:class:`ArchDecision`) holds architecture logits ``alpha`` (one per option: every candidate of a
+block or ``LayerChoice``, ``zero`` where the space allows it, every subset of an ``InputChoice``) and runs in one of
+these modes:
 
-- ``None``   : single path, the ``active`` op only (weight steps, warm-up, evaluation): a plain child network.
-- ``full``   : all candidates forward; the active one with its graph, the others detached; out = Σ g_i·o_i.
-- ``two``    : two sampled candidates forward (active with graph, the other detached); out = Σ g_i·o_i.
-- ``full_v2``: the active op only; the others are recomputed in backward to get their gate gradients.
-- ``darts``  : Σ softmax(α)_i·o_i over all candidates with full graphs (for cost comparisons only).
+- ``None``   : single path, the ``active`` option only (weight steps, warm-up, evaluation): a plain child network.
+- ``full``   : all options forward; the active one with its graph, the others detached; out = Σ g_i·o_i.
+- ``two``    : two sampled options forward (active with graph, the other detached); out = Σ g_i·o_i.
+- ``full_v2``: the active option only; the others are recomputed in backward to get their gate gradients
+  (input choices, whose options are sums of tensors, run as ``full``).
+- ``darts``  : Σ softmax(α)_i·o_i over all options with full graphs (for cost comparisons only).
 
 Zero (skip) outputs its input, so every candidate returns the whole block output; the constant this adds to
 every gate gradient cancels in the α gradient, since Σ_j p_j·(δ_ij − p_i) = 0.
+
+One mechanism serves both kinds of space: the built-in MBConv spaces (:class:`Supernet`, one :class:`MixedOp` per
+block) and a user's model with ``LayerChoice`` / ``InputChoice`` (:class:`ModelSupernet`: the model itself, whose
+choices run through the decisions of their keys, so choices sharing a key share α, the sampled path and the gates).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +29,8 @@ from torch import nn
 
 from ..errors import UsageError
 from ..space.builder import build_block, build_fixed
+from ..space.choices import InputChoice, LayerChoice
+from ..space.discovery import find_choices
 from ..space.spaces import BlockPosition, SearchSpace
 from ..space.spec import ArchSpec
 from .gates import ActivePathWithGateGrads, alpha_grad_from_gates, rescale_pair
@@ -28,12 +38,12 @@ from .gates import ActivePathWithGateGrads, alpha_grad_from_gates, rescale_pair
 MODES = (None, "full", "two", "full_v2", "darts")
 
 
-class MixedOp(nn.Module):
-    def __init__(self, pos: BlockPosition):
+class ArchDecision(nn.Module):
+    """One decision: α over ``n`` options, the sampled active option, the involved options and their gates."""
+
+    def __init__(self, n: int):
         super().__init__()
-        self.choices = pos.choices
-        self.candidates = nn.ModuleList(build_block(pos, c) for c in pos.choices)
-        self.alpha = nn.Parameter(torch.zeros(len(pos.choices)))
+        self.alpha = nn.Parameter(torch.zeros(n))
         self.mode: str | None = None
         self.active = 0
         self.involved: tuple[int, ...] = (0,)
@@ -42,14 +52,15 @@ class MixedOp(nn.Module):
 
     @property
     def n(self) -> int:
-        return len(self.candidates)
+        return int(self.alpha.numel())
 
     def probs(self) -> torch.Tensor:
         return F.softmax(self.alpha, dim=0)
 
     # ---- choosing the path ----------------------------------------------------------------------------------
     def sample(self, generator: torch.Generator, *, mode: str | None = None, uniform: bool = False) -> None:
-        """Draw the active op (uniformly, or from softmax(α)) and, for a binary mode, the involved ops and gates."""
+        """Draw the active option (uniformly, or from softmax(α)) and, for a binary mode, the involved options and
+        gates."""
         with torch.no_grad():
             p = torch.full((self.n,), 1.0 / self.n) if uniform else self.probs().detach().cpu()
             if mode == "two" and self.n >= 2:
@@ -78,25 +89,6 @@ class MixedOp(nn.Module):
             g[self.active] = 1.0
             self.gates = g.requires_grad_(True)
 
-    # ---- forward --------------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode is None:
-            return self.candidates[self.active](x)
-        if self.mode == "darts":
-            p = self.probs()
-            return sum(p[i] * op(x) for i, op in enumerate(self.candidates))
-        if self.mode == "full_v2":
-            return ActivePathWithGateGrads.apply(x, self.gates, self)
-        out = 0
-        for i in self.involved:
-            if i == self.active:
-                oi = self.candidates[i](x)
-            else:
-                with torch.no_grad():
-                    oi = self.candidates[i](x)
-            out = out + self.gates[i] * oi
-        return out
-
     # ---- architecture gradient ------------------------------------------------------------------------------
     def accumulate_alpha_grad(self) -> None:
         """Add the binary-gate estimate of ∂L/∂α to ``alpha.grad`` (after ``backward``)."""
@@ -110,30 +102,79 @@ class MixedOp(nn.Module):
         self._old_alpha = self.alpha.detach()[idx].clone()
 
     def rescale(self) -> None:
-        """``two`` mode, after the α step: unsampled ops keep their probabilities."""
+        """``two`` mode, after the α step: unsampled options keep their probabilities."""
         if self.mode == "two" and self._old_alpha is not None and len(self.involved) == 2:
             rescale_pair(self.alpha.data, self.involved, self._old_alpha)
         self._old_alpha = None
 
 
-class Supernet(nn.Module):
-    """stem -> first fixed block -> one :class:`MixedOp` per searchable block -> head."""
+class _Path:
+    """What ``full_v2``'s autograd function reads: the candidates and the decision's active/involved options."""
 
-    def __init__(self, space: SearchSpace, *, dropout: float = 0.0):
-        super().__init__()
-        self.space = space
-        self.stem, self.first, self.head = build_fixed(space, dropout)
-        self.blocks = nn.ModuleList(MixedOp(pos) for pos in space.positions())
+    def __init__(self, candidates: nn.ModuleList, decision: ArchDecision):
+        self.candidates, self.active, self.involved = candidates, decision.active, decision.involved
+
+
+def mixed_forward(decision: ArchDecision, candidates: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """The output of ``candidates`` on ``x`` under the decision's mode (see the module docstring)."""
+    if decision.mode is None:
+        return candidates[decision.active](x)
+    if decision.mode == "darts":
+        p = decision.probs()
+        return sum(p[i] * op(x) for i, op in enumerate(candidates))
+    if decision.mode == "full_v2":
+        return ActivePathWithGateGrads.apply(x, decision.gates, _Path(candidates, decision))
+    out = 0
+    for i in decision.involved:
+        if i == decision.active:
+            oi = candidates[i](x)
+        else:
+            with torch.no_grad():
+                oi = candidates[i](x)
+        out = out + decision.gates[i] * oi
+    return out
+
+
+def input_forward(decision: ArchDecision, choice: InputChoice, inputs: list[torch.Tensor | None]) -> Any:
+    """An ``InputChoice`` under the decision's mode: the active subset alone (None when it is empty, exactly as the
+    fixed network), or the gated sum of the involved subsets (an empty subset counts as zeros)."""
+    subsets = [[inputs[i] for i in o] for o in choice.options]
+    if decision.mode is None:
+        return choice.reduce(subsets[decision.active])
+    like = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+    if decision.mode == "darts":
+        p = decision.probs()
+        return sum(p[i] * choice.reduce(s, like) for i, s in enumerate(subsets))
+    out = 0
+    for i in (range(decision.n) if decision.mode == "full_v2" else decision.involved):
+        oi = choice.reduce(subsets[i], like)
+        out = out + decision.gates[i] * (oi if i == decision.active else oi.detach())
+    return out
+
+
+class MixedOp(ArchDecision):
+    """A searchable block of a built-in space: its decision and its candidate blocks (``zero`` included)."""
+
+    def __init__(self, pos: BlockPosition):
+        super().__init__(len(pos.choices))
+        self.choices = pos.choices
+        self.candidates = nn.ModuleList(build_block(pos, c) for c in pos.choices)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.first(self.stem(x))
-        for b in self.blocks:
-            x = b(x)
-        return self.head(x)
+        return mixed_forward(self, self.candidates, x)
+
+
+class _SupernetMixin:
+    """Architecture parameters and paths of a supernet, over its :meth:`decisions` (shared by both kinds)."""
+
+    space: Any
+
+    def decisions(self) -> list[ArchDecision]:  # pragma: no cover - defined by each supernet
+        raise NotImplementedError
 
     # ---- parameters -----------------------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [b.alpha for b in self.blocks]
+        return [d.alpha for d in self.decisions()]
 
     def arch_parameter_names(self) -> list[str]:
         """The state-dict names of α (DDP leaves them alone: architecture steps average their gradients)."""
@@ -156,64 +197,82 @@ class Supernet(nn.Module):
                     raise UsageError(f"arch_init_type must be normal or uniform, not {kind!r}")
 
     def probs(self) -> list[torch.Tensor]:
-        return [b.probs() for b in self.blocks]
+        return [d.probs() for d in self.decisions()]
 
     def entropy(self) -> float:
         with torch.no_grad():
             return float(sum(-(p * torch.log(p.clamp_min(1e-12))).sum() for p in self.probs()))
 
+    def gates(self) -> list[torch.Tensor]:
+        return [d.gates for d in self.decisions() if d.gates is not None]
+
     # ---- paths ----------------------------------------------------------------------------------------------
     def sample(self, generator: torch.Generator, *, mode: str | None = None, uniform: bool = False) -> None:
-        for b in self.blocks:
-            b.sample(generator, mode=mode, uniform=uniform)
+        for d in self.decisions():
+            d.sample(generator, mode=mode, uniform=uniform)
 
     def set_mode(self, mode: str | None) -> None:
-        for b in self.blocks:
-            b.set_mode(mode)
+        for d in self.decisions():
+            d.set_mode(mode)
 
     def set_indices(self, indices: list[int] | tuple[int, ...], mode: str | None = None) -> None:
-        for b, i in zip(self.blocks, indices, strict=True):
-            b.set_active(int(i), mode)
+        for d, i in zip(self.decisions(), indices, strict=True):
+            d.set_active(int(i), mode)
 
-    def set_arch(self, arch: ArchSpec) -> None:
+    def set_arch(self, arch: Any) -> None:
         """Make ``arch`` the active path (single-path mode)."""
-        self.space.validate(arch)
-        self.set_indices([b.choices.index(c) for b, c in zip(self.blocks, arch.blocks, strict=True)])
+        self.set_indices(self.space.indices(arch))
 
-    def indices_to_arch(self, indices: list[int] | tuple[int, ...]) -> ArchSpec:
-        return ArchSpec.from_blocks([b.choices[int(i)] for b, i in zip(self.blocks, indices, strict=True)],
-                                    self.space.depths)
+    def indices_to_arch(self, indices: list[int] | tuple[int, ...]) -> Any:
+        return self.space.from_indices([int(i) for i in indices])
 
     def argmax_indices(self) -> list[int]:
-        return [int(torch.argmax(b.alpha.detach())) for b in self.blocks]
+        return [int(torch.argmax(d.alpha.detach())) for d in self.decisions()]
 
-    def argmax_arch(self) -> ArchSpec:
+    def argmax_arch(self) -> Any:
         return self.indices_to_arch(self.argmax_indices())
 
     def sample_indices(self, generator: torch.Generator, n: int) -> torch.Tensor:
-        """``n`` architectures drawn from softmax(α): (n, blocks) choice indices."""
+        """``n`` architectures drawn from softmax(α): (n, decisions) option indices."""
         with torch.no_grad():
             return torch.stack([torch.multinomial(p.detach().cpu(), n, replacement=True, generator=generator)
                                 for p in self.probs()], dim=1)
 
     def log_prob(self, indices: torch.Tensor) -> torch.Tensor:
-        """log p(architecture) under softmax(α) for (n, blocks) indices, differentiable in α."""
-        return sum(F.log_softmax(b.alpha, 0)[indices[:, i].to(b.alpha.device)] for i, b in enumerate(self.blocks))
+        """log p(architecture) under softmax(α) for (n, decisions) indices, differentiable in α."""
+        return sum(F.log_softmax(d.alpha, 0)[indices[:, i].to(d.alpha.device)] for i, d in enumerate(self.decisions()))
 
     # ---- architecture gradient ------------------------------------------------------------------------------
     def accumulate_alpha_grads(self) -> None:
-        for b in self.blocks:
-            b.accumulate_alpha_grad()
+        for d in self.decisions():
+            d.accumulate_alpha_grad()
 
     def rescale(self) -> None:
-        for b in self.blocks:
-            b.rescale()
+        for d in self.decisions():
+            d.rescale()
 
-    # ---- a child network from the supernet ------------------------------------------------------------------
+
+class Supernet(_SupernetMixin, nn.Module):
+    """A built-in space: stem -> first fixed block -> one :class:`MixedOp` per searchable block -> head."""
+
+    def __init__(self, space: SearchSpace, *, dropout: float = 0.0):
+        super().__init__()
+        self.space = space
+        self.stem, self.first, self.head = build_fixed(space, dropout)
+        self.blocks = nn.ModuleList(MixedOp(pos) for pos in space.positions())
+
+    def decisions(self) -> list[ArchDecision]:
+        return list(self.blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first(self.stem(x))
+        for b in self.blocks:
+            x = b(x)
+        return self.head(x)
+
     def child_state_dict(self, arch: ArchSpec) -> dict[str, torch.Tensor]:
         """The weights of ``arch`` inside the supernet, keyed for ``build_model(arch, space)``."""
-        self.space.validate(arch)
-        chosen = [b.choices.index(c) for b, c in zip(self.blocks, arch.blocks, strict=True)]
+        chosen = self.space.indices(arch)
         out = {}
         for key, value in self.state_dict().items():
             parts = key.split(".")
@@ -222,3 +281,57 @@ class Supernet(nn.Module):
             elif parts[2] == "candidates" and int(parts[3]) == chosen[int(parts[1])]:
                 out[".".join(["blocks", parts[1], *parts[4:]])] = value
         return out
+
+
+class ModelSupernet(_SupernetMixin, nn.Module):
+    """A user's model as a supernet: the model (``model``) whose choices run through the decisions of their keys
+    (``arch.<i>``, one per decision of the space)."""
+
+    def __init__(self, space: Any, *, dropout: float = 0.0):
+        super().__init__()
+        self.space = space
+        self.model = space.build()
+        self.arch = nn.ModuleList(ArchDecision(len(d.labels)) for d in space.decisions)
+        by_key = {d.key: i for i, d in enumerate(space.decisions)}
+        self._paths: dict[str, tuple[str, int]] = {}
+        for path, c in find_choices(self.model):
+            if c.key is None:
+                c.key = path
+            i = by_key.get(c.key)
+            if i is None:  # an input choice with a single option: nothing to decide
+                continue
+            dec = self.arch[i]
+            run = mixed_forward if isinstance(c, LayerChoice) else input_forward
+            object.__setattr__(c, "_search", (dec, run))
+            self._paths[path] = (c.key, i)
+
+    def decisions(self) -> list[ArchDecision]:
+        return list(self.arch)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def child_state_dict(self, arch: Any) -> dict[str, torch.Tensor]:
+        """The weights of ``arch`` inside the supernet, keyed for the fixed network
+        (``apply_fixed_architecture``): each LayerChoice's chosen candidate takes the choice's place."""
+        chosen = self.space.indices(arch)
+        layer_paths = {p: chosen[i] for p, (_, i) in self._paths.items()
+                       if isinstance(self.model.get_submodule(p), LayerChoice)}
+        out = {}
+        for key, value in self.model.state_dict().items():
+            owner = next((p for p in layer_paths if key.startswith(p + ".candidates.")), None)
+            if owner is None:
+                out[key] = value
+                continue
+            rest = key[len(owner) + len(".candidates."):]
+            j, _, tail = rest.partition(".")
+            if int(j) == layer_paths[owner]:
+                out[f"{owner}.{tail}"] = value
+        return out
+
+
+def build_supernet(space: Any, *, dropout: float = 0.0) -> nn.Module:
+    """The supernet of any space: :class:`Supernet` for a built-in one, :class:`ModelSupernet` for a model."""
+    if getattr(space, "kind", None) == "model":
+        return ModelSupernet(space, dropout=dropout)
+    return Supernet(space, dropout=dropout)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
+from .counting import count_macs, count_params  # noqa: F401 - re-exported
 from .keys import HEAD_CONV, LOGITS, MBCONV, POOL, STEM, LayerKey
 from .spaces import BlockPosition, SearchSpace
 from .spec import ArchSpec, BlockSpec
@@ -85,8 +86,11 @@ def build_fixed(space: SearchSpace, dropout: float = 0.0) -> tuple[nn.Module, nn
     return build_layer(stem_k), build_layer(first_k), Head(head_k.in_ch, head_k.out_ch, space.num_classes, dropout)
 
 
-def build_model(arch: ArchSpec, space: SearchSpace, *, dropout: float = 0.0) -> Network:
-    """The network for one architecture of ``space`` (validated first)."""
+def build_model(arch: ArchSpec, space: SearchSpace, *, dropout: float = 0.0) -> nn.Module:
+    """The network for one architecture of ``space`` (validated first); for a model space, the user's model with
+    every choice fixed (:func:`hwnas.space.model_space.apply_fixed_architecture`)."""
+    if getattr(space, "kind", None) == "model":
+        return space.build_model(arch, dropout=dropout)
     space.validate(arch)
     stem, first, head = build_fixed(space, dropout)
     blocks = [build_block(pos, b) for pos, b in zip(space.positions(), arch.blocks, strict=True)]
@@ -111,32 +115,3 @@ def build_layer(key: LayerKey) -> nn.Module:
     if key.op == LOGITS:
         return nn.Linear(key.in_ch, key.out_ch)
     raise UsageError(f"no builder for layer op {key.op!r}")
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of convolutions and linear layers, counted by running the model once."""
-    total = 0
-
-    def hook(mod: nn.Module, inp, out) -> None:
-        nonlocal total
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
-            total += k * out.numel() // out.shape[0]
-        elif isinstance(mod, nn.Linear):
-            total += mod.in_features * mod.out_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(input_shape))
-        model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
-    return total

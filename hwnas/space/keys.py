@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import numpy as np
 
 from ..errors import UsageError
 
@@ -96,6 +99,10 @@ class LayerKey:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def info(self) -> dict[str, Any]:
+        """The descriptive columns a table row carries beside the key."""
+        return {"label": self.label, "mid_ch": self.mid_ch, "macs": self.macs(), "params": self.params()}
+
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> LayerKey:
         kw = {}
@@ -114,3 +121,67 @@ class LayerKey:
 
 
 KEY_COLUMNS = tuple(f.name for f in fields(LayerKey))
+
+
+# ---- model spaces: a candidate module at one input shape ----------------------------------------------------
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
+    if isinstance(text, (tuple, list)):
+        return tuple(int(v) for v in text)
+    try:
+        return tuple(int(v) for v in str(text).replace(",", "x").split("x") if v.strip())
+    except ValueError:
+        raise UsageError(f"input shape {text!r} is not like 1x3x32x32") from None
+
+
+@dataclass(frozen=True, order=True)
+class ModuleKey:
+    """A candidate module at one input shape: the latency-table key of model spaces."""
+
+    fingerprint: str
+    input_shape: str  # e.g. "1x32x26x26" (batch 1)
+    op: str = "module"
+    label: str = ""
+    macs_: int = 0
+    params_: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return parse_shape(self.input_shape)
+
+    def macs(self) -> int:
+        return self.macs_
+
+    def params(self) -> int:
+        return self.params_
+
+    def activation_elems(self) -> int:
+        return int(np.prod(self.shape))
+
+    def ident(self) -> tuple[str, str]:
+        return self.fingerprint, self.input_shape
+
+    def __hash__(self) -> int:
+        return hash(self.ident())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModuleKey) and self.ident() == other.ident()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "input_shape": self.input_shape}
+
+    def info(self) -> dict[str, Any]:
+        return {"op": self.op, "label": self.label, "macs": self.macs_, "params": self.params_}
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> ModuleKey:
+        return cls(str(row["fingerprint"]), str(row["input_shape"]), label=str(row.get("label", "") or ""),
+                   macs_=int(row.get("macs", 0) or 0), params_=int(row.get("params", 0) or 0))
+
+
+MODULE_KEY_COLUMNS = ("fingerprint", "input_shape")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -81,6 +82,7 @@ class SearchSpace:
     head_channels: int = 1280
     width_mult: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    kind: ClassVar[str] = "mbconv"
 
     # ---- derived structure -------------------------------------------------------------------------------
     @property
@@ -115,6 +117,10 @@ class SearchSpace:
         return conv_out(self.resolution, self.stem_stride)
 
     def positions(self) -> tuple[BlockPosition, ...]:
+        return self._positions
+
+    @cached_property
+    def _positions(self) -> tuple[BlockPosition, ...]:
         out, idx = [], 0
         in_ch, hw = self.first_out, self.stem_hw
         for si, st in enumerate(self.stages):
@@ -129,6 +135,53 @@ class SearchSpace:
                 idx += 1
                 in_ch, hw = width, out_hw
         return tuple(out)
+
+    # ---- the decision interface every space offers (shared with hwnas.space.model_space.ModelSpace) ----------
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (1, self.in_channels, self.resolution, self.resolution)
+
+    @property
+    def num_decisions(self) -> int:
+        return self.num_blocks
+
+    def choice_labels(self) -> list[tuple[str, ...]]:
+        """Per decision (searchable block), the labels of its options (arch-string tokens)."""
+        return [tuple(c.token for c in p.choices) for p in self.positions()]
+
+    def decision_names(self) -> list[str]:
+        return [f"block{p.index}" for p in self.positions()]
+
+    def decision_groups(self) -> list[int]:
+        """The calibration group of every decision: its stage."""
+        return [p.stage for p in self.positions()]
+
+    def kinds(self) -> tuple[str, ...]:
+        """The candidate kinds the calibrated predictor scales separately: every MBConv candidate."""
+        return tuple(c.token for c in self.candidates)
+
+    def choice_kind(self, d: int, option: int) -> int:
+        c = self.positions()[d].choices[option]
+        return -1 if c.is_zero else self.candidates.index(c)
+
+    def choice_active(self, d: int, option: int) -> bool:
+        return not self.positions()[d].choices[option].is_zero
+
+    def choice_keys(self, d: int, option: int) -> tuple[LayerKey, ...]:
+        """The table keys one option of one decision adds (none for ``zero``)."""
+        pos = self.positions()[d]
+        k = pos.key(pos.choices[option])
+        return () if k is None else (k,)
+
+    def indices(self, arch: ArchSpec) -> list[int]:
+        self.validate(arch)
+        return [p.choices.index(b) for p, b in zip(self.positions(), arch.blocks, strict=True)]
+
+    def from_indices(self, indices: list[int] | tuple[int, ...]) -> ArchSpec:
+        pos = self.positions()
+        if len(indices) != len(pos):
+            raise ArchError(f"space {self.name!r} has {len(pos)} blocks, got {len(indices)} choices")
+        return ArchSpec.from_blocks([p.choices[int(i)] for p, i in zip(pos, indices, strict=True)], self.depths)
 
     @property
     def final_hw(self) -> int:

@@ -146,3 +146,22 @@ class ArchSpec:
         except (json.JSONDecodeError, RecursionError) as exc:
             raise ArchError(f"architecture JSON is malformed: {exc}") from None
         return cls.from_dict(data)
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """An architecture of a model space (a user's network with LayerChoice / InputChoice): the chosen label of every
+    decision, in decision order; written ``key=label;key=label``."""
+
+    choices: tuple[tuple[str, str], ...]
+
+    def to_string(self) -> str:
+        return ";".join(f"{k}={v}" for k, v in self.choices)
+
+    __str__ = to_string
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.choices)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.to_string(), "choices": self.as_dict()}

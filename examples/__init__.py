@@ -1,0 +1,1 @@
+"""Example model spaces: user networks with LayerChoice / InputChoice (``--model examples.nni_mnist:Net``)."""

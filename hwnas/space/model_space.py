@@ -1,0 +1,354 @@
+"""A user's network as a search space: the ``LayerChoice`` / ``InputChoice`` points found in its module tree.
+
+:class:`ModelSpace` gives a model the interface hwnas's built-in MBConv spaces have (decisions and their labels,
+table keys per choice, sampling, parsing, building a fixed network), so that profiling, predictors, search and
+export run on it unchanged:
+
+- every choice is found in ``named_modules`` order; choices with the same key share one decision;
+- one forward pass with hooks records the input shape each choice sees; each candidate is checked against its
+  siblings' output shapes, and is timed alone at that shape (its table key: :class:`ModuleKey`, the candidate's
+  fingerprint plus the input shape, so identical candidates at equal shapes are timed once);
+- the space's fingerprint (every candidate's class, configuration and parameter shapes, the input shapes, and the
+  shapes of the parameters outside the choices) is recorded by tables, predictors and runs, which refuse another.
+
+An architecture of a model space is a :class:`ModelArch`: the chosen label of every decision, written
+``key=label;key=label``; NNI's JSON (key → one-hot list, multi-hot for several chosen inputs) reads and writes too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..errors import UsageError
+from .choices import InputChoice
+from .counting import count_params
+from .discovery import Decision, discover, find_choices, load_factory, qualified
+from .fixed import apply_fixed_architecture
+from .keys import ModuleKey, parse_shape, shape_text
+from .spec import ArchError, ModelArch
+
+
+class ModelSpace:
+    """A user's ``nn.Module`` with choice points, as a search space.
+
+    ``factory`` builds a fresh model (a class or function; ``"package.module:factory"`` works too), ``input_shape``
+    is the shape of one input with batch 1 (e.g. ``(1, 1, 28, 28)``). Discovery runs one forward pass on zeros."""
+
+    kind = "model"
+
+    def __init__(self, factory: Callable[[], nn.Module] | str, input_shape: tuple[int, ...] | str, *,
+                 name: str | None = None):
+        self.factory_ref = factory if isinstance(factory, str) else qualified(factory)
+        self.factory = load_factory(factory) if isinstance(factory, str) else factory
+        self.input_shape = parse_shape(input_shape)
+        if len(self.input_shape) < 2 or self.input_shape[0] != 1:
+            raise UsageError(f"--input-shape must start with a batch of 1, e.g. 1,1,28,28; got "
+                             f"{shape_text(self.input_shape)}")
+        template = self.factory()
+        if not isinstance(template, nn.Module):
+            raise UsageError(f"model factory {self.factory_ref!r} returned {type(template).__name__}, not a "
+                             "torch.nn.Module")
+        self.name = name or (self.factory_ref.rsplit(":", 1)[-1] if self.factory_ref else type(template).__name__)
+        self._template = template
+        self.decisions, self._modules, self.num_classes, self._rest = discover(template, self.input_shape)
+        self.fingerprint = hashlib.sha1(json.dumps(
+            [d.to_dict() for d in self.decisions] + [self._rest, shape_text(self.input_shape)],
+            sort_keys=True).encode()).hexdigest()[:16]
+
+    # ---- the interface the stages use (shared with the built-in MBConv spaces) ------------------------------------
+    @property
+    def in_channels(self) -> int:
+        return self.input_shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.input_shape[-1]
+
+    @property
+    def num_decisions(self) -> int:
+        return len(self.decisions)
+
+    def choice_labels(self) -> list[tuple[str, ...]]:
+        return [d.labels for d in self.decisions]
+
+    def decision_names(self) -> list[str]:
+        return [d.key for d in self.decisions]
+
+    def decision_groups(self) -> list[int]:
+        """The calibration group of every decision: each decision is its own group."""
+        return list(range(len(self.decisions)))
+
+    def kinds(self) -> tuple[str, ...]:
+        """The candidate kinds the calibrated predictor scales separately (candidate class and label)."""
+        seen: dict[str, None] = {}
+        for d in self.decisions:
+            if d.kind == "layer":
+                for c, lab in zip(d.classes, d.labels, strict=True):
+                    seen.setdefault(f"{c}:{lab}", None)
+        return tuple(seen)
+
+    def choice_kind(self, d: int, option: int) -> int:
+        """Index of the option's kind in :meth:`kinds`, or -1 for an input choice."""
+        dec = self.decisions[d]
+        if dec.kind != "layer":
+            return -1
+        return self.kinds().index(f"{dec.classes[option]}:{dec.labels[option]}")
+
+    def choice_active(self, d: int, option: int) -> bool:
+        """Whether the option runs anything (an input choice of no input does not)."""
+        dec = self.decisions[d]
+        return dec.kind == "layer" or dec.labels[option] != "none"
+
+    def fixed_keys(self) -> tuple[ModuleKey, ...]:
+        """Nothing outside the choices is timed in isolation: the calibrated predictor learns the rest from whole
+        networks measured end to end."""
+        return ()
+
+    def choice_keys(self, d: int, option: int) -> tuple[ModuleKey, ...]:
+        return self.decisions[d].keys[option]
+
+    def layer_keys(self) -> tuple[ModuleKey, ...]:
+        seen: dict[ModuleKey, None] = {}
+        for d in self.decisions:
+            for ks in d.keys:
+                for k in ks:
+                    seen.setdefault(k, None)
+        return tuple(seen)
+
+    def module_for(self, key: ModuleKey) -> nn.Module:
+        """A copy of the candidate module a table key times (for profiling it alone)."""
+        try:
+            return copy.deepcopy(self._modules[key.ident()])
+        except KeyError:
+            raise UsageError(f"model space {self.name!r} has no candidate {key.fingerprint} at {key.input_shape}") \
+                from None
+
+    # ---- architectures ----------------------------------------------------------------------------------------
+    def from_indices(self, indices: list[int] | tuple[int, ...]) -> ModelArch:
+        if len(indices) != len(self.decisions):
+            raise ArchError(f"model space {self.name!r} has {len(self.decisions)} decisions, got {len(indices)} "
+                            "choices")
+        return ModelArch(tuple((d.key, d.labels[int(i)]) for d, i in zip(self.decisions, indices, strict=True)))
+
+    def indices(self, arch: ModelArch) -> list[int]:
+        self.validate(arch)
+        return [d.labels.index(v) for d, (_, v) in zip(self.decisions, arch.choices, strict=True)]
+
+    def validate(self, arch: Any) -> ModelArch:
+        if not isinstance(arch, ModelArch):
+            raise ArchError(f"expected an architecture of model space {self.name!r}, got {type(arch).__name__}")
+        keys = [k for k, _ in arch.choices]
+        want = self.decision_names()
+        if keys != want:
+            missing, extra = sorted(set(want) - set(keys)), sorted(set(keys) - set(want))
+            raise ArchError(f"the architecture's keys do not match model space {self.name!r}: "
+                            + "; ".join(p for p in (f"missing {missing}" if missing else "",
+                                                    f"not in the model {extra}" if extra else "") if p)
+                            + ("" if missing or extra else f"; expected the order {want}"))
+        for d, (_, v) in zip(self.decisions, arch.choices, strict=True):
+            if v not in d.labels:
+                raise ArchError(f"choice {d.key!r}: {v!r} is not one of {list(d.labels)}")
+        return arch
+
+    def parse(self, text: str | Mapping[str, Any]) -> ModelArch:
+        """``key=label;key=label``, hwnas's JSON record (``{"arch": ...}`` or ``{"choices": {...}}``), or NNI's JSON
+        (key → one-hot / multi-hot list)."""
+        if isinstance(text, str):
+            t = text.strip()
+            if not t.startswith("{"):
+                return self._parse_string(t)
+            try:
+                data = json.loads(t)
+            except json.JSONDecodeError as exc:
+                raise ArchError(f"architecture JSON is malformed: {exc}") from None
+        else:
+            data = text
+        if not isinstance(data, Mapping):
+            raise ArchError("an architecture JSON must be an object")
+        if "choices" in data and isinstance(data["choices"], Mapping):
+            data = data["choices"]
+        elif "arch" in data and isinstance(data["arch"], str):
+            return self._parse_string(data["arch"])
+        return self.from_nni(data)
+
+    def _parse_string(self, text: str) -> ModelArch:
+        pairs = []
+        for part in text.split(";"):
+            k, sep, v = part.strip().partition("=")
+            if not sep:
+                raise ArchError(f"architecture {text[:80]!r}: expected key=label pairs joined by ';'")
+            pairs.append((k.strip(), v.strip()))
+        return self.validate(ModelArch(tuple(pairs)))
+
+    def from_nni(self, data: Mapping[str, Any]) -> ModelArch:
+        """NNI's exported JSON: key → list of booleans (one-hot over a LayerChoice's candidates, multi-hot over an
+        InputChoice's inputs); a label or an index is accepted for a LayerChoice too."""
+        unknown = sorted(set(data) - set(self.decision_names()))
+        missing = sorted(set(self.decision_names()) - set(data))
+        if unknown or missing:
+            raise ArchError(f"the JSON's keys do not match model space {self.name!r}"
+                            + (f"; not in the model: {unknown}" if unknown else "")
+                            + (f"; missing: {missing}" if missing else ""))
+        pairs = []
+        for d in self.decisions:
+            v = data[d.key]
+            if isinstance(v, list):
+                hot = tuple(i for i, b in enumerate(v) if b)
+                if d.kind == "layer":
+                    if len(v) != len(d.labels) or len(hot) != 1:
+                        raise ArchError(f"choice {d.key!r}: expected a one-hot list of {len(d.labels)}, got {v}")
+                    pairs.append((d.key, d.labels[hot[0]]))
+                else:
+                    label = "+".join(map(str, hot)) if hot else "none"
+                    if label not in d.labels:
+                        raise ArchError(f"input choice {d.key!r}: {v} chooses inputs {list(hot)}, which is not one of "
+                                        f"its options {list(d.labels)}")
+                    pairs.append((d.key, label))
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(d.labels):
+                pairs.append((d.key, d.labels[v]))
+            elif isinstance(v, str) and v in d.labels:
+                pairs.append((d.key, v))
+            else:
+                raise ArchError(f"choice {d.key!r}: cannot read {v!r} (a one-hot list, a label or an index)")
+        return self.validate(ModelArch(tuple(pairs)))
+
+    def to_nni(self, arch: ModelArch) -> dict[str, list[bool]]:
+        """NNI's JSON for ``arch``: key → one-hot list (LayerChoice) or multi-hot list over inputs (InputChoice)."""
+        out = {}
+        for d, i in zip(self.decisions, self.indices(arch), strict=True):
+            if d.kind == "layer":
+                out[d.key] = [j == i for j in range(len(d.labels))]
+            else:
+                chosen = set() if d.labels[i] == "none" else {int(v) for v in d.labels[i].split("+")}
+                n = self._input_count(d)
+                out[d.key] = [j in chosen for j in range(n)]
+        return out
+
+    def _input_count(self, d: Decision) -> int:
+        mod = self._template.get_submodule(d.paths[0])
+        return mod.n_candidates  # type: ignore[union-attr]
+
+    def sample(self, rng: np.random.Generator | int) -> ModelArch:
+        rng = np.random.default_rng(rng)
+        return self.from_indices([int(rng.integers(len(d.labels))) for d in self.decisions])
+
+    def first(self) -> ModelArch:
+        """The architecture the model computes outside a search (first candidates, first inputs)."""
+        out = []
+        for d in self.decisions:
+            mod = self._template.get_submodule(d.paths[0])
+            out.append(mod.default_option() if isinstance(mod, InputChoice) else 0)
+        return self.from_indices(out)
+
+    def arch_keys(self, arch: ModelArch) -> list[ModuleKey]:
+        return [k for d, i in enumerate(self.indices(arch)) for k in self.choice_keys(d, i)]
+
+    def macs(self, arch: ModelArch) -> int:
+        return sum(k.macs() for k in self.arch_keys(arch))
+
+    def params(self, arch: ModelArch) -> int:
+        return count_params(self.build_model(arch))
+
+    # ---- models -----------------------------------------------------------------------------------------------
+    def build(self) -> nn.Module:
+        """A fresh model with every choice still in it (the supernet's body)."""
+        model = self.factory()
+        if [p for p, _ in find_choices(model)] != [p for d in self.decisions for p in d.paths] and \
+                sorted(p for p, _ in find_choices(model)) != sorted(p for d in self.decisions for p in d.paths):
+            raise UsageError(f"model factory {self.factory_ref!r} built a model with other choices than before")
+        return model
+
+    def build_model(self, arch: ModelArch, *, dropout: float = 0.0) -> nn.Module:
+        """The fixed network of ``arch``: every choice replaced by what it chose."""
+        return apply_fixed_architecture(self.build(), arch, space=self)
+
+    # ---- persistence ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "factory": self.factory_ref,
+                "input_shape": list(self.input_shape), "fingerprint": self.fingerprint,
+                "num_classes": self.num_classes, "decisions": [d.to_dict() for d in self.decisions]}
+
+    def __repr__(self) -> str:
+        return (f"ModelSpace({self.name!r}, {len(self.decisions)} decisions, input {shape_text(self.input_shape)}, "
+                f"fingerprint {self.fingerprint})")
+
+
+class RecordedModelSpace(ModelSpace):
+    """A model space read back from a file (a table's or predictor's metadata): its decisions, keys and fingerprint,
+    without the user's code. It prices and parses architectures; building a network needs the model
+    (``--model package.module:factory``), whose fingerprint must match."""
+
+    def __init__(self, d: Mapping[str, Any]):  # noqa: D107 - no discovery: the record is the space
+        try:
+            self.name, self.factory_ref = str(d["name"]), d.get("factory")
+            self.input_shape = parse_shape(d["input_shape"])
+            self.fingerprint = str(d["fingerprint"])
+            self.num_classes = d.get("num_classes")
+            self.decisions = tuple(Decision.from_dict(x) for x in d["decisions"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"the model space record is incomplete or damaged ({type(exc).__name__}: {exc})") \
+                from None
+        self.factory, self._template, self._modules, self._rest = None, None, {}, []
+
+    def _need_model(self) -> None:
+        raise UsageError(f"building networks of model space {self.name!r} needs its code: pass --model "
+                         f"{self.factory_ref or 'package.module:factory'} --input-shape "
+                         f"{','.join(map(str, self.input_shape))}")
+
+    def build(self) -> nn.Module:
+        self._need_model()
+
+    def module_for(self, key: ModuleKey) -> nn.Module:
+        self._need_model()
+
+    def first(self) -> ModelArch:
+        return self.from_indices([0] * len(self.decisions))
+
+    def _input_count(self, d: Decision) -> int:
+        return max((int(v) for lab in d.labels if lab != "none" for v in lab.split("+")), default=-1) + 1
+
+
+def space_from_dict(d: Mapping[str, Any]) -> Any:
+    """The space a file records: a built-in MBConv space, or a model space (its record, without the user's code)."""
+    from .spaces import SearchSpace
+
+    if not isinstance(d, Mapping):
+        raise UsageError(f"a space record must be a JSON object, not {type(d).__name__}")
+    if d.get("kind") == "model":
+        return RecordedModelSpace(d)
+    try:
+        return SearchSpace.from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"the space record is incomplete or damaged ({type(exc).__name__}: {exc})") from None
+
+
+def arch_from_record(space: Any, data: Mapping[str, Any]) -> Any:
+    """The architecture an exported record (``arch.json``) holds, for ``space``."""
+    from .spec import ArchSpec
+
+    if getattr(space, "kind", None) == "model":
+        return space.parse(data)
+    return space.validate(ArchSpec.from_dict(data))
+
+
+def check_same_space(recorded: Mapping[str, Any] | None, space: Any, what: str) -> None:
+    """Refuse a file made for another model (fingerprints differ)."""
+    if recorded is None or space is None:
+        return
+    if (recorded.get("kind") == "model") != (getattr(space, "kind", None) == "model"):
+        raise UsageError(f"{what} was made for " + (f"model {recorded.get('name')!r}" if recorded.get("kind") == "model"
+                         else f"the built-in space {recorded.get('name')!r}") + f", not for {space.name!r}")
+    if recorded.get("kind") != "model":
+        return
+    fp = recorded.get("fingerprint")
+    if fp != space.fingerprint:
+        raise UsageError(f"{what} was made for model space {recorded.get('name')!r} (fingerprint {fp}), not for "
+                         f"{space.name!r} (fingerprint {space.fingerprint}): its candidates, input shapes or the "
+                         "rest of the model differ; profile this model again")
