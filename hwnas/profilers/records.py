@@ -135,6 +135,8 @@ class MeasuredRecords:
             raise TableError(f"{where} has format_version {version}, written by a newer hwnas "
                              f"({meta.get('hwnas', '?')}); this hwnas {__version__} reads version {FORMAT_VERSION}: "
                              "upgrade hwnas")
+        from ..space.model_space import space_from_dict
+
         try:
             for field, typ in (("space", dict), ("settings", dict), ("environment", dict)):
                 require(meta, field, typ, str(where))
@@ -219,13 +221,13 @@ class MeasuredRecords:
         """Checks of a subclass's own columns; raise ``corrupt(why)``."""
 
     @classmethod
-    def required_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
-        return cls.REQUIRED
-
-    @classmethod
     def key_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
         """The columns that identify a row (no two rows may share them)."""
         return cls.KEY
+
+    @classmethod
+    def required_columns(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return cls.REQUIRED
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
