@@ -391,6 +391,33 @@ def section_model_spaces(r: dict[str, Any] | None) -> str | None:
     return _section("Your own model: LayerChoice spaces (issue 15)", "`model_spaces.json`", rows, note)
 
 
+def section_data_pipeline(r: dict[str, Any] | None) -> str | None:
+    if not r or not isinstance(r.get("throughput"), dict):
+        return None
+    t, rss, fm = r["throughput"], r.get("rss") or {}, r.get("fashion_mnist") or {}
+    ratio = _stats(t.get("ratio_new_over_old"))
+    rows = [[f"search throughput, DataLoader ÷ old in-memory path ({t.get('data', '')}, batch {t.get('batch')})",
+             fmt(t.get("ratio_new_over_old"), "x"), "≥ 0.90×", "—", "—",
+             verdict(median_of(t.get("ratio_new_over_old")), 0.9, at_most=False)]]
+    if rss:
+        runs = rss.get("runs") or []
+        sizes = " vs ".join(f"{x.get('images'):,}" for x in runs)
+        rows.append([f"peak RSS of a search over a generated folder: data set of {sizes} images",
+                     fmt_num(rss.get("ratio_largest_over_smallest"), "x"), "≤ 1.10×", "—", "—",
+                     verdict(rss.get("ratio_largest_over_smallest"), 1.1)])
+    if fm:
+        rows.append(["exported ONNX vs torch on a batch: largest absolute difference", f"{fm.get('onnx_max_abs_diff', float('nan')):.1e}",
+                     f"≤ {fm.get('onnx_tolerance', 1e-4):.0e}", "—", "—",
+                     verdict(fm.get("onnx_max_abs_diff"), fm.get("onnx_tolerance", 1e-4))])
+        rows.append([f"retrained Fashion-MNIST network: measured {fm.get('measured_ms', float('nan')):.3g} ms vs predicted "
+                     f"{fm.get('predicted_ms', float('nan')):.3g} ms (test accuracy {fm.get('test_acc', float('nan')):.1%})",
+                     fmt(fm.get("measured_vs_predicted"), "pct"), "within ±10%", "—", "—",
+                     verdict(abs(fm.get("measured_vs_predicted", float("nan"))), 0.10)])
+    note = ("New and old paths run in lockstep (same path per step, alternating order), ratio per repeat; "
+            "no GPU was available for `gpu_check.py`." if ratio else "")
+    return _section("Data through DataLoaders, deployable networks (issue 14)", "`data_pipeline.json`", rows, note)
+
+
 def section_nni(r: dict[str, Any] | None) -> str | None:
     if not r:
         return None
@@ -549,12 +576,13 @@ def build_summary(results: Path) -> str:
              "drift between runs.", ""]
     sections = [section_profile(res), section_predictors(res), section_search_cost(res.get("search_cost")),
                 section_search_constraint(res.get("search_constraint")), section_model_spaces(res.get("model_spaces")),
+                section_data_pipeline(res.get("data_pipeline")),
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
-                          "nni_proxyless",
+                          "data_pipeline", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front"), sections, strict=False):
         if sec is None:
             missing.append(name)

@@ -45,7 +45,7 @@ def nni_result(h_epoch, n_epoch, h_rss, n_rss, h_err, n_err, status="ok") -> dic
 def test_empty_directory_lists_what_is_missing(tmp_path):
     text = run_all.build_summary(tmp_path)
     assert text.startswith("# Benchmark summary")
-    assert "No results yet for: profile_cost, predictor_accuracy, search_cost, search_constraint, model_spaces, nni_proxyless" \
+    assert "No results yet for: profile_cost, predictor_accuracy, search_cost, search_constraint, model_spaces, data_pipeline, nni_proxyless" \
         in text
 
 
