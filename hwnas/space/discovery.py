@@ -76,6 +76,11 @@ def load_factory(ref: str) -> Callable[[], nn.Module]:
     mod, sep, attr = ref.partition(":")
     if not sep or not mod or not attr:
         raise UsageError(f"--model must look like package.module:factory, got {ref!r}")
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path and "" not in sys.path:  # a console script leaves the current directory out
+        sys.path.append(os.getcwd())
     try:
         obj: Any = importlib.import_module(mod)
     except ImportError as exc:

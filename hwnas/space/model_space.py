@@ -333,11 +333,26 @@ class RecordedModelSpace(ModelSpace):
                          f"{self.factory_ref or 'package.module:factory'} --input-shape "
                          f"{','.join(map(str, self.input_shape))}")
 
+    def live(self) -> ModelSpace:
+        """The space rebuilt from the factory the record names (the user's own code, as ``search --resume`` does),
+        refused if its fingerprint is not the recorded one."""
+        live = getattr(self, "_live_space", None)
+        if live is None:
+            if not self.factory_ref:
+                self._need_model()
+            live = ModelSpace(self.factory_ref, self.input_shape)
+            if live.fingerprint != self.fingerprint:
+                raise UsageError(f"{self.factory_ref} now builds another model (fingerprint {live.fingerprint}, "
+                                 f"recorded {self.fingerprint}): its candidates, input shapes or the rest of the "
+                                 "model changed since the record was made")
+            self._live_space = live
+        return live
+
     def build(self) -> nn.Module:
-        self._need_model()
+        return self.live().build()
 
     def module_for(self, key: ModuleKey) -> nn.Module:
-        self._need_model()
+        return self.live().module_for(key)
 
     def first(self) -> ModelArch:
         return self.from_indices([0] * len(self.decisions))
