@@ -145,14 +145,14 @@ def summarise(cfg: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]
                      "params": rs[0]["params"], "arch": rs[0]["arch"]}
     out: dict[str, Any] = {"config": cfg, "archs": per}
     if "smallest" in per and "largest" in per and per["smallest"]["n"] > 1 and per["largest"]["n"] > 1:
-        s, l = per["smallest"], per["largest"]
-        pooled = math.sqrt((s["std"] ** 2 + l["std"] ** 2) / 2)
-        gap = l["mean"] - s["mean"]
+        s, big = per["smallest"], per["largest"]
+        pooled = math.sqrt((s["std"] ** 2 + big["std"] ** 2) / 2)
+        gap = big["mean"] - s["mean"]
         out["gap_largest_minus_smallest"] = gap
         out["pooled_std"] = pooled
         out["gap_in_std"] = gap / pooled if pooled > 0 else float("inf")
         # Welch's t of the two means: the gap over the standard error of the difference
-        se = math.sqrt(s["std"] ** 2 / s["n"] + l["std"] ** 2 / l["n"])
+        se = math.sqrt(s["std"] ** 2 / s["n"] + big["std"] ** 2 / big["n"])
         out["welch_t"] = gap / se if se > 0 else float("inf")
     if len(per) > 1:
         means = {a: p["mean"] for a, p in per.items()}
@@ -181,6 +181,31 @@ def save(path: Path, res: dict[str, Any], budgets: dict[str, dict[str, Any]]) ->
     atomic_write_json(path, res)
 
 
+def table_of(res: dict[str, Any]) -> str:
+    """Markdown: per budget, each network's test accuracy mean ± std (n seeds), the gap and the seconds."""
+    rows = ["| budget | " + " | ".join(ARCHS) + " | gap L−S (pp) | gap / pooled std | Welch t | "
+            "s per retrain S / L (wall; CPU) |", "|---" * (len(ARCHS) + 5) + "|"]
+    for name, b in res["budgets"].items():
+        cells = []
+        for a in ARCHS:
+            p = b["archs"].get(a)
+            cells.append(f"{100 * p['mean']:.2f} ± {100 * p['std']:.2f} ({p['n']})" if p else "–")
+        gap = f"{100 * b['gap_largest_minus_smallest']:+.2f}" if "gap_in_std" in b else "–"
+        g = f"{b['gap_in_std']:+.1f}" if "gap_in_std" in b else "–"
+        t = f"{b['welch_t']:+.1f}" if "welch_t" in b else "–"
+
+        def sec(a: str, b: dict[str, Any] = b) -> str:
+            p = b["archs"].get(a)
+            if not p:
+                return "–"
+            cpu = f"; {p['cpu_seconds_mean']:.0f}" if p.get("cpu_seconds_mean") else ""
+            return f"{p['seconds_mean']:.0f}{cpu}"
+
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {gap} | {g} | {t} | {sec('smallest')} / "
+                    f"{sec('largest')} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budgets", nargs="*", help="named budgets to run, in this order (default: all)")
@@ -189,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, default=None)
     p.add_argument("--quick", action="store_true", help="two tiny runs (< 1 min) into budget_study_quick.json")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--table", action="store_true", help="print the per-budget summary of the results file")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--deadline", default=None,
                    help="UTC HH:MM: start no retrain whose expected time (from finished runs) would end after it")
@@ -197,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for name, over in table.items():
             print(name, {**DEFAULT, **over})
+        return 0
+    if args.table:
+        print(table_of(load(args.output or RESULTS / ("budget_study_quick.json" if args.quick else
+                                                     "budget_study.json"))))
         return 0
     torch.set_num_threads(args.threads)
     if args.quick:
