@@ -36,11 +36,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hwnas.baselines import hand_designed  # noqa: E402
-from hwnas.data import DataSplits, _distort, _labels, _split, _to_float  # noqa: E402
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.profilers.environment import environment  # noqa: E402
-from hwnas.search.retrain import retrain  # noqa: E402
+from hwnas.search.baselines import hand_designed  # noqa: E402
+from hwnas.search.data import DataSplits, _labels, _split  # noqa: E402
+from hwnas.search.data.datasets import distort as _distort  # noqa: E402
+from hwnas.search.data.datasets import to_float as _to_float  # noqa: E402
+from hwnas.search.retrain import RetrainConfig, retrain  # noqa: E402
 from hwnas.space.spaces import get_space  # noqa: E402
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -256,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             arch = archs[arch_name]
             t0, c0 = time.perf_counter(), time.process_time()
-            r = retrain(arch, space, data, epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
-                        label_smoothing=cfg["ls"], seed=seed, backend=None, progress=False, log=None)
+            r = retrain(arch, space, data, RetrainConfig(epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
+                                                         label_smoothing=cfg["ls"], seed=seed),
+                        backend=None, progress=False, log=None)
             sec, cpu = time.perf_counter() - t0, time.process_time() - c0
             run = {"budget": name, "config": cfg, "arch_name": arch_name, "arch": arch.to_string(), "seed": seed,
                    "test_acc": r.test_acc, "test_loss": r.test_loss, "train_acc_last": r.history[-1]["train_acc"],
