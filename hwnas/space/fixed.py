@@ -109,15 +109,7 @@ def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) 
     if isinstance(data.get("choices"), Mapping):
         return {str(k): str(v) for k, v in data["choices"].items()}
     if isinstance(data.get("arch"), str):
-        out = {}
-        for part in data["arch"].split(";"):
-            k, sep, v = part.strip().partition("=")
-            if not sep:
-                raise ArchError(f"architecture {data['arch'][:80]!r}: expected key=label pairs joined by ';'")
-            if k.strip() in out:
-                raise ArchError(f"architecture {data['arch'][:80]!r}: key {k.strip()!r} is given twice")
-            out[k.strip()] = v.strip()
-        return out
+        return ModelArch.pairs(data["arch"])
     by_key = {c.key: c for _, c in found}
     out = {}
     for key, v in data.items():

@@ -188,14 +188,7 @@ class ModelSpace:
         return self.from_nni(data)
 
     def _parse_string(self, text: str) -> ModelArch:
-        given: dict[str, str] = {}
-        for part in text.split(";"):
-            k, sep, v = part.strip().partition("=")
-            if not sep:
-                raise ArchError(f"architecture {text[:80]!r}: expected key=label pairs joined by ';'")
-            if k.strip() in given:
-                raise ArchError(f"architecture {text[:80]!r}: key {k.strip()!r} is given twice")
-            given[k.strip()] = v.strip()
+        given = ModelArch.pairs(text)
         order = self.decision_names()  # any order is accepted; the record keeps the model's
         if set(given) == set(order):
             return self.validate(ModelArch(tuple((k, given[k]) for k in order)))

@@ -163,5 +163,18 @@ class ModelArch:
     def as_dict(self) -> dict[str, str]:
         return dict(self.choices)
 
+    @staticmethod
+    def pairs(text: str) -> dict[str, str]:
+        """``key=label;key=label`` -> ``{key: label}`` (in the order written; a key given twice is refused)."""
+        out: dict[str, str] = {}
+        for part in text.split(";"):
+            k, sep, v = part.strip().partition("=")
+            if not sep:
+                raise ArchError(f"architecture {text[:80]!r}: expected key=label pairs joined by ';'")
+            if k.strip() in out:
+                raise ArchError(f"architecture {text[:80]!r}: key {k.strip()!r} is given twice")
+            out[k.strip()] = v.strip()
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.to_string(), "choices": self.as_dict()}
