@@ -80,3 +80,71 @@ def measure_networks(backend, archs, space) -> list[float]:
     for i, stats, _ in backend.measure_many(network_jobs(archs, space)):
         out[i] = float(getattr(stats, backend.protocol.column))
     return out
+
+
+def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
+    """(network, step()) for one search-cost measurement (``benchmarks/search_cost.py`` on the CPU,
+    ``benchmarks/gpu_check.py`` on CUDA with or without autocast): ``child`` trains the plain child network,
+    ``weight`` its path inside the supernet, ``two``/``full``/``full_v2`` take an architecture step with binary gates
+    (the common child forced as the active path), ``darts`` a DARTS step over every candidate."""
+    import torch
+    import torch.nn.functional as F
+
+    from hwnas.search.supernet import Supernet
+    from hwnas.search.training import seeded
+    from hwnas.space import build_model
+
+    dev = x.device
+    ac = (lambda: torch.autocast(dev.type, dtype=amp_dtype)) if amp_dtype is not None else None
+
+    def fwd(net):
+        if ac is None:
+            return net(x).float()
+        with ac():
+            return net(x).float()
+
+    if mode == "child":
+        net = seeded(lambda: build_model(child_arch, space), 0).to(dev).train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(fwd(net), y).backward()
+            opt.step()
+        return net, step
+    net = seeded(lambda: Supernet(space), 0).to(dev).train()
+    idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
+    wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
+    aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
+
+    def step():
+        if mode == "weight":
+            net.set_indices(idx)
+            wopt.zero_grad(set_to_none=True)
+            F.cross_entropy(fwd(net), y).backward()
+            wopt.step()
+            return
+        if mode == "darts":
+            net.set_mode("darts")
+            wopt.zero_grad(set_to_none=True)
+            aopt.zero_grad(set_to_none=True)
+            F.cross_entropy(fwd(net), y).backward()
+            wopt.step()
+            aopt.step()
+            return
+        # the architecture step stays fp32, as in hwnas's search (α and the latency term are fp32)
+        if mode == "two":
+            net.sample(gen, mode="two")
+            for b, i in zip(net.blocks, idx, strict=True):
+                other = next(j for j in b.involved if j != i) if i in b.involved else b.involved[1]
+                b.set_active(i, "two", (i, other))
+        else:
+            net.set_indices(idx, mode)
+        aopt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(net(x), y)
+        torch.autograd.backward(loss, inputs=net.arch_parameters() + [b.gates for b in net.blocks])
+        net.accumulate_alpha_grads()
+        aopt.step()
+        net.rescale()
+        net.set_mode(None)
+    return net, step

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_result  # noqa: E402
+from _common import markdown_table, step_fns, write_result  # noqa: E402
 
 CANDIDATES = {6: {"kernels": (3, 5, 7), "expands": (3, 6)}, 12: {"kernels": (3, 5, 7, 9), "expands": (3, 6)}}
 MODES = ("child", "weight", "two", "full_v2", "full", "darts")
@@ -47,11 +47,8 @@ def worker(mode: str, n_cand: int, batch: int, steps: int, threads: int) -> dict
     import resource
 
     import torch
-    import torch.nn.functional as F
 
-    from hwnas.search.supernet import Supernet
-    from hwnas.search.training import seeded
-    from hwnas.space import build_model, get_space
+    from hwnas.space import get_space
 
     torch.set_num_threads(threads)
     space = get_space("proxyless-cifar", **CANDIDATES[n_cand])
@@ -59,49 +56,7 @@ def worker(mode: str, n_cand: int, batch: int, steps: int, threads: int) -> dict
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(10, (batch,))
     gen = torch.Generator().manual_seed(0)
-    if mode == "child":
-        net = seeded(lambda: build_model(child_arch, space), 0).train()
-        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
-            opt.step()
-    else:
-        net = seeded(lambda: Supernet(space), 0).train()
-        idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
-        wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
-        aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
-
-        def step():
-            if mode == "weight":
-                net.set_indices(idx)
-                wopt.zero_grad(set_to_none=True)
-                F.cross_entropy(net(x), y).backward()
-                wopt.step()
-                return
-            if mode == "darts":
-                net.set_mode("darts")
-                wopt.zero_grad(set_to_none=True)
-                aopt.zero_grad(set_to_none=True)
-                F.cross_entropy(net(x), y).backward()
-                wopt.step()
-                aopt.step()
-                return
-            if mode == "two":
-                net.sample(gen, mode="two")  # then force the common child as the active op of each pair
-                for b, i in zip(net.blocks, idx, strict=True):
-                    other = next(j for j in b.involved if j != i) if i in b.involved else b.involved[1]
-                    b.set_active(i, "two", (i, other))
-            else:
-                net.set_indices(idx, mode)
-            aopt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(x), y)
-            torch.autograd.backward(loss, inputs=net.arch_parameters() + [b.gates for b in net.blocks])
-            net.accumulate_alpha_grads()
-            aopt.step()
-            net.rescale()
-            net.set_mode(None)
+    net, step = step_fns(mode, space, child_arch, x, y, gen)
 
     params = sum(p.numel() for p in net.parameters())
     base = _rss_mb()
