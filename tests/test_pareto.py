@@ -61,3 +61,8 @@ def test_flatness_compares_the_architecture_spread_with_the_seed_spread():
                      s["std"])
     assert not steep["flat"] and steep["recommended"]["arch"] == "large"
     assert "rises by more than the noise" in flatness_sentence(steep)
+    # networks differ by more than the noise, but the fastest is the best: slower networks buy nothing
+    fast_best = flatness(pd.DataFrame({"arch": ["small", "mid", "large"], "measured_ms": [0.05, 0.1, 0.2],
+                                       "accuracy": [0.84, 0.77, 0.81]}), s["std"])
+    assert fast_best["flat"] and fast_best["recommended"]["arch"] == "small"
+    assert "not by its size" in flatness_sentence(fast_best)

@@ -6,9 +6,9 @@ flat: the smallest and the largest networks of a space land within the noise of 
 
 - :func:`seed_spread`: the pooled seed-to-seed standard deviation of accuracy, from a few networks each retrained with
   several seeds;
-- :func:`flatness`: the accuracy range across the evaluated networks against that spread, whether the front is flat
-  (its accuracy range within twice the seed spread), and the recommendation: the fastest network whose accuracy is
-  within the noise (two seed spreads) of the best.
+- :func:`flatness`: the accuracy range across the evaluated networks against that spread; whether the front is flat
+  (the best network is no more than the noise — two seed spreads — above the fastest one, so slower networks buy no
+  accuracy); and the recommendation: the fastest network whose accuracy is within the noise of the best.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def flatness(points: pd.DataFrame, seed_std: float, *, lat_col: str = "measured_
     near = np.flatnonzero(acc >= acc[best] - band)
     pick = int(near[np.argmin(lat[near])])
     fastest = int(np.nanargmin(lat))
-    flat = math.isfinite(seed_std) and spread <= band
+    gain = float(acc[best] - acc[fastest])  # what the slower networks buy over the fastest one
+    flat = math.isfinite(seed_std) and gain <= band
     return {"accuracy_range": spread, "seed_std": seed_std, "range_over_seed_std":
             spread / seed_std if seed_std and math.isfinite(seed_std) else math.nan,
-            "flat": bool(flat), "noise_band": band, "best": points.iloc[best].to_dict(),
+            "gain_over_fastest": gain, "flat": bool(flat), "noise_band": band, "best": points.iloc[best].to_dict(),
             "recommended": points.iloc[pick].to_dict(), "fastest": points.iloc[fastest].to_dict(),
             "recommended_speedup": float(lat[best] / lat[pick]) if lat[pick] > 0 else math.nan}
 
@@ -59,16 +60,22 @@ def flatness_sentence(f: dict[str, Any]) -> str:
     if not math.isfinite(f["seed_std"]):
         return "The seed-to-seed spread was not measured, so the front's flatness is unknown."
     rec, best = f["recommended"], f["best"]
+    fast = f["fastest"]
     head = (f"Across the evaluated networks accuracy spans {f['accuracy_range']:.1%} (from the worst to the best); "
             f"retraining the same network with other seeds moves it by {f['seed_std']:.1%} (standard deviation), so "
             f"the architecture accounts for {f['range_over_seed_std']:.1f} seed spreads.")
     if f["flat"]:
-        return (head + f" **At this budget the front is flat**: every network is within the noise "
-                f"({NOISE_SIGMAS:g} seed spreads, {f['noise_band']:.1%}) of the best, so a slower network buys no "
-                f"accuracy here. Recommended: the fastest network within that noise of the best, `{rec['arch']}` "
-                f"({rec['measured_ms']:.3g} ms, accuracy {rec['accuracy']:.3f}; the best, {best['accuracy']:.3f}, "
-                f"takes {best['measured_ms']:.3g} ms). Train longer or on more data before trusting the shape of the "
-                "front.")
-    return (head + f" The front rises by more than the noise. The fastest network within {NOISE_SIGMAS:g} seed "
-            f"spreads of the best is `{rec['arch']}` ({rec['measured_ms']:.3g} ms, accuracy {rec['accuracy']:.3f}; "
-            f"the best {best['accuracy']:.3f} at {best['measured_ms']:.3g} ms).")
+        return (head + f" **At this budget the front is flat**: the fastest network ({fast['measured_ms']:.3g} ms, "
+                f"accuracy {fast['accuracy']:.3f}) is within the noise ({NOISE_SIGMAS:g} seed spreads, "
+                f"{f['noise_band']:.1%}) of the best ({best['accuracy']:.3f} at {best['measured_ms']:.3g} ms), so a "
+                "slower network buys no accuracy here"
+                + (" (some networks do worse, so the architecture matters, but not by its size)"
+                   if f["accuracy_range"] > f["noise_band"] else "")
+                + f". Recommended: the fastest network within that noise of the best, `{rec['arch']}` "
+                f"({rec['measured_ms']:.3g} ms, accuracy {rec['accuracy']:.3f}). Train longer or on more data before "
+                "trusting the shape of the front.")
+    return (head + f" The front rises by more than the noise: the best network ({best['accuracy']:.3f} at "
+            f"{best['measured_ms']:.3g} ms) is {f['gain_over_fastest']:.1%} above the fastest "
+            f"({fast['accuracy']:.3f} at {fast['measured_ms']:.3g} ms). The fastest network within {NOISE_SIGMAS:g} "
+            f"seed spreads of the best is `{rec['arch']}` ({rec['measured_ms']:.3g} ms, accuracy "
+            f"{rec['accuracy']:.3f}).")
