@@ -23,9 +23,10 @@ def main() -> None:
     p.add_argument("-o", "--output", default="hwnas-demo")
     p.add_argument("--from", dest="source", help="read this finished demo folder instead of running the demo")
     p.add_argument("--quick", action="store_true", help="the reduced demo (tiny space, synthetic data)")
+    p.add_argument("--wall-s", type=float, help="with --from: the demo's wall time as measured when it ran")
     a = p.parse_args()
     folder = Path(a.source or a.output)
-    wall = None
+    wall = a.wall_s
     if a.source is None:
         from hwnas.pareto.demo import run_demo
 
@@ -43,6 +44,16 @@ def main() -> None:
               "search_vs_target": searched[["target_ms", "predicted_ms", "measured_ms", "vs_target"]].to_dict("records"),
               "points": points.to_dict("records"),
               "goal": "hypervolume ratio search/random >= 1 at equal evaluation budget; demo < 15 min"}
+    flat = folder / "pareto" / "flatness.json"
+    if flat.exists():
+        import json
+
+        record["flatness"] = json.loads(flat.read_text())
+    cfg = folder / "pareto" / "pareto_config.json"
+    if cfg.exists():
+        import json
+
+        record["data"] = json.loads(cfg.read_text()).get("data")
     path = write_result("pareto_front" + ("_quick" if a.quick else ""), record)
     print(markdown_table(["method", "points", "front", "hypervolume", "best accuracy", "fastest (ms)"],
                          [[r.method, r.points, r.front, f"{r.hypervolume:.4f}", f"{r.best_accuracy:.3f}",

@@ -542,9 +542,19 @@ def section_pareto(r: dict[str, Any] | None) -> str | None:
     if wall:
         rows.append(["demo wall time", f"{wall / 60:.1f} min", "≤ 15 min", "—", fmt_num(wall / 900, "x"),
                      verdict(wall, 900)])
-    return _section("Accuracy–latency fronts of the demo (issue 5)", "`pareto_front.json`", rows,
-                    "One demo run: 3 targets, one retrained network per method and target; hypervolume above chance "
-                    "accuracy, so single runs are noisy.")
+    f = r.get("flatness") or {}
+    note = ("One demo run: 3 targets, one retrained network per method and target; hypervolume above chance "
+            "accuracy, so single runs are noisy.")
+    if f.get("seed_std") is not None:
+        rows.append([f"accuracy range across the evaluated networks ÷ seed-to-seed std ({r.get('data') or 'data'})",
+                     f"{f.get('accuracy_range', float('nan')):.1%} ÷ {f['seed_std']:.1%} = "
+                     f"{f.get('range_over_seed_std', float('nan')):.1f}", "reported", "—", "—", ""])
+        rows.append(["front flat (best network within 2 seed spreads of the fastest)",
+                     "yes" if f.get("flat") else "no", "reported", "—", "—", ""])
+        rec = f.get("recommended") or {}
+        note += (f" Recommended by the demo: `{rec.get('arch')}` ({rec.get('measured_ms', float('nan')):.3g} ms, "
+                 f"accuracy {rec.get('accuracy', float('nan')):.3f}), the fastest network within the noise of the best.")
+    return _section("Accuracy–latency fronts of the demo (issues 5, 16)", "`pareto_front.json`", rows, note)
 
 
 def section_runs(r: dict[str, Any] | None) -> str | None:
