@@ -18,6 +18,21 @@ def tiny():
 
 
 @pytest.fixture
+def space():
+    """The tiny space the search tests run on."""
+    return get_space("tiny")
+
+
+@pytest.fixture
+def costs(space):
+    """A made-up per-block latency model of ``space`` (bigger kernels and expansions cost more)."""
+    from hwnas.predictors.block_costs import BlockCosts
+
+    return BlockCosts(0.2, tuple(tuple(0.0 if c.is_zero else 0.1 * c.kernel * c.expand / 9 for c in p.choices)
+                                 for p in space.positions()))
+
+
+@pytest.fixture
 def fake():
     return create_backend("fake")
 

@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.cli import main
 from hwnas.errors import HwnasError
-from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import ProxylessNasTrainer, SearchConfig, resolve_device, retrain, run_search
 from hwnas.search.data import load_synthetic
 from hwnas.search.deploy import load_model
@@ -22,17 +21,6 @@ from hwnas.search.retrain import RetrainConfig
 from hwnas.space import get_space
 
 NO_CUDA = not torch.cuda.is_available()
-
-
-@pytest.fixture
-def space():
-    return get_space("tiny")
-
-
-@pytest.fixture
-def costs(space):
-    return BlockCosts(0.2, tuple(tuple(0.0 if c.is_zero else 0.1 * c.kernel * c.expand / 9 for c in p.choices)
-                                 for p in space.positions()))
 
 
 @pytest.fixture(scope="module")

@@ -7,23 +7,11 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import RunError, SearchConfig, SearchDiverged, load_exported, retrain, reward, run_search
 from hwnas.search.data import load_synthetic
 from hwnas.search.retrain import RetrainConfig
 from hwnas.search.run import RunDir
 from hwnas.space import get_space
-
-
-@pytest.fixture
-def space():
-    return get_space("tiny")
-
-
-@pytest.fixture
-def costs(space):
-    return BlockCosts(0.2, tuple(tuple(0.0 if c.is_zero else 0.1 * c.kernel * c.expand / 9 for c in p.choices)
-                                 for p in space.positions()))
 
 
 @pytest.fixture(scope="module")
