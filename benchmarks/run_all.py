@@ -386,6 +386,13 @@ def section_model_spaces(r: dict[str, Any] | None) -> str | None:
             rows.append([f"`{x.get('model')}`: gradient search at {s['target_ms']:.4g} ms, exported network measured",
                          f"{s['measured_ms']:.4g} ms ({ratio - 1:+.1%})", "0.95–1.05×", "—", fmt_num(ratio, "x"),
                          "pass" if abs(ratio - 1) <= 0.05 else "miss"])
+        rt = x.get("retrain") or {}
+        if rt:
+            diffs = [e.get("max_abs_diff") for e in rt.get("exported", []) if e.get("max_abs_diff") is not None]
+            rows.append([f"`{x.get('model')}`: the searched network retrained on {rt.get('data')} ({rt.get('epochs')} "
+                         f"epochs, inherited weights), exported to ONNX: largest absolute difference from torch",
+                         f"{max(diffs):.1e} (accuracy {rt.get('test_acc', float('nan')):.3f})" if diffs else "—",
+                         "≤ 1e-04", "—", "—", verdict(max(diffs), 1e-4) if diffs else "—"])
     note = ("ONNX Runtime, 1 thread, minimum over 3 interleaved passes of 10 runs; the calibrated predictor adds "
             "the layers outside the choices, which LUT-sum cannot see.")
     return _section("Your own model: LayerChoice spaces (issue 15)", "`model_spaces.json`", rows, note)
