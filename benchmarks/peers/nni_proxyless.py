@@ -162,12 +162,7 @@ def prepare(a: argparse.Namespace, work: Path, log=print) -> dict:
     data = data_for_space("digits", space, limit=a.data_limit)
     np.savez(work / "data.npz", **{f"{p}_{k}": getattr(getattr(data, k), p).numpy()
                                    for k in ("train", "valid", "test") for p in ("x", "y")})
-    blocks = [{"label": f"b{pos.index:02d}", "index": pos.index, "stage": pos.stage, "in_ch": pos.in_ch,
-               "out_ch": pos.out_ch, "stride": pos.stride, "residual": pos.residual,
-               "choices": [c.token for c in pos.choices]} for pos in space.positions()]
-    layout = {"in_channels": space.in_channels, "stem_out": space.stem_out, "stem_stride": space.stem_stride,
-              "first_out": space.first_out, "last_ch": space.positions()[-1].out_ch, "head_out": space.head_out,
-              "num_classes": space.num_classes, "blocks": blocks}
+    layout = space_layout(space)
     cfg = {"epochs": a.epochs, "warmup_epochs": a.warmup_epochs, "batch_size": a.batch_size, "init_lr": a.lr,
            "arch_lr": a.arch_lr, "loss_lambda": a.loss_lambda, "momentum": 0.9, "weight_decay": 4e-5,
            "label_smoothing": 0.1, "threads": a.threads, "binary_mode": a.binary_mode, "seed": 0}
@@ -176,6 +171,16 @@ def prepare(a: argparse.Namespace, work: Path, log=print) -> dict:
     (work / "spec.json").write_text(json.dumps(spec))
     return {"spec": spec, "data": data.describe(), "calibration": cal, "latency_model_range_ms": [lo, hi],
             "target_ms": target}
+
+
+def space_layout(space) -> dict:
+    """The block-by-block layout of a built-in space that ``nni_worker.py`` rebuilds as an NNI model space."""
+    blocks = [{"label": f"b{pos.index:02d}", "index": pos.index, "stage": pos.stage, "in_ch": pos.in_ch,
+               "out_ch": pos.out_ch, "stride": pos.stride, "residual": pos.residual,
+               "choices": [c.token for c in pos.choices]} for pos in space.positions()]
+    return {"in_channels": space.in_channels, "stem_out": space.stem_out, "stem_stride": space.stem_stride,
+            "first_out": space.first_out, "last_ch": space.positions()[-1].out_ch, "head_out": space.head_out,
+            "num_classes": space.num_classes, "blocks": blocks}
 
 
 def spec_for_seed(work: Path, seed: int) -> Path:

@@ -50,6 +50,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
         raise UsageError(f"the latency model was measured with {model.backend!r} but --backend is {backend.name!r}; "
                          "measure with the same backend or pass --force")
     cfg = ParetoConfig(targets_ms=a.targets, data=a.data, data_limit=a.data_limit, method=a.method,
+                       supernet_weights=a.supernet_weights,
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",
                        amp=a.amp or "off", workers=a.workers)
@@ -86,6 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data-limit", type=positive_int, default=600,
                    help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
     s.add_argument("--method", choices=["grad", "rl"], default="grad")
+    s.add_argument("--supernet-weights", choices=["separate", "shared"], default="separate",
+                   help="candidate weights of the searches' and the one-shot supernet (shared: Once-for-All style)")
     s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
     s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
     s.add_argument("--retrain-epochs", type=non_negative_int, default=10)

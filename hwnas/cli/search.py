@@ -34,6 +34,8 @@ CONFIG_FLAGS = [
     ("--batch-size", "batch_size", bounded_int(1, 65_536), "images per step and process (default 64; global batch: x processes)"),
     ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
+    ("--supernet-weights", "supernet_weights", str, "separate (default: one set per candidate) | shared (built-in "
+                                                   "spaces: one largest MBConv per block, Once-for-All style)"),
     ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
     ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
     ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),

@@ -44,6 +44,7 @@ class ParetoConfig:
     data: str = "digits-hard"
     data_limit: int | None = 600
     method: str = "grad"
+    supernet_weights: str = "separate"   # hwnas.search.shared
     search_epochs: int = 8
     warmup_epochs: int = 3
     batch_size: int = 32
@@ -78,7 +79,7 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
 
     kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
-              binary_mode=cfg.binary_mode, init_lr=0.05, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
+              binary_mode=cfg.binary_mode, init_lr=0.05, supernet_weights=cfg.supernet_weights, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
               seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, workers=cfg.workers)
     if cfg.method == "rl":
         kw.update(rl_preset="hard", rl_samples=4)
@@ -108,7 +109,8 @@ def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, bac
               "batch_size": cfg.batch_size}
     search = {**common, "latency_model": _digest(costs_to_dict(costs)), "method": cfg.method,
               "search_epochs": cfg.search_epochs, "warmup_epochs": cfg.warmup_epochs, "arch_lr": cfg.arch_lr,
-              "latency_loss": cfg.latency_loss, "loss_lambda": cfg.loss_lambda, "binary_mode": cfg.binary_mode}
+              "latency_loss": cfg.latency_loss, "loss_lambda": cfg.loss_lambda, "binary_mode": cfg.binary_mode,
+              **({"supernet_weights": cfg.supernet_weights} if cfg.supernet_weights != "separate" else {})}
     settings = backend.settings() if hasattr(backend, "settings") else {"backend": getattr(backend, "name", "?")}
     evals = {**common, "retrain_epochs": cfg.retrain_epochs, "latency_model": search["latency_model"],
              "measurement": {k: settings.get(k) for k in ("backend", "device", "threads", "batch")}}
@@ -198,7 +200,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
         run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
                                                       warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
                    run_dir=run_dir, resume=rd.has_checkpoint, log=None)
-    net = build_supernet(space)
+    net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
     net.eval()
 

@@ -63,6 +63,9 @@ class SearchConfig:
     weight_decay: float = 4e-5              # on conv / linear weights only
     label_smoothing: float = 0.1
     dropout: float = 0.0
+    # candidate weights: separate (one set per candidate, ProxylessNAS) | shared (built-in spaces: the centre
+    # kernel and first channels of one largest MBConv per block, Once-for-All style; hwnas.search.shared)
+    supernet_weights: str = "separate"
     grad_update_arch_param_every: int = 5   # an architecture step after every this many weight steps
     grad_update_steps: int = 1              # architecture steps each time
     arch_valid_frequency: int = 1           # evaluate the argmax architecture on the held-out split every N epochs
@@ -106,6 +109,8 @@ class SearchConfig:
             problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.export not in ("argmax", "fit"):
             problems.append(f"export must be argmax or fit, not {self.export!r}")
+        if self.supernet_weights not in ("separate", "shared"):
+            problems.append(f"supernet_weights must be separate or shared, not {self.supernet_weights!r}")
         if self.binary_mode not in BINARY_MODES:
             problems.append(f"binary_mode must be one of {', '.join(BINARY_MODES)}, not {self.binary_mode!r}")
         if self.arch_init_type not in ARCH_INIT_TYPES:

@@ -38,8 +38,9 @@ def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -
     from .run import RunDir, RunError
     from .supernet import build_supernet
 
-    ckpt = RunDir(run_dir).load_checkpoint()
-    net = build_supernet(space)
+    rd = RunDir(run_dir)
+    ckpt = rd.load_checkpoint()
+    net = build_supernet(space, weights=rd.config()["search"].get("supernet_weights", "separate"))
     try:
         net.load_state_dict(ckpt["net"])
     except RuntimeError as exc:  # shapes or names of another space

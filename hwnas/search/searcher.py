@@ -163,7 +163,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     rd = RunDir(path)
 
     cfg = config
-    net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout), cfg.seed))
+    net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout, weights=cfg.supernet_weights), cfg.seed))
     if rt.channels_last:
         net = net.to(memory_format=torch.channels_last)
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}

@@ -34,6 +34,7 @@ from ..space.discovery import find_choices
 from ..space.spaces import BlockPosition, SearchSpace
 from ..space.spec import ArchSpec
 from .gates import ActivePathWithGateGrads, alpha_grad_from_gates, rescale_pair
+from .shared import SharedCandidate, SharedMBConv, check_weights
 
 MODES = (None, "full", "two", "full_v2", "darts")
 
@@ -155,10 +156,15 @@ def input_forward(decision: ArchDecision, choice: InputChoice, inputs: list[torc
 class MixedOp(ArchDecision):
     """A searchable block of a built-in space: its decision and its candidate blocks (``zero`` included)."""
 
-    def __init__(self, pos: BlockPosition):
+    def __init__(self, pos: BlockPosition, weights: str = "separate"):
         super().__init__(len(pos.choices))
         self.choices = pos.choices
-        self.candidates = nn.ModuleList(build_block(pos, c) for c in pos.choices)
+        self.shared: SharedMBConv | None = None
+        if weights == "shared" and any(not c.is_zero for c in pos.choices):
+            self.shared = SharedMBConv(pos)
+            self.candidates = nn.ModuleList(SharedCandidate(self.shared, c) for c in pos.choices)
+        else:
+            self.candidates = nn.ModuleList(build_block(pos, c) for c in pos.choices)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mixed_forward(self, self.candidates, x)
@@ -255,11 +261,12 @@ class _SupernetMixin:
 class Supernet(_SupernetMixin, nn.Module):
     """A built-in space: stem -> first fixed block -> one :class:`MixedOp` per searchable block -> head."""
 
-    def __init__(self, space: SearchSpace, *, dropout: float = 0.0):
+    def __init__(self, space: SearchSpace, *, dropout: float = 0.0, weights: str = "separate"):
         super().__init__()
         self.space = space
+        self.weights = check_weights(weights)
         self.stem, self.first, self.head = build_fixed(space, dropout)
-        self.blocks = nn.ModuleList(MixedOp(pos) for pos in space.positions())
+        self.blocks = nn.ModuleList(MixedOp(pos, weights) for pos in space.positions())
 
     def decisions(self) -> list[ArchDecision]:
         return list(self.blocks)
@@ -280,6 +287,9 @@ class Supernet(_SupernetMixin, nn.Module):
                 out[key] = value
             elif parts[2] == "candidates" and int(parts[3]) == chosen[int(parts[1])]:
                 out[".".join(["blocks", parts[1], *parts[4:]])] = value
+        for i, (b, j) in enumerate(zip(self.blocks, chosen, strict=True)):
+            if b.shared is not None and not b.choices[j].is_zero:
+                out.update({f"blocks.{i}.{k}": v for k, v in b.shared.child_state(b.choices[j]).items()})
         return out
 
 
@@ -330,8 +340,14 @@ class ModelSupernet(_SupernetMixin, nn.Module):
         return out
 
 
-def build_supernet(space: Any, *, dropout: float = 0.0) -> nn.Module:
-    """The supernet of any space: :class:`Supernet` for a built-in one, :class:`ModelSupernet` for a model."""
+def build_supernet(space: Any, *, dropout: float = 0.0, weights: str = "separate") -> nn.Module:
+    """The supernet of any space: :class:`Supernet` for a built-in one, :class:`ModelSupernet` for a model.
+    ``weights``: ``separate`` (one set per candidate, as ProxylessNAS) or ``shared`` (built-in spaces: one MBConv
+    per block at its largest kernel and expansion, :mod:`hwnas.search.shared`)."""
+    check_weights(weights)
     if getattr(space, "kind", None) == "model":
+        if weights != "separate":
+            raise UsageError("shared supernet weights are for the built-in MBConv spaces; a model space's candidates "
+                             "are arbitrary modules (use separate)")
         return ModelSupernet(space, dropout=dropout)
-    return Supernet(space, dropout=dropout)
+    return Supernet(space, dropout=dropout, weights=weights)

@@ -1,0 +1,404 @@
+"""Issue 16: does the search find better networks than random architectures, Once-for-All-style evolution and NNI 3.0's
+``Proxyless`` under the same latency target, at a budget where the architecture matters?
+
+Budget (``budget_study.py``'s ``r16-w25-n2k-e10-distort``, where the largest and the smallest network of the space
+differ by 2.4 seed stds): ``proxyless-cifar`` at 16 px, width 0.25, 2,000 distorted Fashion-MNIST training images
+(1,800 train / 200 valid for the searches), every found network retrained for 10 epochs on all 2,000 and tested on
+the 10,000 test images. Targets: 0.2, 0.4 and 0.6 of the way from the fastest to the slowest network under the
+latency model (this machine's ONNX Runtime table, 1 thread, robust protocol, calibrated on measured networks).
+
+Methods, each at every target and seed, with the same search budget (3 warm-up + 6 search epochs of a supernet,
+batch 32, as ``make demo``) and the same retrain:
+- ``grad``: ProxylessNAS gradient search (binary gates ``two``, ``add#abs`` latency loss, λ 1, α lr 0.1), separate
+  weights per candidate as published (hwnas's default);
+- ``grad-shared``: the same with weight-shared candidates (``hwnas.search.shared``);
+- ``rl-shared``: REINFORCE (hard preset, 4 samples per step), weight-shared;
+- ``evolution-shared``: Once-for-All-style evolution (population 16, 4 generations) scored on a one-shot
+  weight-shared supernet trained 9 epochs on uniform paths (one per seed, shared by the targets);
+- ``random``: a random architecture moved under the target (no search budget);
+- ``nni``: NNI 3.0 ``Proxyless`` in its own venv (``peers/nni_worker.py``; its expected-latency penalty driven by
+  the same per-block costs).
+
+Each seed is a shard (``results/search_quality/seed<N>.json``) written after every step, so runs resume and two
+processes can take different seeds. ``--measure`` times every distinct network found (run it alone on a quiet
+machine); ``--summary`` merges the shards into ``results/search_quality.json``: per target and method the mean
+retrained accuracy with a 95% bootstrap interval over seeds, the paired difference to random and to NNI with its
+interval, measured latency vs target; per seed the hypervolume of each method's three points and its ratio to
+random's; Kendall τ between inherited-weight accuracy (the seed's one-shot supernet, per-batch BN statistics) and
+retrained accuracy.
+
+    python benchmarks/search_quality.py --seeds 0 2 4          # one process
+    python benchmarks/search_quality.py --seeds 1 3            # another
+    python benchmarks/search_quality.py --measure --summary    # afterwards, alone
+    python benchmarks/search_quality.py --quick                # a tiny end-to-end run (< 3 min) into results/quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "peers"))
+
+from _common import markdown_table, measure_networks, write_result  # noqa: E402
+from budget_study import BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # noqa: E402
+
+from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.pareto.experiment import ParetoConfig, oneshot_fitness, run_search_at  # noqa: E402
+from hwnas.search.baselines import evolutionary_search, random_under_target  # noqa: E402
+from hwnas.search.retrain import RetrainConfig, retrain  # noqa: E402
+
+NAME = "search_quality"
+BUDGET = "r16-w25-n2k-e10-distort"
+TARGET_FRACS = (0.2, 0.4, 0.6)
+METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni")
+SEARCH = dict(search_epochs=6, warmup_epochs=3, batch_size=32, arch_lr=0.1, latency_loss="add#abs", loss_lambda=1.0,
+              binary_mode="two", evo_population=16, evo_generations=4, progress=False)
+QUICK_SEARCH = dict(SEARCH, search_epochs=1, warmup_epochs=1, evo_population=6, evo_generations=1)
+
+
+def paths(quick: bool) -> tuple[Path, Path]:
+    """(shard folder, work folder for the search runs)."""
+    root = HERE / "results" / ("quick" if quick else "") / NAME
+    return root, HERE.parent / ".work" / (NAME + ("-quick" if quick else ""))
+
+
+def method_config(method: str, seed: int, quick: bool) -> ParetoConfig:
+    base = QUICK_SEARCH if quick else SEARCH
+    weights = "shared" if method.endswith("-shared") else "separate"
+    kind = "rl" if method.startswith("rl") else "grad"
+    return ParetoConfig(targets_ms=(), method=kind, supernet_weights=weights, seed=seed, **base)
+
+
+# ---- the latency model ------------------------------------------------------------------------------------------
+def latency_model(space, shards: Path, table: Path | None, predictor: Path | None, quick: bool):
+    """The per-block costs every seed uses: pinned in ``costs.json`` once made (so that later sessions search
+    under the same model), from ``--predictor``/``--table`` or measured here (as ``make demo``)."""
+    from hwnas.search.run import costs_from_dict, costs_to_dict
+
+    pinned = shards / "costs.json"
+    if pinned.exists():
+        return costs_from_dict(read_json(pinned, "pinned block costs", expect=dict)["costs"])
+    from hwnas.predictors.loader import load_latency_model
+
+    if predictor is None and table is None:
+        from hwnas.predictors import CalibratedPredictor
+        from hwnas.predictors.archs import measure_archs
+        from hwnas.profilers import QUICK as QUICK_PROTOCOL
+        from hwnas.profilers import ROBUST, build_table, create_backend
+
+        work = paths(quick)[1]
+        backend = create_backend("onnxruntime", threads=1, protocol=QUICK_PROTOCOL if quick else ROBUST)
+        tab = build_table(space, backend, work / "table.csv", progress=False)
+        fit = measure_archs(space, backend, work / "archs_fit.csv", n=12 if quick else 40, seed=1)
+        costs = CalibratedPredictor(table=tab).fit(fit.arch_strings, fit.latencies()).block_costs()
+        source = "measured here (ONNX Runtime, 1 thread), calibrated on whole networks"
+    else:
+        model = load_latency_model(table=table, predictor=predictor, space=space)
+        costs, source = model.costs, model.source
+    atomic_write_json(pinned, {"costs": costs_to_dict(costs), "source": str(source),
+                               "range_ms": [costs.min_ms(), costs.max_ms()]})
+    return costs
+
+
+# ---- NNI --------------------------------------------------------------------------------------------------------
+def nni_search(space, costs, data, target: float, seed: int, cfg: ParetoConfig, work: Path) -> dict[str, Any]:
+    from nni_proxyless import DEFAULT_VENV, ensure_nni_venv, space_layout
+
+    python, versions = ensure_nni_venv(DEFAULT_VENV, log=lambda _m: None)
+    npz = work / f"data-seed{seed}.npz"  # one per seed: two processes never write the same file
+    if not npz.exists():
+        np.savez(npz, **{f"{p}_{k}": getattr(getattr(data, k), p).numpy()
+                         for k in ("train", "valid", "test") for p in ("x", "y")})
+    run = work / f"nni-seed{seed}-T{target:.5g}"
+    run.mkdir(parents=True, exist_ok=True)
+    spec = {"space": space_layout(space), "costs": {"const_ms": costs.const_ms, "costs": [list(c) for c in costs.costs]},
+            "target_ms": target,
+            "config": {"epochs": cfg.search_epochs, "warmup_epochs": cfg.warmup_epochs, "batch_size": cfg.batch_size,
+                       "init_lr": 0.05, "arch_lr": cfg.arch_lr, "loss_lambda": cfg.loss_lambda, "momentum": 0.9,
+                       "weight_decay": 4e-5, "label_smoothing": 0.1, "threads": 1, "binary_mode": "full_v2",
+                       "seed": seed}}
+    (run / "spec.json").write_text(json.dumps(spec))
+    out = run / "result.json"
+    proc = subprocess.run([str(python), str(HERE / "peers" / "nni_worker.py"), "--spec", str(run / "spec.json"),
+                           "--data", str(npz), "--out", str(out)], capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError("NNI worker failed:\n" + "\n".join(proc.stderr.strip().splitlines()[-12:]))
+    res = json.loads(out.read_text())
+    return {"arch": res["arch"], "nni_argmax": res["argmax_arch"], "nni_version": versions.get("nni"),
+            "nni_penalty_has_gradient": res.get("penalty_has_gradient")}
+
+
+# ---- one seed ---------------------------------------------------------------------------------------------------
+def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, data, budget: dict[str, Any],
+             shards: Path, work: Path, quick: bool, log=print) -> dict[str, Any]:
+    shard_path = shards / f"seed{seed}.json"
+    shard = read_json(shard_path, "shard", expect=dict) if shard_path.exists() else {"seed": seed, "found": [],
+                                                                                     "retrained": {}}
+
+    def save() -> None:
+        atomic_write_json(shard_path, shard)
+
+    latency = lambda a: costs.arch_ms(a, space)  # noqa: E731
+    have = {(r["method"], round(r["target_ms"], 6)) for r in shard["found"]}
+    oneshot: dict[str, Any] = {}
+
+    def inherited():  # the seed's one-shot weight-shared supernet: evolution's fitness and τ's inherited accuracy
+        if "fit" not in oneshot:
+            cfg = method_config("evolution-shared", seed, quick)
+            oneshot["fit"] = oneshot_fitness(space, data, cfg, work / f"seed{seed}" / "oneshot-shared", costs)
+            oneshot["net"] = _oneshot_net(space, work / f"seed{seed}" / "oneshot-shared")
+        return oneshot
+
+    for method in methods:
+        for t in targets:
+            if (method, round(t, 6)) in have:
+                continue
+            t0 = time.perf_counter()
+            rng = np.random.default_rng([seed, int(round(t * 1e6))])
+            extra: dict[str, Any] = {}
+            if method == "random":
+                arch = random_under_target(space, latency, t, rng)
+            elif method.startswith("evolution"):
+                fit = inherited()["fit"]
+                cfg = method_config(method, seed, quick)
+                arch, score, n = evolutionary_search(space, fit, latency, t, rng, population=cfg.evo_population,
+                                                     generations=cfg.evo_generations)
+                extra = {"oneshot_valid_acc": score, "oneshot_evals": n}
+            elif method == "nni":
+                extra = nni_search(space, costs, data, t, seed, method_config("grad", seed, quick), work)
+                arch = space.parse(extra.pop("arch"))
+            else:
+                cfg = method_config(method, seed, quick)
+                arch, argmax, _ = run_search_at(space, costs, data, cfg, t,
+                                                work / f"seed{seed}" / method / f"T{t:.5g}", lambda _m: None)
+                extra = {"argmax": str(argmax)}
+            row = {"method": method, "target_ms": t, "arch": str(arch), "predicted_ms": latency(arch),
+                   "search_s": time.perf_counter() - t0, **extra}
+            shard["found"].append(row)
+            save()
+            log(f"seed {seed} {method:17s} T={t:.4g}: {row['predicted_ms']:.4g} ms predicted "
+                f"({row['search_s']:.0f} s)")
+    # retrain every network found (once per architecture and seed) and score it with inherited weights
+    for row in shard["found"]:
+        a = row["arch"]
+        if a in shard["retrained"]:
+            continue
+        arch = space.parse(a)
+        t0 = time.perf_counter()
+        r = retrain(arch, space, data, RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"], lr=budget["lr"],
+                                                     label_smoothing=budget["ls"], seed=seed),
+                    backend=None, progress=False, log=None)
+        inh = _inherited_acc(inherited()["net"], arch, data)
+        shard["retrained"][a] = {"test_acc": r.test_acc, "inherited_test_acc": inh,
+                                 "retrain_s": time.perf_counter() - t0, "macs": space.macs(arch),
+                                 "params": space.params(arch)}
+        save()
+        log(f"seed {seed} retrained {row['method']:17s}: test {r.test_acc:.4f} (inherited {inh:.4f})")
+    shard["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    save()
+    return shard
+
+
+def _oneshot_net(space, run_dir: Path):
+    from hwnas.search.run import RunDir
+    from hwnas.search.supernet import build_supernet
+
+    net = build_supernet(space, weights="shared")
+    net.load_state_dict(RunDir(run_dir).load_checkpoint()["net"])
+    return net
+
+
+def _inherited_acc(net, arch, data, n: int = 2000) -> float:
+    """Test accuracy (first ``n`` test images) of ``arch`` with its weights inherited from ``net``."""
+    from hwnas.search.training import evaluate
+
+    net.set_arch(arch)
+    sub = data.test.subset(np.arange(min(n, len(data.test))))
+    return float(evaluate(net, sub, 256, batch_stats=True)[1])
+
+
+# ---- measuring and summarising ----------------------------------------------------------------------------------
+def load_shards(shards: Path) -> list[dict[str, Any]]:
+    return [read_json(p, "shard", expect=dict) for p in sorted(shards.glob("seed*.json"))]
+
+
+def measure(space, shards: Path, quick: bool, log=print) -> dict[str, float]:
+    """Measured latency (ms) of every distinct network in the shards not yet measured: ONNX Runtime, 1 thread,
+    the robust protocol (quick protocol with --quick), interleaved."""
+    from hwnas.profilers import QUICK as QUICK_PROTOCOL
+    from hwnas.profilers import ROBUST, create_backend
+
+    path = shards / "measured.json"
+    done = read_json(path, "measured latencies", expect=dict) if path.exists() else {}
+    todo = sorted({r["arch"] for s in load_shards(shards) for r in s["found"]} - set(done))
+    if todo:
+        log(f"measuring {len(todo)} networks")
+        backend = create_backend("onnxruntime", threads=1, protocol=QUICK_PROTOCOL if quick else ROBUST)
+        for a, ms in zip(todo, measure_networks(backend, [space.parse(a) for a in todo], space), strict=True):
+            done[a] = ms
+        atomic_write_json(path, done)
+    return done
+
+
+def bootstrap_mean(values: list[float], rng: np.random.Generator, n: int = 10000) -> tuple[float, float, float]:
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return (math.nan,) * 3
+    means = v[rng.integers(0, len(v), size=(n, len(v)))].mean(1)
+    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def hypervolume(points: list[tuple[float, float]], ref_ms: float, ref_acc: float) -> float:
+    """Area dominated by (latency, accuracy) points (lower latency, higher accuracy better) up to the reference."""
+    pts = sorted((ms, acc) for ms, acc in points if ms < ref_ms and acc > ref_acc)
+    area, best = 0.0, ref_acc
+    for i, (ms, acc) in enumerate(pts):
+        best = max(best, acc)
+        nxt = pts[i + 1][0] if i + 1 < len(pts) else ref_ms
+        area += (nxt - ms) * (best - ref_acc)
+    return area
+
+
+def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    runs = load_shards(shards)
+    rows = []
+    for s in runs:
+        for r in s["found"]:
+            ret = s["retrained"].get(r["arch"])
+            if ret is None:
+                continue
+            rows.append({**r, "seed": s["seed"], **ret, "measured_ms": measured.get(r["arch"], math.nan)})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    targets = sorted({round(r["target_ms"], 6) for r in rows})
+    per_target = []
+    for t in targets:
+        at = [r for r in rows if round(r["target_ms"], 6) == t]
+        by = {m: {r["seed"]: r for r in at if r["method"] == m} for m in methods}
+        for m in methods:
+            accs = [r["test_acc"] for r in by[m].values()]
+            mean, lo, hi = bootstrap_mean(accs, rng)
+            vs = [r["measured_ms"] / t - 1 for r in by[m].values() if not math.isnan(r["measured_ms"])]
+            entry = {"target_ms": t, "method": m, "n_seeds": len(accs), "acc_mean": mean, "acc_ci95": [lo, hi],
+                     "acc_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else math.nan,
+                     "measured_vs_target_mean": float(np.mean(vs)) if vs else math.nan,
+                     "measured_vs_target_max": float(np.max(vs)) if vs else math.nan}
+            for ref in ("random", "nni"):
+                if ref in by and ref != m:
+                    common = sorted(set(by[m]) & set(by[ref]))
+                    d = [by[m][s_]["test_acc"] - by[ref][s_]["test_acc"] for s_ in common]
+                    dm, dlo, dhi = bootstrap_mean(d, rng)
+                    entry[f"minus_{ref}"] = {"mean": dm, "ci95": [dlo, dhi], "n": len(d)}
+            per_target.append(entry)
+    # hypervolume per seed over the three targets' points, ratio to random
+    hv: dict[str, list[float]] = {}
+    ok = [r for r in rows if not math.isnan(r["measured_ms"])]
+    if ok:
+        ref_ms = max(r["measured_ms"] for r in ok) * 1.05
+        for s in runs:
+            vols = {m: hypervolume([(r["measured_ms"], r["test_acc"]) for r in ok
+                                    if r["seed"] == s["seed"] and r["method"] == m], ref_ms, 0.1) for m in methods}
+            if vols.get("random", 0) > 0:
+                for m in methods:
+                    if m != "random" and vols[m] > 0:
+                        hv.setdefault(m, []).append(vols[m] / vols["random"])
+    hv_ratio = {m: dict(zip(("mean", "ci_lo", "ci_hi"), bootstrap_mean(v, rng), strict=True), n=len(v))
+                for m, v in hv.items()}
+    # ranking quality of the one-shot supernet: per (seed, network)
+    pairs = {(r["seed"], r["arch"]): (r["inherited_test_acc"], r["test_acc"]) for r in rows}
+    tau = {}
+    if len(pairs) >= 5:
+        inh, ret = zip(*pairs.values())
+        t_, p_ = kendalltau(inh, ret)
+        boot = []
+        keys = list(pairs)
+        for _ in range(2000):
+            idx = rng.integers(0, len(keys), len(keys))
+            bi = [pairs[keys[i]] for i in idx]
+            v = kendalltau([b[0] for b in bi], [b[1] for b in bi])[0]
+            if not math.isnan(v):
+                boot.append(v)
+        tau = {"tau": float(t_), "p_value": float(p_), "n_pairs": len(pairs),
+               "n_distinct_archs": len({a for _, a in pairs}),
+               "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))] if boot else None,
+               "inherited_acc_mean": float(np.mean(inh)), "retrained_acc_mean": float(np.mean(ret))}
+    return {"per_target": per_target, "hypervolume_ratio_to_random": hv_ratio, "kendall_tau": tau,
+            "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+
+
+def table_of(res: dict[str, Any]) -> str:
+    def ci(x: list[float]) -> str:
+        return f"[{x[0]:.3f}, {x[1]:.3f}]"
+
+    body = []
+    for e in res["per_target"]:
+        dr = e.get("minus_random")
+        body.append([f"{e['target_ms']:.4g}", e["method"], e["n_seeds"], f"{e['acc_mean']:.4f} {ci(e['acc_ci95'])}",
+                     f"{100 * dr['mean']:+.2f} pp [{100 * dr['ci95'][0]:+.2f}, {100 * dr['ci95'][1]:+.2f}]"
+                     if dr else "—",
+                     f"{100 * e['measured_vs_target_mean']:+.1f}% (max {100 * e['measured_vs_target_max']:+.1f}%)"])
+    return markdown_table(["target ms", "method", "seeds", "retrained acc [95% CI]", "minus random [95% CI]",
+                           "measured vs target"], body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", nargs="*", type=int, default=[])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument("--table", type=Path, help="latency table of the space (else measured here)")
+    p.add_argument("--predictor", type=Path, help="calibrated predictor file of that table")
+    p.add_argument("--measure", action="store_true", help="time every network found (alone, on a quiet machine)")
+    p.add_argument("--summary", action="store_true", help="merge the shards into results/search_quality.json")
+    p.add_argument("--quick", action="store_true", help="a tiny end-to-end run into results/quick/")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    shards, work = paths(a.quick)
+    budget = {**DEFAULT, **(QUICK["quick-tiny"] if a.quick else BUDGETS[BUDGET])}
+    if a.quick:
+        budget["distort"] = True
+    space = space_for(budget)
+    seeds = a.seeds or ([0] if a.quick else [])
+    if seeds:
+        costs = latency_model(space, shards, a.table, a.predictor, a.quick)
+        lo, hi = costs.min_ms(), costs.max_ms()
+        targets = [round(lo + f * (hi - lo), 5) for f in TARGET_FRACS]
+        data = fashion_mnist(budget)
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"{data.describe()}; targets {targets} ms (model range {lo:.4g}–{hi:.4g} ms)", flush=True)
+        for seed in seeds:
+            run_seed(seed, a.methods, targets, space, costs, data, budget, shards, work, a.quick,
+                     log=lambda m: print(m, flush=True))
+    measured = measure(space, shards, a.quick) if (a.measure or a.quick) else {}
+    if a.summary or a.quick:
+        if not measured and (shards / "measured.json").exists():
+            measured = read_json(shards / "measured.json", "measured latencies", expect=dict)
+        res = summarise(shards, measured)
+        res.update({"benchmark": NAME, "budget": {"name": BUDGET, **budget}, "target_fractions": list(TARGET_FRACS),
+                    "search": QUICK_SEARCH if a.quick else SEARCH,
+                    "latency_model": read_json(shards / "costs.json", "costs", expect=dict).get("source")})
+        out = write_result(NAME, res, HERE / "results" / "quick" if a.quick else None)
+        print(table_of(res))
+        print(json.dumps({"hypervolume_ratio_to_random": res["hypervolume_ratio_to_random"],
+                          "kendall_tau": res["kendall_tau"]}, indent=1))
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
