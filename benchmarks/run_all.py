@@ -564,6 +564,44 @@ def section_pareto(r: dict[str, Any] | None) -> str | None:
     return _section("Accuracy–latency fronts of the demo (issues 5, 16)", "`pareto_front.json`", rows, note)
 
 
+def section_search_quality(r: dict[str, Any] | None) -> str | None:
+    """Issue 16: retrained accuracy of each method against random and NNI per target, with 95% bootstrap intervals
+    over seeds; hypervolume ratios; the one-shot supernet's ranking (Kendall τ)."""
+    if not r or not r.get("per_target"):
+        return None
+    rows = []
+    for e in r["per_target"]:
+        t, m = e["target_ms"], e["method"]
+        ci = e.get("acc_ci95") or [float("nan")] * 2
+        rows.append([f"T={t:.3g} ms, {m}: retrained accuracy (n={e['n_seeds']} seeds)",
+                     f"{e['acc_mean']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—", "—", ""])
+        for ref in ("random", "nni"):
+            d = e.get(f"minus_{ref}")
+            if d and m not in ("random", "nni") and d.get("n", 0) > 0:
+                lo, hi = d["ci95"]
+                rows.append([f"· {m} − {ref}, paired by seed", f"{100 * d['mean']:+.2f} pp [{100 * lo:+.2f}, "
+                             f"{100 * hi:+.2f}]", "interval > 0", ref, "—",
+                             "" if d["n"] < 2 else "pass" if lo > 0 else "miss" if m.startswith(("grad", "rl")) else ""])
+        vs = e.get("measured_vs_target_max")
+        if vs is not None and vs == vs:
+            rows.append([f"· {m}: measured latency vs target (worst seed)", f"{vs:+.1%}", "≤ +5%", "—", "—",
+                         verdict(vs, 0.05)])
+    for m, h in (r.get("hypervolume_ratio_to_random") or {}).items():
+        rows.append([f"hypervolume ratio {m} / random (per seed, n={h['n']})",
+                     f"{h['mean']:.3f} [{h['ci_lo']:.3f}–{h['ci_hi']:.3f}]", "≥ 1.00×", "random", "—",
+                     verdict(h["ci_lo"], 1.0, at_most=False) if h["n"] > 1 else ""])
+    tau = r.get("kendall_tau") or {}
+    if tau:
+        ci = tau.get("ci95") or [float("nan")] * 2
+        rows.append([f"Kendall τ, inherited (one-shot, shared weights) vs retrained accuracy, {tau['n_pairs']} networks",
+                     f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—", "—", ""])
+    b = r.get("budget") or {}
+    note = (f"{len(r.get('seeds', []))} seeds; budget `{b.get('name')}` ({b.get('n')} distorted Fashion-MNIST images, "
+            f"{b.get('res')} px, width {b.get('width')}, {b.get('epochs')} retrain epochs); intervals are 95% "
+            "bootstrap over seeds. Issue 16's goal: ProxylessNAS above random and NNI at every target.")
+    return _section("Search quality over seeds (issue 16)", "`search_quality.json`", rows, note)
+
+
 def section_runs(r: dict[str, Any] | None) -> str | None:
     if not r or not isinstance(r.get("benchmarks"), list):
         return None
@@ -596,11 +634,13 @@ def build_summary(results: Path) -> str:
                 section_data_pipeline(res.get("data_pipeline")),
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
-                section_pareto(res.get("pareto_front")), section_runs(res.get("run_all"))]
+                section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
+                section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "nni_proxyless",
-                          "ofa_table_check", "search_ddp", "pareto_front"), sections, strict=False):
+                          "ofa_table_check", "search_ddp", "pareto_front", "search_quality"), sections,
+                         strict=False):
         if sec is None:
             missing.append(name)
     parts += [s for s in sections if s]

@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         if not measured and (shards / "measured.json").exists():
             measured = read_json(shards / "measured.json", "measured latencies", expect=dict)
         res = summarise(shards, measured)
-        res.update({"benchmark": NAME, "budget": {"name": BUDGET, **budget}, "target_fractions": list(TARGET_FRACS),
+        res.update({"benchmark": NAME, "budget": {"name": "quick-tiny" if a.quick else BUDGET, **budget}, "target_fractions": list(TARGET_FRACS),
                     "search": QUICK_SEARCH if a.quick else SEARCH,
                     "latency_model": read_json(shards / "costs.json", "costs", expect=dict).get("source")})
         out = write_result(NAME, res, HERE / "results" / "quick" if a.quick else None)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -190,3 +192,60 @@ def test_child_weights_from_the_supernet_reproduce_the_single_path_output():
     child.eval()
     with torch.no_grad():
         assert torch.allclose(net(x), child(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shared_weights_child_reproduces_the_path_and_its_batchnorm_statistics(seed):
+    space = get_space("tiny")
+    net = seeded(lambda: Supernet(space, weights="shared"), 0)
+    arch = space.sample(seed)
+    net.set_arch(arch)
+    x, _ = _batch(space)
+    net.train()
+    net(x)  # moves the running statistics of the sliced BatchNorms
+    child = build_model(arch, space)
+    child.load_state_dict(net.child_state_dict(arch))
+    net.eval()
+    child.eval()
+    with torch.no_grad():
+        assert torch.allclose(net(x), child(x), atol=1e-6)
+
+
+def test_shared_candidates_of_a_block_are_slices_of_one_set_of_weights():
+    space = get_space("tiny")
+    shared, separate = Supernet(space, weights="shared"), Supernet(space)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(shared) < n(separate)
+    x, y = _batch(space)
+    a, b = space.uniform("k3e3"), space.uniform("k5e6")  # the smallest and the largest candidate of every block
+    for arch in (a, b):  # a step on either path moves the same tensor: the centre of the largest kernel
+        shared.set_arch(arch)
+        shared.zero_grad()
+        F.cross_entropy(shared(x), y).backward()
+        w = shared.blocks[0].shared.depthwise[0].weight.grad
+        assert w is not None and w[:, :, 1:4, 1:4].abs().sum() > 0
+
+
+def test_shared_weights_in_a_search_export_inherited_weights(space, costs, tmp_path):
+    from hwnas.search import SearchConfig, retrain, run_search
+    from hwnas.search.data import load_synthetic
+    from hwnas.search.retrain import RetrainConfig
+
+    data = load_synthetic(resolution=16, n=96, seed=1)
+    cfg = SearchConfig(target_ms=1.0, n_epochs=1, warmup_epochs=1, batch_size=32, progress=False,
+                       supernet_weights="shared", latency_loss="add#linear")
+    res = run_search(space, costs, data, cfg, run_dir=tmp_path / "r", log=None)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["search"]["supernet_weights"] == "shared"
+    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_from=tmp_path / "r", progress=False, log=None)
+    assert out.inherited and 0 <= out.test_acc <= 1
+
+
+def test_shared_weights_are_refused_for_a_model_space_and_unknown_kinds_are_named():
+    from hwnas.errors import UsageError
+    from hwnas.search import SearchConfig
+    from hwnas.search.supernet import build_supernet
+
+    with pytest.raises(UsageError, match="auto, separate or shared"):
+        SearchConfig(supernet_weights="tied")
+    with pytest.raises(UsageError, match="must be one of auto, separate, shared"):
+        build_supernet(get_space("tiny"), weights="tied")

@@ -109,8 +109,8 @@ class SearchConfig:
             problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.export not in ("argmax", "fit"):
             problems.append(f"export must be argmax or fit, not {self.export!r}")
-        if self.supernet_weights not in ("separate", "shared"):
-            problems.append(f"supernet_weights must be separate or shared, not {self.supernet_weights!r}")
+        if self.supernet_weights not in ("auto", "separate", "shared"):
+            problems.append(f"supernet_weights must be auto, separate or shared, not {self.supernet_weights!r}")
         if self.binary_mode not in BINARY_MODES:
             problems.append(f"binary_mode must be one of {', '.join(BINARY_MODES)}, not {self.binary_mode!r}")
         if self.arch_init_type not in ARCH_INIT_TYPES:

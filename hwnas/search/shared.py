@@ -21,7 +21,7 @@ from ..space.builder import conv_bn
 from ..space.spaces import BlockPosition
 from ..space.spec import BlockSpec
 
-WEIGHTS = ("separate", "shared")
+WEIGHTS = ("auto", "separate", "shared")  # auto: shared for the built-in spaces, separate for model spaces
 
 
 def _bn(x: torch.Tensor, bn: nn.BatchNorm2d, n: int) -> torch.Tensor:

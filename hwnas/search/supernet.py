@@ -264,9 +264,9 @@ class Supernet(_SupernetMixin, nn.Module):
     def __init__(self, space: SearchSpace, *, dropout: float = 0.0, weights: str = "separate"):
         super().__init__()
         self.space = space
-        self.weights = check_weights(weights)
+        self.weights = "shared" if check_weights(weights) == "auto" else weights
         self.stem, self.first, self.head = build_fixed(space, dropout)
-        self.blocks = nn.ModuleList(MixedOp(pos, weights) for pos in space.positions())
+        self.blocks = nn.ModuleList(MixedOp(pos, self.weights) for pos in space.positions())
 
     def decisions(self) -> list[ArchDecision]:
         return list(self.blocks)
@@ -342,12 +342,13 @@ class ModelSupernet(_SupernetMixin, nn.Module):
 
 def build_supernet(space: Any, *, dropout: float = 0.0, weights: str = "separate") -> nn.Module:
     """The supernet of any space: :class:`Supernet` for a built-in one, :class:`ModelSupernet` for a model.
-    ``weights``: ``separate`` (one set per candidate, as ProxylessNAS) or ``shared`` (built-in spaces: one MBConv
-    per block at its largest kernel and expansion, :mod:`hwnas.search.shared`)."""
+    ``weights``: ``separate`` (one set per candidate, as ProxylessNAS), ``shared`` (built-in spaces: one MBConv
+    per block at its largest kernel and expansion, :mod:`hwnas.search.shared`) or ``auto`` (shared for a built-in
+    space, separate for a model space)."""
     check_weights(weights)
     if getattr(space, "kind", None) == "model":
-        if weights != "separate":
+        if weights == "shared":
             raise UsageError("shared supernet weights are for the built-in MBConv spaces; a model space's candidates "
                              "are arbitrary modules (use separate)")
         return ModelSupernet(space, dropout=dropout)
-    return Supernet(space, dropout=dropout, weights=weights)
+    return Supernet(space, dropout=dropout, weights="shared" if weights == "auto" else weights)
