@@ -595,6 +595,13 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
         ci = tau.get("ci95") or [float("nan")] * 2
         rows.append([f"Kendall τ, inherited (one-shot, shared weights) vs retrained accuracy, {tau['n_pairs']} networks",
                      f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—", "—", ""])
+    nz = r.get("noise") or {}
+    if nz.get("seed_std_same_network") == nz.get("seed_std_same_network"):
+        at = ", ".join(f"{100 * v:.2f}" for v in (nz.get("accuracy_std_at_target") or {}).values())
+        rows.append(["accuracy std of one network over seeds (budget study) / of all networks found at each target",
+                     f"{100 * nz['seed_std_same_network']:.2f} pp / {at} pp", "reported", "—", "—", ""])
+        rows.append([f"smallest paired difference {nz.get('n_seeds')} seeds resolve at 95% (1.96·√2·σ/√n)",
+                     f"{100 * nz['detectable_difference']:.2f} pp", "reported", "—", "—", ""])
     b = r.get("budget") or {}
     note = (f"{len(r.get('seeds', []))} seeds; budget `{b.get('name')}` ({b.get('n')} distorted Fashion-MNIST images, "
             f"{b.get('res')} px, width {b.get('width')}, {b.get('epochs')} retrain epochs); intervals are 95% "

@@ -178,8 +178,18 @@ def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, 
                                                      generations=cfg.evo_generations)
                 extra = {"oneshot_valid_acc": score, "oneshot_evals": n}
             elif method == "nni":
-                extra = nni_search(space, costs, data, t, seed, method_config("grad", seed, quick), work)
-                arch = space.parse(extra.pop("arch"))
+                # NNI 3.0's expected-latency penalty has no gradient (nni_facts in nni_proxyless.json), so its
+                # search does not depend on the target: one run per seed serves every target when the run says so
+                # (seeds 0 and 1, run at each target, found the same network at all three)
+                prev = next((r for r in shard["found"] if r["method"] == "nni"
+                             and r.get("nni_penalty_has_gradient") is False), None)
+                if prev is not None:
+                    extra = {k: v for k, v in prev.items() if k.startswith("nni_")}
+                    extra["nni_reused_from_target_ms"] = prev["target_ms"]
+                    arch = space.parse(prev["arch"])
+                else:
+                    extra = nni_search(space, costs, data, t, seed, method_config("grad", seed, quick), work)
+                    arch = space.parse(extra.pop("arch"))
             else:
                 cfg = method_config(method, seed, quick)
                 arch, argmax, _ = run_search_at(space, costs, data, cfg, t,
@@ -338,7 +348,25 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
                "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))] if boot else None,
                "inherited_acc_mean": float(np.mean(inh)), "retrained_acc_mean": float(np.mean(ret))}
     return {"per_target": per_target, "hypervolume_ratio_to_random": hv_ratio, "kendall_tau": tau,
-            "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+            "noise": noise(rows, targets), "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+
+
+def noise(rows: list[dict[str, Any]], targets: list[float]) -> dict[str, Any]:
+    """How large a difference these seeds can show: the seed-to-seed std of one network's accuracy at this budget
+    (``budget_study.json``: the same four networks retrained with 5 seeds), the spread of accuracy over every
+    network found at a target (all methods and seeds), and the smallest mean difference a paired comparison over
+    the seeds resolves at 95% (1.96·√2·σ_seed/√n)."""
+    study = HERE / "results" / "budget_study.json"
+    sigma = math.nan
+    if study.exists():
+        archs = (json.loads(study.read_text()).get("budgets", {}).get(BUDGET) or {}).get("archs", {})
+        stds = [a["std"] for a in archs.values() if a.get("std") is not None]
+        sigma = float(np.sqrt(np.mean(np.square(stds)))) if stds else math.nan
+    spread = {f"{t:.5g}": float(np.std([r["test_acc"] for r in rows if round(r["target_ms"], 6) == t], ddof=1))
+              for t in targets if sum(round(r["target_ms"], 6) == t for r in rows) > 1}
+    n = len({r["seed"] for r in rows})
+    return {"seed_std_same_network": sigma, "accuracy_std_at_target": spread, "n_seeds": n,
+            "detectable_difference": 1.96 * math.sqrt(2) * sigma / math.sqrt(n) if n else math.nan}
 
 
 def table_of(res: dict[str, Any]) -> str:
