@@ -359,7 +359,7 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
     pairs = {(r["seed"], r["arch"]): (r["inherited_test_acc"], r["test_acc"]) for r in rows}
     tau = {}
     if len(pairs) >= 5:
-        inh, ret = zip(*pairs.values())
+        inh, ret = zip(*pairs.values(), strict=True)
         t_, p_ = kendalltau(inh, ret)
         boot = []
         keys = list(pairs)
