@@ -35,7 +35,8 @@ CONFIG_FLAGS = [
     ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
     ("--supernet-weights", "supernet_weights", str, "separate (default: one set per candidate) | shared (built-in "
-                                                   "spaces: one largest MBConv per block, Once-for-All style)"),
+                                                   "spaces: one largest MBConv per block, Once-for-All style) | "
+                                                   "auto (shared for built-in spaces, separate for model spaces)"),
     ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
     ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
     ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),
