@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE / "peers"))
 from _common import markdown_table, measure_networks, write_result  # noqa: E402
 from budget_study import BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # noqa: E402
 
-from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
 from hwnas.pareto.experiment import ParetoConfig, oneshot_fitness, run_search_at  # noqa: E402
 from hwnas.search.baselines import evolutionary_search, random_under_target  # noqa: E402
 from hwnas.search.retrain import RetrainConfig, retrain  # noqa: E402
@@ -131,6 +131,11 @@ def latency_model(space, shards: Path, table: Path | None, predictor: Path | Non
         fit = measure_archs(space, backend, work / "archs_fit.csv", n=12 if quick else 40, seed=1)
         costs = CalibratedPredictor(table=tab).fit(fit.arch_strings, fit.latencies()).block_costs()
         source = "measured here (ONNX Runtime, 1 thread), calibrated on whole networks"
+        if min(min(c) for c in costs.costs) < 0 or costs.const_ms < 0:  # a disturbed calibration: not a latency model
+            from hwnas.predictors.block_costs import lut_block_costs
+
+            costs, source = lut_block_costs(tab, space), "measured here (ONNX Runtime, 1 thread), LUT-sum (the " \
+                "calibration gave negative block costs)"
     else:
         model = load_latency_model(table=table, predictor=predictor, space=space)
         costs, source = model.costs, model.source
@@ -436,8 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         print(f"{data.describe()}; targets {targets} ms (model range {lo:.4g}–{hi:.4g} ms)", flush=True)
         for seed in seeds:
-            run_seed(seed, a.methods, targets, space, costs, data, budget, shards, work, a.quick,
-                     log=lambda m: print(m, flush=True))
+            # a second process given the same seed stops here with one line naming the holder
+            with output_lock(shards / f"seed{seed}.json", "search_quality shard"):
+                run_seed(seed, a.methods, targets, space, costs, data, budget, shards, work, a.quick,
+                         log=lambda m: print(m, flush=True))
     measured = measure(space, shards, a.quick) if (a.measure or a.quick) else {}
     if a.summary or a.quick:
         if not measured and (shards / "measured.json").exists():
@@ -457,4 +464,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hwnas.errors import HwnasError
+
+    try:
+        sys.exit(main())
+    except HwnasError as exc:
+        sys.exit(f"search_quality: {exc}")
