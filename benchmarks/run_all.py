@@ -590,11 +590,13 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
         rows.append([f"hypervolume ratio {m} / random (per seed, n={h['n']})",
                      f"{h['mean']:.3f} [{h['ci_lo']:.3f}–{h['ci_hi']:.3f}]", "≥ 1.00×", "random", "—",
                      verdict(h["ci_lo"], 1.0, at_most=False) if h["n"] > 1 else ""])
-    tau = r.get("kendall_tau") or {}
-    if tau:
-        ci = tau.get("ci95") or [float("nan")] * 2
-        rows.append([f"Kendall τ, inherited (one-shot, shared weights) vs retrained accuracy, {tau['n_pairs']} networks",
-                     f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—", "—", ""])
+    for key, how in (("kendall_tau", "per-batch BatchNorm"), ("kendall_tau_recalibrated_bn", "recalibrated BatchNorm")):
+        tau = r.get(key) or {}
+        if tau:
+            ci = tau.get("ci95") or [float("nan")] * 2
+            rows.append([f"Kendall τ, inherited (one-shot, shared weights, {how}) vs retrained accuracy, "
+                         f"{tau['n_pairs']} networks", f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—",
+                         "—", ""])
     nz = r.get("noise") or {}
     if nz.get("seed_std_same_network") == nz.get("seed_std_same_network"):
         at = ", ".join(f"{100 * v:.2f}" for v in (nz.get("accuracy_std_at_target") or {}).values())
@@ -602,6 +604,16 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
                      f"{100 * nz['seed_std_same_network']:.2f} pp / {at} pp", "reported", "—", "—", ""])
         rows.append([f"smallest paired difference {nz.get('n_seeds')} seeds resolve at 95% (1.96·√2·σ/√n)",
                      f"{100 * nz['detectable_difference']:.2f} pp", "reported", "—", "—", ""])
+    arch = nz.get("architecture_std_at_target") or {}
+    if arch:
+        rows.append(["architecture's std at a fixed latency, from the networks found within each seed, per target",
+                     ", ".join(f"{100 * v['arch_std']:.2f}" for v in arch.values()) + " pp", "reported", "—", "—",
+                     ""])
+    for t, h in (r.get("headroom") or {}).items():
+        rows.append([f"T={float(t):.3g} ms: {h['n_archs']} random networks × {len(h['seeds'])} seeds — "
+                     "architecture std / seed std / best network above their average",
+                     f"{100 * h['arch_std']:.2f} / {100 * h['seed_std']:.2f} / {100 * h['best_minus_mean']:+.2f} pp",
+                     "reported", "—", "—", ""])
     b = r.get("budget") or {}
     note = (f"{len(r.get('seeds', []))} seeds; budget `{b.get('name')}` ({b.get('n')} distorted Fashion-MNIST images, "
             f"{b.get('res')} px, width {b.get('width')}, {b.get('epochs')} retrain epochs); intervals are 95% "

@@ -55,6 +55,7 @@ sys.path.insert(0, str(HERE / "peers"))
 from _common import markdown_table, measure_networks, write_result  # noqa: E402
 from budget_study import BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # noqa: E402
 
+from hwnas.errors import UsageError  # noqa: E402
 from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
 from hwnas.pareto.experiment import ParetoConfig, oneshot_fitness, run_search_at  # noqa: E402
 from hwnas.search.baselines import evolutionary_search, random_under_target  # noqa: E402
@@ -90,6 +91,12 @@ NOTES = [
 BUDGET = "r16-w25-n2k-e10-distort"
 TARGET_FRACS = (0.2, 0.4, 0.6)
 METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni")
+# recipe probes (issue 16's list of what to try): grad-shared with one setting changed, same search budget
+PROBES = {
+    "grad-shared-warm6": dict(warmup_epochs=6, search_epochs=3),  # longer warm-up, same 9 supernet epochs
+    "grad-shared-alr0.01": dict(arch_lr=0.01),                    # α learning rate 10x lower
+    "grad-shared-fullv2": dict(binary_mode="full_v2"),            # every gate's gradient, one path's memory
+}
 SEARCH = dict(search_epochs=6, warmup_epochs=3, batch_size=32, arch_lr=0.1, latency_loss="add#abs", loss_lambda=1.0,
               binary_mode="two", evo_population=16, evo_generations=4, progress=False)
 QUICK_SEARCH = dict(SEARCH, search_epochs=1, warmup_epochs=1, evo_population=6, evo_generations=1)
@@ -102,8 +109,12 @@ def paths(quick: bool) -> tuple[Path, Path]:
 
 
 def method_config(method: str, seed: int, quick: bool) -> ParetoConfig:
-    base = QUICK_SEARCH if quick else SEARCH
-    weights = "shared" if method.endswith("-shared") else "separate"
+    base = dict(QUICK_SEARCH if quick else SEARCH)
+    if method in PROBES:
+        base.update(PROBES[method])
+        if quick:  # keep the quick run tiny whatever the probe's schedule
+            base.update(warmup_epochs=1, search_epochs=1)
+    weights = "shared" if "-shared" in method else "separate"
     kind = "rl" if method.startswith("rl") else "grad"
     return ParetoConfig(targets_ms=(), method=kind, supernet_weights=weights, seed=seed, **base)
 
@@ -248,6 +259,12 @@ def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, 
                                  "params": space.params(arch)}
         save()
         log(f"seed {seed} retrained {row['method']:17s}: test {r.test_acc:.4f} (inherited {inh:.4f})")
+    # inherited accuracy with recalibrated BatchNorm statistics (added after the first runs: filled in for all)
+    for a, ret in shard["retrained"].items():
+        if "inherited_recal_test_acc" not in ret:
+            ret["inherited_recal_test_acc"] = _inherited_acc_recalibrated(inherited()["net"], space.parse(a), space,
+                                                                          data, seed)
+            save()
     shard["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     save()
     return shard
@@ -263,12 +280,73 @@ def _oneshot_net(space, run_dir: Path):
 
 
 def _inherited_acc(net, arch, data, n: int = 2000) -> float:
-    """Test accuracy (first ``n`` test images) of ``arch`` with its weights inherited from ``net``."""
+    """Test accuracy (first ``n`` test images) of ``arch`` with its weights inherited from ``net``, each test
+    batch normalised with its own BatchNorm statistics."""
     from hwnas.search.training import evaluate
 
     net.set_arch(arch)
     sub = data.test.subset(np.arange(min(n, len(data.test))))
     return float(evaluate(net, sub, 256, batch_stats=True)[1])
+
+
+def _inherited_acc_recalibrated(net, arch, space, data, seed: int, n: int = 2000, batches: int = 20) -> float:
+    """The same with BatchNorm statistics re-estimated on ``batches`` batches of 64 un-augmented training images
+    (the child network built from the supernet's slices, as ``retrain --inherit`` does), then eval mode."""
+    from hwnas.search.data import make_loader
+    from hwnas.search.deploy import recalibrate_bn
+    from hwnas.search.training import evaluate, generator
+    from hwnas.space.builder import build_model
+
+    child = build_model(arch, space)
+    child.load_state_dict(net.child_state_dict(arch))
+    train = data.train_all()
+    loader = make_loader(train.with_augment(False) if hasattr(train, "with_augment") else train, 64,
+                         generator=generator(seed + 5))
+    recalibrate_bn(child, loader, batches)
+    sub = data.test.subset(np.arange(min(n, len(data.test))))
+    return float(evaluate(child, sub, 256)[1])
+
+
+def headroom(space, costs, data, budget: dict[str, Any], target: float, n_archs: int, seeds: list[int],
+             shards: Path, log=print) -> dict[str, Any]:
+    """How much better than random a perfect search could do at ``target``: ``n_archs`` random networks within 10%
+    under the target, each retrained with every seed on the same data. One-way analysis of variance: the
+    architecture's std σ_arch = sqrt(max(0, var(network means) − σ_within² / seeds)), and the best network's mean
+    above the average network's (optimistic: it is the best of a few noisy means). Resumable
+    (``results/search_quality/headroom-T<target>.json``)."""
+    path = shards / f"headroom-T{target:.5g}.json"
+    state = read_json(path, "headroom", expect=dict) if path.exists() else {"target_ms": target, "archs": [],
+                                                                              "runs": {}}
+    latency = lambda a: costs.arch_ms(a, space)  # noqa: E731
+    rng = np.random.default_rng([777, int(round(target * 1e6))])
+    while len(state["archs"]) < n_archs:
+        arch = random_under_target(space, latency, target, rng)
+        if latency(arch) >= 0.9 * target and str(arch) not in state["archs"]:
+            state["archs"].append(str(arch))
+    for a in state["archs"][:n_archs]:
+        for seed in seeds:
+            key = f"{a}@{seed}"
+            if key in state["runs"]:
+                continue
+            t0 = time.perf_counter()
+            r = retrain(space.parse(a), space, data, RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"],
+                                                                   lr=budget["lr"], label_smoothing=budget["ls"],
+                                                                   seed=seed), backend=None, progress=False, log=None)
+            state["runs"][key] = {"test_acc": r.test_acc, "retrain_s": time.perf_counter() - t0}
+            atomic_write_json(path, state)
+            log(f"headroom T={target:.4g} network {state['archs'].index(a)} seed {seed}: test {r.test_acc:.4f}")
+    accs = np.array([[state["runs"][f"{a}@{s}"]["test_acc"] for s in seeds] for a in state["archs"][:n_archs]])
+    means = accs.mean(1)
+    within = float(accs.var(1, ddof=1).mean()) if len(seeds) > 1 else math.nan
+    between = float(means.var(ddof=1)) if len(means) > 1 else math.nan
+    state["summary"] = {"n_archs": int(len(means)), "seeds": seeds, "predicted_ms": [latency(space.parse(a)) for a
+                                                                                     in state["archs"][:n_archs]],
+                        "arch_means": means.tolist(), "seed_std": math.sqrt(within),
+                        "arch_std": math.sqrt(max(0.0, between - within / len(seeds))),
+                        "best_minus_mean": float(means.max() - means.mean()),
+                        "worst_minus_mean": float(means.min() - means.mean())}
+    atomic_write_json(path, state)
+    return state
 
 
 # ---- measuring and summarising ----------------------------------------------------------------------------------
@@ -314,7 +392,6 @@ def hypervolume(points: list[tuple[float, float]], ref_ms: float, ref_acc: float
 
 
 def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
-    from scipy.stats import kendalltau
 
     rng = np.random.default_rng(0)
     runs = load_shards(shards)
@@ -325,7 +402,7 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
             if ret is None:
                 continue
             rows.append({**r, "seed": s["seed"], **ret, "measured_ms": measured.get(r["arch"], math.nan)})
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    methods = [m for m in (*METHODS, *PROBES) if any(r["method"] == m for r in rows)]
     targets = sorted({round(r["target_ms"], 6) for r in rows})
     per_target = []
     for t in targets:
@@ -333,6 +410,8 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
         by = {m: {r["seed"]: r for r in at if r["method"] == m} for m in methods}
         for m in methods:
             accs = [r["test_acc"] for r in by[m].values()]
+            if not accs:  # a probe run at some targets only
+                continue
             mean, lo, hi = bootstrap_mean(accs, rng)
             vs = [r["measured_ms"] / t - 1 for r in by[m].values() if not math.isnan(r["measured_ms"])]
             entry = {"target_ms": t, "method": m, "n_seeds": len(accs), "acc_mean": mean, "acc_ci95": [lo, hi],
@@ -352,34 +431,47 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
     if ok:
         ref_ms = max(r["measured_ms"] for r in ok) * 1.05
         for s in runs:
+            # a method's front over every target (probes run at fewer targets have none)
+            full = [m for m in methods if all(any(r["seed"] == s["seed"] and r["method"] == m
+                                                  and round(r["target_ms"], 6) == t for r in ok) for t in targets)]
             vols = {m: hypervolume([(r["measured_ms"], r["test_acc"]) for r in ok
-                                    if r["seed"] == s["seed"] and r["method"] == m], ref_ms, 0.1) for m in methods}
+                                    if r["seed"] == s["seed"] and r["method"] == m], ref_ms, 0.1) for m in full}
             if vols.get("random", 0) > 0:
-                for m in methods:
+                for m in vols:
                     if m != "random" and vols[m] > 0:
                         hv.setdefault(m, []).append(vols[m] / vols["random"])
     hv_ratio = {m: dict(zip(("mean", "ci_lo", "ci_hi"), bootstrap_mean(v, rng), strict=True), n=len(v))
                 for m, v in hv.items()}
-    # ranking quality of the one-shot supernet: per (seed, network)
-    pairs = {(r["seed"], r["arch"]): (r["inherited_test_acc"], r["test_acc"]) for r in rows}
-    tau = {}
-    if len(pairs) >= 5:
-        inh, ret = zip(*pairs.values(), strict=True)
-        t_, p_ = kendalltau(inh, ret)
-        boot = []
-        keys = list(pairs)
-        for _ in range(2000):
-            idx = rng.integers(0, len(keys), len(keys))
-            bi = [pairs[keys[i]] for i in idx]
-            v = kendalltau([b[0] for b in bi], [b[1] for b in bi])[0]
-            if not math.isnan(v):
-                boot.append(v)
-        tau = {"tau": float(t_), "p_value": float(p_), "n_pairs": len(pairs),
-               "n_distinct_archs": len({a for _, a in pairs}),
-               "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))] if boot else None,
-               "inherited_acc_mean": float(np.mean(inh)), "retrained_acc_mean": float(np.mean(ret))}
+    # ranking quality of the one-shot supernet: per (seed, network), inherited accuracy with per-batch BatchNorm
+    # statistics and with statistics recalibrated on training batches
+    tau = _kendall({(r["seed"], r["arch"]): (r["inherited_test_acc"], r["test_acc"]) for r in rows}, rng)
+    tau_recal = _kendall({(r["seed"], r["arch"]): (r["inherited_recal_test_acc"], r["test_acc"]) for r in rows
+                          if "inherited_recal_test_acc" in r}, rng)
+    heads = {f"{h['target_ms']:.5g}": h["summary"] for h in
+             (read_json(q, "headroom", expect=dict) for q in sorted(shards.glob("headroom-T*.json"))) if "summary" in h}
     return {"per_target": per_target, "hypervolume_ratio_to_random": hv_ratio, "kendall_tau": tau,
+            "kendall_tau_recalibrated_bn": tau_recal, "headroom": heads,
             "noise": noise(rows, targets), "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+
+
+def _kendall(pairs: dict[tuple[int, str], tuple[float, float]], rng: np.random.Generator) -> dict[str, Any]:
+    """Kendall τ of (inherited, retrained) accuracy pairs, with a 95% bootstrap interval over the pairs."""
+    from scipy.stats import kendalltau
+
+    if len(pairs) < 5:
+        return {}
+    inh, ret = zip(*pairs.values(), strict=True)
+    t_, p_ = kendalltau(inh, ret)
+    boot = []
+    keys = list(pairs)
+    for _ in range(2000):
+        bi = [pairs[keys[i]] for i in rng.integers(0, len(keys), len(keys))]
+        v = kendalltau([b[0] for b in bi], [b[1] for b in bi])[0]
+        if not math.isnan(v):
+            boot.append(v)
+    return {"tau": float(t_), "p_value": float(p_), "n_pairs": len(pairs), "n_distinct_archs": len({a for _, a in pairs}),
+            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))] if boot else None,
+            "inherited_acc_mean": float(np.mean(inh)), "retrained_acc_mean": float(np.mean(ret))}
 
 
 def noise(rows: list[dict[str, Any]], targets: list[float]) -> dict[str, Any]:
@@ -397,7 +489,27 @@ def noise(rows: list[dict[str, Any]], targets: list[float]) -> dict[str, Any]:
               for t in targets if sum(round(r["target_ms"], 6) == t for r in rows) > 1}
     n = len({r["seed"] for r in rows})
     return {"seed_std_same_network": sigma, "accuracy_std_at_target": spread, "n_seeds": n,
+            "architecture_std_at_target": architecture_std(rows, targets, sigma),
             "detectable_difference": 1.96 * math.sqrt(2) * sigma / math.sqrt(n) if n else math.nan}
+
+
+def architecture_std(rows: list[dict[str, Any]], targets: list[float], sigma: float) -> dict[str, Any]:
+    """How much the architecture explains at a fixed latency. Within one seed (same data, same retrain seed) the
+    distinct networks found at a target by the searches and random spread as sqrt(σ_arch² + σ_seed²) (NNI ignores
+    the target and is left out), so σ_arch = sqrt(max(0, pooled within-seed variance − σ_seed²))."""
+    out = {}
+    for t in targets:
+        parts = []
+        for sd in sorted({r["seed"] for r in rows}):
+            accs = list({r["arch"]: r["test_acc"] for r in rows if r["seed"] == sd and r["method"] != "nni"
+                         and round(r["target_ms"], 6) == t}.values())
+            if len(accs) > 1:
+                parts.append((float(np.var(accs, ddof=1)), len(accs) - 1))
+        if parts and not math.isnan(sigma):
+            within = sum(v * d for v, d in parts) / sum(d for _, d in parts)
+            out[f"{t:.5g}"] = {"within_seed_std": math.sqrt(within),
+                               "arch_std": math.sqrt(max(0.0, within - sigma ** 2)), "df": sum(d for _, d in parts)}
+    return out
 
 
 def table_of(res: dict[str, Any]) -> str:
@@ -418,12 +530,19 @@ def table_of(res: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", nargs="*", type=int, default=[])
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=(*METHODS, *PROBES),
+                   help=f"methods to run (default: all but the recipe probes {', '.join(PROBES)})")
+    p.add_argument("--target-fractions", nargs="*", type=float, default=list(TARGET_FRACS),
+                   help="targets as fractions of the model's range, fastest to slowest (default: %(default)s)")
     p.add_argument("--table", type=Path, help="latency table of the space (else measured here)")
     p.add_argument("--predictor", type=Path, help="calibrated predictor file of that table")
     p.add_argument("--measure", action="store_true", help="time every network found (alone, on a quiet machine)")
     p.add_argument("--summary", action="store_true", help="merge the shards into results/search_quality.json")
     p.add_argument("--quick", action="store_true", help="a tiny end-to-end run into results/quick/")
+    p.add_argument("--headroom", type=int, metavar="N", default=0,
+                   help="retrain N random networks near each target with --headroom-seeds: how much the "
+                        "architecture can matter at a fixed latency")
+    p.add_argument("--headroom-seeds", nargs="*", type=int, default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -433,13 +552,23 @@ def main(argv: list[str] | None = None) -> int:
         budget["distort"] = True
     space = space_for(budget)
     seeds = a.seeds or ([0] if a.quick else [])
-    if seeds:
+    if seeds or a.headroom:
         costs = latency_model(space, shards, a.table, a.predictor, a.quick)
         lo, hi = costs.min_ms(), costs.max_ms()
-        targets = [round(lo + f * (hi - lo), 5) for f in TARGET_FRACS]
+        bad = [f for f in a.target_fractions if not 0 <= f <= 1]
+        if bad:
+            raise UsageError(f"target fractions must lie in [0, 1], not {bad[0]}")
+        targets = [round(lo + f * (hi - lo), 5) for f in a.target_fractions]
         data = fashion_mnist(budget)
         work.mkdir(parents=True, exist_ok=True)
         print(f"{data.describe()}; targets {targets} ms (model range {lo:.4g}–{hi:.4g} ms)", flush=True)
+        for t in targets if a.headroom else []:
+            with output_lock(shards / f"headroom-T{t:.5g}.json", "search_quality headroom"):
+                h = headroom(space, costs, data, budget, t, a.headroom, a.headroom_seeds, shards,
+                             log=lambda m: print(m, flush=True))["summary"]
+            print(f"headroom T={t:.4g} ms: architecture std {100 * h['arch_std']:.2f} pp, seed std "
+                  f"{100 * h['seed_std']:.2f} pp, best network {100 * h['best_minus_mean']:+.2f} pp above the "
+                  f"average of {h['n_archs']}", flush=True)
         for seed in seeds:
             # a second process given the same seed stops here with one line naming the holder
             with output_lock(shards / f"seed{seed}.json", "search_quality shard"):
@@ -458,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
         out = write_result(NAME, res, HERE / "results" / "quick" if a.quick else None)
         print(table_of(res))
         print(json.dumps({"hypervolume_ratio_to_random": res["hypervolume_ratio_to_random"],
-                          "kendall_tau": res["kendall_tau"]}, indent=1))
+                          "kendall_tau": res["kendall_tau"],
+                          "kendall_tau_recalibrated_bn": res["kendall_tau_recalibrated_bn"]}, indent=1))
         print(f"wrote {out}")
     return 0
 

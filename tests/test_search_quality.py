@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -56,3 +57,74 @@ def test_summary_rows_pass_only_when_the_interval_is_above_zero(tmp_path, gain, 
     text = run_all.section_search_quality(res)
     rows = [r for r in text.splitlines() if "grad-shared − random" in r]
     assert len(rows) == 2 and all(r.rstrip(" |").endswith(verdict) for r in rows)
+
+
+def test_a_probe_run_at_one_target_is_reported_there_and_left_out_of_the_fronts(tmp_path):
+    shards = _shards(tmp_path, gain=0.0)
+    for seed in range(3):  # a recipe probe run at the first target only
+        p = shards / f"seed{seed}.json"
+        s = json.loads(p.read_text())
+        arch = f"probe-{seed}"
+        s["found"].append({"method": "grad-shared-warm6", "target_ms": 0.1, "arch": arch, "predicted_ms": 0.097})
+        s["retrained"][arch] = {"test_acc": 0.6, "inherited_test_acc": 0.4}
+        p.write_text(json.dumps(s))
+    measured = {a: 0.099 for s in sq.load_shards(shards) for a in s["retrained"]}
+    res = sq.summarise(shards, measured)
+    probe = [e for e in res["per_target"] if e["method"] == "grad-shared-warm6"]
+    assert [e["target_ms"] for e in probe] == [0.1] and probe[0]["n_seeds"] == 3
+    assert "grad-shared-warm6" not in res["hypervolume_ratio_to_random"]
+    assert "grad-shared" in res["hypervolume_ratio_to_random"]
+
+
+def test_probe_configs_change_one_setting_of_grad_shared():
+    base = sq.method_config("grad-shared", 0, quick=False)
+    for name, change in sq.PROBES.items():
+        cfg = sq.method_config(name, 0, quick=False)
+        assert cfg.supernet_weights == "shared" and cfg.method == "grad"
+        differs = {k for k in ("warmup_epochs", "search_epochs", "arch_lr", "binary_mode")
+                   if getattr(cfg, k) != getattr(base, k)}
+        assert differs == set(change), name
+    warm = sq.method_config("grad-shared-warm6", 0, quick=False)
+    assert warm.warmup_epochs + warm.search_epochs == base.warmup_epochs + base.search_epochs  # same budget
+
+
+def test_architecture_std_is_what_the_within_seed_spread_leaves_over_seed_noise():
+    # two seeds, four networks at one target each: within-seed std 2 pp; with a seed std of 0 all of it is the
+    # architecture's, with a seed std above it none is
+    rows = [{"seed": s, "method": m, "target_ms": 0.1, "arch": f"{m}{s}", "test_acc": 0.5 + d}
+            for s in (0, 1) for m, d in zip(("random", "grad", "rl", "evo"), (-0.02, 0.0, 0.0, 0.02), strict=True)]
+    rows.append({"seed": 0, "method": "nni", "target_ms": 0.1, "arch": "n", "test_acc": 0.9})  # ignores the target
+    spread = np.std([-0.02, 0, 0, 0.02], ddof=1)
+    got = sq.architecture_std(rows, [0.1], sigma=0.0)["0.1"]
+    assert got["within_seed_std"] == pytest.approx(spread) and got["arch_std"] == pytest.approx(spread)
+    assert sq.architecture_std(rows, [0.1], sigma=0.05)["0.1"]["arch_std"] == 0.0
+
+
+def test_headroom_separates_architecture_from_seed_spread_and_resumes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from hwnas.space.spaces import get_space
+
+    space = get_space("proxyless-cifar")
+    costs = SimpleNamespace(arch_ms=lambda a, _s: 0.5 + 0.01 * sum(space.indices(a)) / len(space.indices(a)))
+    bias, calls = {}, []
+
+    def fake_retrain(arch, _space, _data, cfg, **_kw):  # each network its own accuracy, ±0.01 by seed
+        calls.append((str(arch), cfg.seed))
+        b = bias.setdefault(str(arch), 0.02 * len(bias))
+        return SimpleNamespace(test_acc=0.5 + b + (0.01 if cfg.seed else -0.01))
+
+    monkeypatch.setattr(sq, "retrain", fake_retrain)
+    budget = {"epochs": 1, "bs": 8, "lr": 0.1, "ls": 0.0}
+    h = sq.headroom(space, costs, None, budget, 0.51, 3, [0, 1], tmp_path, log=lambda _m: None)["summary"]
+    assert len(calls) == 6 and all(0.9 * 0.51 <= ms <= 0.51 for ms in h["predicted_ms"])
+    assert h["seed_std"] == pytest.approx(np.std([-0.01, 0.01], ddof=1))
+    # network means 0.50, 0.52, 0.54: var 0.0004, less the seed part 0.0002 / 2
+    assert h["arch_std"] == pytest.approx(np.sqrt(0.0004 - 0.0002 / 2))
+    assert h["best_minus_mean"] == pytest.approx(0.02)
+    sq.headroom(space, costs, None, budget, 0.51, 3, [0, 1], tmp_path, log=lambda _m: None)
+    assert len(calls) == 6  # nothing retrained twice
+    res = sq.summarise(_shards(tmp_path, 0.0), {})  # the summary and SUMMARY.md carry it
+    assert res["headroom"]["0.51"]["arch_std"] == pytest.approx(h["arch_std"])
+    res["budget"] = {}
+    assert f"{100 * h['arch_std']:.2f} / 1.41 / +2.00 pp" in run_all.section_search_quality(res)
