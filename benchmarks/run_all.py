@@ -575,11 +575,12 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
         ci = e.get("acc_ci95") or [float("nan")] * 2
         rows.append([f"T={t:.3g} ms, {m}: retrained accuracy (n={e['n_seeds']} seeds)",
                      f"{e['acc_mean']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—", "—", ""])
-        for ref in ("random", "nni"):
-            d = e.get(f"minus_{ref}")
+        for ref, key, how in (("random", "minus_random", "paired by seed"), ("nni", "minus_nni", "paired by seed"),
+                              ("random", "minus_random_fresh_seeds", "seeds run after the recipe was chosen")):
+            d = e.get(key)
             if d and m not in ("random", "nni") and d.get("n", 0) > 0:
                 lo, hi = d["ci95"]
-                rows.append([f"· {m} − {ref}, paired by seed", f"{100 * d['mean']:+.2f} pp [{100 * lo:+.2f}, "
+                rows.append([f"· {m} − {ref}, {how} (n={d['n']})", f"{100 * d['mean']:+.2f} pp [{100 * lo:+.2f}, "
                              f"{100 * hi:+.2f}]", "interval > 0", ref, "—",
                              "" if d["n"] < 2 else "pass" if lo > 0 else "miss" if m.startswith(("grad", "rl")) else ""])
         vs = e.get("measured_vs_target_max")

@@ -98,6 +98,8 @@ def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys
     assert main(argv) == 0  # everything reused: nothing retrained again
     assert (out / "evals.csv").read_text() == evals
     capsys.readouterr()
+    assert main([*argv, "--arch-lr", "0.1"]) == 2  # searches made with another α learning rate are not mixed in
+    assert "arch_lr" in capsys.readouterr().err
     bad = argv.copy()
     bad[bad.index("--targets") + 1] = f"{lo / 2:.4f}"
     assert main(bad) == 2

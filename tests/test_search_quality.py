@@ -76,15 +76,15 @@ def test_a_probe_run_at_one_target_is_reported_there_and_left_out_of_the_fronts(
     assert "grad-shared" in res["hypervolume_ratio_to_random"]
 
 
-def test_probe_configs_change_one_setting_of_grad_shared():
-    base = sq.method_config("grad-shared", 0, quick=False)
+def test_probe_configs_change_one_setting_of_their_method():
     for name, change in sq.PROBES.items():
+        base = sq.method_config("grad-shared" if "-shared" in name else "grad", 0, quick=False)
         cfg = sq.method_config(name, 0, quick=False)
-        assert cfg.supernet_weights == "shared" and cfg.method == "grad"
+        assert cfg.supernet_weights == base.supernet_weights and cfg.method == "grad"
         differs = {k for k in ("warmup_epochs", "search_epochs", "arch_lr", "binary_mode")
                    if getattr(cfg, k) != getattr(base, k)}
         assert differs == set(change), name
-    warm = sq.method_config("grad-shared-warm6", 0, quick=False)
+    warm, base = sq.method_config("grad-shared-warm6", 0, quick=False), sq.method_config("grad-shared", 0, quick=False)
     assert warm.warmup_epochs + warm.search_epochs == base.warmup_epochs + base.search_epochs  # same budget
 
 

@@ -17,6 +17,7 @@ from .flags import (
     latency_model_from_args,
     non_negative_int,
     output_path,
+    positive_float,
     positive_int,
     seed_int,
 )
@@ -52,6 +53,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
     cfg = ParetoConfig(targets_ms=a.targets, data=a.data, data_limit=a.data_limit, method=a.method,
                        supernet_weights=a.supernet_weights,
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
+                       arch_lr=a.arch_lr,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",
                        amp=a.amp or "off", workers=a.workers)
     out = Path(a.output)
@@ -70,6 +72,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..pareto.experiment import ParetoConfig
+
     s = sub.add_parser("pareto", help="search at several latency targets, compare with baselines, plot the front",
                        description="Runs (or reuses, in -o) a search per target, random and evolutionary baselines "
                                    "with the same number of evaluated networks, hand-designed references; retrains "
@@ -91,6 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="candidate weights of the searches' and the one-shot supernet (shared: Once-for-All style)")
     s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
     s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
+    s.add_argument("--arch-lr", type=positive_float, default=ParetoConfig.arch_lr,
+                   help=f"Adam learning rate of α in the searches (default {ParetoConfig.arch_lr})")
     s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
     s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=32)
     s.add_argument("--seed", type=seed_int, default=0)

@@ -142,7 +142,8 @@ def _run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str 
         "![predicted vs measured](predicted_vs_measured.png)", "",
         *report_markdown(pareto, rel_to=out),
         f"Search: ProxylessNAS gradient search with the {model} predictor's expected latency "
-        f"(`{cfg.latency_loss}`, {cfg.warmup_epochs} warm-up + {cfg.search_epochs} search epochs); the exported network "
+        f"(`{cfg.latency_loss}`, {cfg.warmup_epochs} warm-up + {cfg.search_epochs} search epochs, α learning rate "
+        f"{cfg.arch_lr:g}); the exported network "
         "is the argmax architecture fitted to the target under the latency model: cheapened block by block where it is "
         "over, the most probable changes that still fit where it is more than 5% under. "
         "Random: random architectures moved under the target. Evolution: Once-for-All style, scored on a one-shot "
