@@ -215,6 +215,12 @@ def nni_search(space, costs, data, target: float, seed: int, cfg: ParetoConfig, 
 
 
 # ---- one seed ---------------------------------------------------------------------------------------------------
+def retrain_config(budget: dict[str, Any], seed: int) -> RetrainConfig:
+    """Every network's retraining at the benchmark's budget (the same for all methods)."""
+    return RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"], lr=budget["lr"],
+                         label_smoothing=budget["ls"], seed=seed)
+
+
 def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, data, budget: dict[str, Any],
              shards: Path, work: Path, quick: bool, log=print) -> dict[str, Any]:
     shard_path = shards / f"seed{seed}.json"
@@ -281,9 +287,7 @@ def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, 
             continue
         arch = space.parse(a)
         t0 = time.perf_counter()
-        r = retrain(arch, space, data, RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"], lr=budget["lr"],
-                                                     label_smoothing=budget["ls"], seed=seed),
-                    backend=None, progress=False, log=None)
+        r = retrain(arch, space, data, retrain_config(budget, seed), backend=None, progress=False, log=None)
         inh = _inherited_acc(inherited()["net"], arch, data)
         shard["retrained"][a] = {"test_acc": r.test_acc, "inherited_test_acc": inh,
                                  "retrain_s": time.perf_counter() - t0, "macs": space.macs(arch),
@@ -360,9 +364,8 @@ def headroom(space, costs, data, budget: dict[str, Any], target: float, n_archs:
             if key in state["runs"]:
                 continue
             t0 = time.perf_counter()
-            r = retrain(space.parse(a), space, data, RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"],
-                                                                   lr=budget["lr"], label_smoothing=budget["ls"],
-                                                                   seed=seed), backend=None, progress=False, log=None)
+            r = retrain(space.parse(a), space, data, retrain_config(budget, seed), backend=None, progress=False,
+                        log=None)
             state["runs"][key] = {"test_acc": r.test_acc, "retrain_s": time.perf_counter() - t0}
             atomic_write_json(path, state)
             log(f"headroom T={target:.4g} network {state['archs'].index(a)} seed {seed}: test {r.test_acc:.4f}")
