@@ -111,8 +111,11 @@ FAST = Protocol(warmup=1, warmup_s=0.0, repeats=3, min_time_s=0.0)
 
 @pytest.mark.parametrize("option", ["args", "env", "taskset", "binary", "workdir", "runtime", "device_name"])
 @pytest.mark.parametrize("template", SHELL_PAYLOADS)
-def test_remote_options_are_inert_in_the_shell(tmp_path, tiny, option, template):
+def test_remote_options_are_inert_in_the_shell(tmp_path, tiny, option, template, monkeypatch):
     marker = tmp_path / "pwned"
+    # a relative workdir made of the payload becomes literal folders: keep them out of the caller's folder
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     value = template.format(m=shlex.quote(str(marker)))
     opts = {"transport": "local", "workdir": str(tmp_path / "dev"), "binary": standin_command()}
     opts[option] = value if option != "binary" else standin_command() + " " + value
@@ -122,7 +125,7 @@ def test_remote_options_are_inert_in_the_shell(tmp_path, tiny, option, template)
     except HwnasError:
         pass  # refused, or the benchmark failed on the odd argument: either way the payload is inert
     assert not marker.exists(), f"{option}={value!r} ran a command"
-    assert not list(tmp_path.glob("**/pwned"))
+    assert not [p for p in tmp_path.glob("**/pwned") if p.is_file()], "a payload created its marker file"
 
 
 def test_ssh_host_comes_after_double_dash_and_odd_hosts_are_refused():
