@@ -106,13 +106,15 @@ def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys
     assert "smallest achievable latency" in capsys.readouterr().err
 
 
-def test_fit_to_target_spends_budget_left_unused():
+@pytest.mark.parametrize("fill", [0.05, 0.025])
+@pytest.mark.parametrize("frac", [0.2, 0.5, 0.8])
+def test_fit_to_target_spends_budget_left_unused(fill, frac):
     space = get_space("proxyless-cifar")
     costs = _costs(space)
     probs = [np.eye(len(p.choices))[0] * 0.6 + 0.4 / len(p.choices) for p in space.positions()]  # argmax: cheapest
     lo, hi = costs.min_ms(), costs.max_ms()
-    target = lo + 0.5 * (hi - lo)
+    target = lo + frac * (hi - lo)
     plain = fit_to_target(probs, costs, space, target)
-    filled = fit_to_target(probs, costs, space, target, fill=0.05)
-    assert costs.arch_ms(plain, space) < 0.95 * target
-    assert 0.95 * target <= costs.arch_ms(filled, space) <= target
+    filled = fit_to_target(probs, costs, space, target, fill=fill)
+    assert costs.arch_ms(plain, space) < (1 - fill) * target
+    assert (1 - fill) * target <= costs.arch_ms(filled, space) <= target

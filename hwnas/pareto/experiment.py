@@ -66,6 +66,8 @@ class ParetoConfig:
     # the two fastest networks evaluated are retrained with this many more seeds: the seed-to-seed spread of
     # accuracy that the report weighs the front against (0: not measured)
     noise_seeds: int = 2
+    # the exported network is filled up to within this share under its target (hwnas.search.derive.fit_to_target)
+    fill_band: float = 0.05
 
 
 @dataclass
@@ -181,7 +183,7 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
     exported, _, record = load_exported(run_dir)
     argmax = space.parse(record["argmax"]) if "argmax" in record else exported
     # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
-    fitted = fit_to_target(_probabilities(record, space), costs, space, target, fill=0.05)
+    fitted = fit_to_target(_probabilities(record, space), costs, space, target, fill=cfg.fill_band)
     log(f"search T={target:.4g} ms: argmax {costs.arch_ms(argmax, space):.4g} ms, fitted to target "
         f"{costs.arch_ms(fitted, space):.4g} ms")
     return fitted, argmax, record

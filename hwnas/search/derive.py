@@ -17,6 +17,9 @@ from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 
+# how far under the target an exported network may stay before the export spends the rest of the budget
+FILL_BAND = 0.05
+
 
 def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float, *,
                   fill: float | None = None) -> ArchSpec:

@@ -40,7 +40,7 @@ def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None
                 ) -> ExportedArch:
     """The most likely architecture (argmax α per block) and what the latency model predicts for it; with
     ``how="fit"`` and a target, the argmax fitted to the target (:func:`hwnas.search.derive.fit_to_target`)."""
-    from .derive import fit_to_target
+    from .derive import FILL_BAND, fit_to_target
 
     arch = argmax = net.argmax_arch()
     with torch.no_grad():
@@ -48,7 +48,7 @@ def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None
         expected = float(expected_latency_ms(probs, costs))
     p = tuple(tuple(float(v) for v in q) for q in probs)
     if how == "fit" and target_ms is not None:
-        arch = fit_to_target(p, costs, net.space, target_ms, fill=0.05)
+        arch = fit_to_target(p, costs, net.space, target_ms, fill=FILL_BAND)
     return ExportedArch(arch, net.space, costs.arch_ms(arch, net.space), target_ms, expected, p,
                         argmax if arch != argmax else None)
 
