@@ -100,6 +100,10 @@ def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys
     capsys.readouterr()
     assert main([*argv, "--arch-lr", "0.1"]) == 2  # searches made with another α learning rate are not mixed in
     assert "arch_lr" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a band of the whole target would export anything
+        main([*argv, "--fill-band", "1"])
+    assert e.value.code == 2
+    assert "--fill-band" in capsys.readouterr().err
     bad = argv.copy()
     bad[bad.index("--targets") + 1] = f"{lo / 2:.4f}"
     assert main(bad) == 2

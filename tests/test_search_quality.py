@@ -81,7 +81,7 @@ def test_probe_configs_change_one_setting_of_their_method():
         base = sq.method_config("grad-shared" if "-shared" in name else "grad", 0, quick=False)
         cfg = sq.method_config(name, 0, quick=False)
         assert cfg.supernet_weights == base.supernet_weights and cfg.method == "grad"
-        differs = {k for k in ("warmup_epochs", "search_epochs", "arch_lr", "binary_mode")
+        differs = {k for k in ("warmup_epochs", "search_epochs", "arch_lr", "binary_mode", "latency_loss", "fill_band")
                    if getattr(cfg, k) != getattr(base, k)}
         assert differs == set(change), name
     warm, base = sq.method_config("grad-shared-warm6", 0, quick=False), sq.method_config("grad-shared", 0, quick=False)

@@ -69,6 +69,13 @@ def non_negative_float(text: str) -> float:
     return v
 
 
+def fraction_below_one(text: str) -> float:
+    v = _number(text, float, "a number from 0 up to (not including) 1")
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, got {text!r}")
+    return v
+
+
 def bounded_int(lo: int, hi: int):
     """An argparse type: an integer from ``lo`` to ``hi`` (an upper bound keeps a typo like ``--n 10000000000`` from
     running out of memory or for weeks)."""

@@ -28,6 +28,7 @@ from ..io import atomic_write, atomic_write_json, output_lock
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
 from ..search.data import DataSplits, data_for_space
+from ..search.derive import FILL_BAND
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .flatness import flatness, flatness_sentence, seed_spread
@@ -67,7 +68,7 @@ class ParetoConfig:
     # accuracy that the report weighs the front against (0: not measured)
     noise_seeds: int = 2
     # the exported network is filled up to within this share under its target (hwnas.search.derive.fit_to_target)
-    fill_band: float = 0.05
+    fill_band: float = FILL_BAND
 
 
 @dataclass
