@@ -143,9 +143,10 @@ PROBES = {
     "grad-alr0.01-fill0.025": dict(arch_lr=0.01, fill_band=0.025),  # export filled to within 2.5% of the target
     "grad-alr0.01-addlin": dict(arch_lr=0.01, latency_loss="add#linear"),  # ProxylessNAS's always-down penalty
     "grad-alr0.03": dict(arch_lr=0.03),                           # between the two
+    "grad-fill0.025": dict(fill_band=0.025),                      # alpha lr 0.1 with the new export fill band
 }
 # probes that change only the export: they refit the α of another method's search runs
-SAME_SEARCH = {"grad-alr0.01-fill0.025": "grad-alr0.01"}
+SAME_SEARCH = {"grad-alr0.01-fill0.025": "grad-alr0.01", "grad-fill0.025": "grad"}
 # the recipe as it was when the benchmark started (α lr 0.1, fill band 5%): later defaults are probes of it, so that
 # the earlier rows stay what they measured
 SEARCH = dict(search_epochs=6, warmup_epochs=3, batch_size=32, arch_lr=0.1, latency_loss="add#abs", loss_lambda=1.0,

@@ -54,7 +54,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
     cfg = ParetoConfig(targets_ms=a.targets, data=a.data, data_limit=a.data_limit, method=a.method,
                        supernet_weights=a.supernet_weights,
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
-                       arch_lr=a.arch_lr, fill_band=a.fill_band,
+                       arch_lr=a.arch_lr, fill_band=a.fill_band, export_tolerance=a.export_tolerance,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",
                        amp=a.amp or "off", workers=a.workers)
     out = Path(a.output)
@@ -101,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fill-band", type=fraction_below_one, default=ParetoConfig.fill_band,
                    help="the exported network is filled with the most probable changes that fit until its predicted "
                         f"latency is within this share under the target (default {ParetoConfig.fill_band})")
+    s.add_argument("--export-tolerance", type=fraction_below_one, default=ParetoConfig.export_tolerance,
+                   help="each searched network is measured with --backend and refitted while it is more than this "
+                        f"share off its target (default {ParetoConfig.export_tolerance}; 0: trust the latency model)")
     s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
     s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=32)
     s.add_argument("--seed", type=seed_int, default=0)

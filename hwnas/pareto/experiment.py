@@ -12,6 +12,7 @@ is refused, or with ``force`` those stages start over. Other targets may be adde
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..io import atomic_write, atomic_write_json, output_lock
+from ..io import atomic_write, atomic_write_json, output_lock, read_json
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
 from ..search.data import DataSplits, data_for_space
@@ -69,6 +70,9 @@ class ParetoConfig:
     noise_seeds: int = 2
     # the exported network is filled up to within this share under its target (hwnas.search.derive.fit_to_target)
     fill_band: float = FILL_BAND
+    # the exported network is measured on the device and refitted while it is more than this share off its target
+    # (0: not checked; the latency model alone decides)
+    export_tolerance: float = 0.05
 
 
 @dataclass
@@ -169,12 +173,19 @@ def _probabilities(record: dict[str, Any], space: SearchSpace) -> list[list[floa
                                                                     strict=True)]
 
 
+EXPORT_CHECK = "export_check.json"
+
+
 def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: ParetoConfig, target: float,
-                  run_dir: Path, log: Callable[[str], None]) -> tuple[ArchSpec, ArchSpec, dict[str, Any]]:
+                  run_dir: Path, log: Callable[[str], None], *, measure: Callable[[ArchSpec], float] | None = None,
+                  measure_settings: dict[str, Any] | None = None) -> tuple[ArchSpec, ArchSpec, dict[str, Any]]:
     """(architecture fitted to the target, plain argmax architecture, exported record) of one search run,
-    reusing a finished run in ``run_dir`` and resuming an interrupted one."""
+    reusing a finished run in ``run_dir`` and resuming an interrupted one. With ``measure`` (latency of a network
+    on the device, ms) the fitted network is checked on the device and refitted while it misses the target by more
+    than ``cfg.export_tolerance`` (:func:`hwnas.search.derive.fit_measured`); the tries are kept in
+    ``export_check.json`` (``record["export_check"]``) and reused while ``measure_settings`` stay the same."""
     from ..search import load_exported, run_search
-    from ..search.derive import fit_to_target
+    from ..search.derive import fit_measured, fit_to_target
     from ..search.run import RunDir
 
     if not (run_dir / RunDir.ARCH).exists():
@@ -183,11 +194,41 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
                    log=None)
     exported, _, record = load_exported(run_dir)
     argmax = space.parse(record["argmax"]) if "argmax" in record else exported
-    # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
-    fitted = fit_to_target(_probabilities(record, space), costs, space, target, fill=cfg.fill_band)
+    probs = _probabilities(record, space)
+    if measure is None:
+        # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
+        fitted = fit_to_target(probs, costs, space, target, fill=cfg.fill_band)
+    else:
+        key = {"target_ms": target, "fill_band": cfg.fill_band, "tolerance": cfg.export_tolerance,
+               "settings": measure_settings or {}}
+        path = run_dir / EXPORT_CHECK
+        saved = read_json(path, "export check", expect=dict) if path.exists() else {}
+        if saved.get("key") == json.loads(json.dumps(key)) and saved.get("arch"):
+            fitted, tries = space.parse(saved["arch"]), saved.get("tries", [])
+        else:
+            fitted, tries = fit_measured(probs, costs, space, target, measure, fill=cfg.fill_band,
+                                         tolerance=cfg.export_tolerance)
+            atomic_write_json(path, {"key": key, "arch": str(fitted), "tries": tries})
+        record = {**record, "export_check": tries}
+        log(f"search T={target:.4g} ms: measured " + ", ".join(f"{t['measured_ms']:.4g}" for t in tries) +
+            " ms on the device while fitting")
     log(f"search T={target:.4g} ms: argmax {costs.arch_ms(argmax, space):.4g} ms, fitted to target "
         f"{costs.arch_ms(fitted, space):.4g} ms")
     return fitted, argmax, record
+
+
+def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callable[[ArchSpec], float]:
+    """Latency of a network on ``backend`` (ms, the protocol's headline; the least disturbed of ``rounds``, as
+    :func:`evaluate_arch` measures): it depends on the architecture only, so an untrained network will do."""
+    from ..space.builder import build_model
+
+    shape, column = tuple(space.input_shape), backend.protocol.column
+
+    def measure(arch: ArchSpec) -> float:
+        model = build_model(arch, space).eval()
+        return min(float(backend.measure(model, shape).to_dict()[column]) for _ in range(max(1, rounds)))
+
+    return measure
 
 
 def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run_dir: Path, costs: BlockCosts
@@ -328,11 +369,13 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
     rng = np.random.default_rng(cfg.seed)
     latency = lambda a: costs.arch_ms(a, space)  # noqa: E731
     plan: list[dict[str, Any]] = []
+    measure = device_latency(space, backend) if cfg.export_tolerance > 0 else None
     log(f"[a] ProxylessNAS search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
     for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
-        fitted, argmax, _ = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log)
+        fitted, argmax, record = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log,
+                                               measure=measure, measure_settings=stages["evals"])
         plan.append({"method": SEARCH, "target_ms": t, "arch": fitted, "argmax": str(argmax),
-                     "argmax_predicted_ms": latency(argmax)})
+                     "argmax_predicted_ms": latency(argmax), "export_tries": len(record.get("export_check", []))})
     log("[b] baselines: random under the constraint, evolution on a one-shot supernet, hand-designed")
     fitness = oneshot_fitness(space, data, cfg, out / "oneshot", costs)
     for t in cfg.targets_ms:

@@ -8,7 +8,7 @@ unit of log-probability given up, so the result is the most likely architecture 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -67,3 +67,26 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
         total += lat[b][j] - lat[b][idx[b]]
         idx[b] = j
     return space.from_indices(idx)
+
+
+def fit_measured(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float,
+                 measure: Callable[[ArchSpec], float], *, fill: float | None = FILL_BAND, tolerance: float = 0.05,
+                 tries: int = 3) -> tuple[ArchSpec, list[dict[str, float | str]]]:
+    """:func:`fit_to_target`, checked on the device: the fitted network is measured, and while it is more than
+    ``tolerance`` off ``target_ms`` the latency model's goal is scaled by target ÷ measured and the network refitted
+    (at most ``tries`` measurements). A latency model a few percent off for the networks a search prefers (often
+    unlike the random ones it was fitted on) then no longer moves the exported network off its target. Returns the
+    network measured closest to the target and every try (``arch``, ``goal_ms``, ``predicted_ms``, ``measured_ms``)."""
+    goal, history = target_ms, []
+    for _ in range(max(1, tries)):
+        arch = fit_to_target(probs, costs, space, goal, fill=fill)
+        if any(h["arch"] == str(arch) for h in history):  # the refit changed nothing: measuring again tells nothing
+            break
+        measured = float(measure(arch))
+        history.append({"arch": str(arch), "goal_ms": goal, "predicted_ms": costs.arch_ms(arch, space),
+                        "measured_ms": measured})
+        if abs(measured / target_ms - 1) <= tolerance or not measured > 0:
+            break
+        goal = max(costs.min_ms(), goal * target_ms / measured)
+    best = min(history, key=lambda h: abs(h["measured_ms"] / target_ms - 1))
+    return space.parse(str(best["arch"])), history
