@@ -111,6 +111,10 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def backend_settings(backend: Any) -> dict[str, Any]:
+    return backend.settings() if hasattr(backend, "settings") else {"backend": getattr(backend, "name", "?")}
+
+
 def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, backend: Any) -> dict[str, dict[str, Any]]:
     """What each reusable stage's results depend on (targets excepted: each has its own folder)."""
     from ..search.run import costs_to_dict
@@ -121,7 +125,7 @@ def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, bac
               "search_epochs": cfg.search_epochs, "warmup_epochs": cfg.warmup_epochs, "arch_lr": cfg.arch_lr,
               "latency_loss": cfg.latency_loss, "loss_lambda": cfg.loss_lambda, "binary_mode": cfg.binary_mode,
               **({"supernet_weights": cfg.supernet_weights} if cfg.supernet_weights != "separate" else {})}
-    settings = backend.settings() if hasattr(backend, "settings") else {"backend": getattr(backend, "name", "?")}
+    settings = backend_settings(backend)
     evals = {**common, "retrain_epochs": cfg.retrain_epochs, "latency_model": search["latency_model"],
              "measurement": {k: settings.get(k) for k in ("backend", "device", "threads", "batch")}}
     return {"search": search, "evals": evals}
@@ -132,7 +136,6 @@ def check_reuse(out: Path, stages: dict[str, dict[str, Any]], force: bool) -> No
     stages so that they start over."""
     import shutil
 
-    from ..io import read_json
     from ..profilers.records import diff_settings
 
     cfg_file = out / "pareto_config.json"
@@ -199,22 +202,49 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
         # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
         fitted = fit_to_target(probs, costs, space, target, fill=cfg.fill_band)
     else:
-        key = {"target_ms": target, "fill_band": cfg.fill_band, "tolerance": cfg.export_tolerance,
-               "settings": measure_settings or {}}
+        # version 2: goal = target x predicted / measured (version 1 scaled by target / measured)
+        key = json.loads(json.dumps({"version": 2, "target_ms": target, "fill_band": cfg.fill_band,
+                                     "tolerance": cfg.export_tolerance, "probabilities": _digest(probs),
+                                     "settings": measure_settings or {}}, default=str))
         path = run_dir / EXPORT_CHECK
-        saved = read_json(path, "export check", expect=dict) if path.exists() else {}
-        if saved.get("key") == json.loads(json.dumps(key)) and saved.get("arch"):
-            fitted, tries = space.parse(saved["arch"]), saved.get("tries", [])
+        reused = _reuse_export_check(path, key, space, log)
+        if reused is not None:
+            fitted, tries = reused
         else:
             fitted, tries = fit_measured(probs, costs, space, target, measure, fill=cfg.fill_band,
                                          tolerance=cfg.export_tolerance)
             atomic_write_json(path, {"key": key, "arch": str(fitted), "tries": tries})
+            log(f"search T={target:.4g} ms: measured " + ", ".join(f"{t['measured_ms']:.4g}" for t in tries) +
+                " ms on the device while fitting")
         record = {**record, "export_check": tries}
-        log(f"search T={target:.4g} ms: measured " + ", ".join(f"{t['measured_ms']:.4g}" for t in tries) +
-            " ms on the device while fitting")
     log(f"search T={target:.4g} ms: argmax {costs.arch_ms(argmax, space):.4g} ms, fitted to target "
         f"{costs.arch_ms(fitted, space):.4g} ms")
     return fitted, argmax, record
+
+
+def _reuse_export_check(path: Path, key: dict[str, Any], space: SearchSpace, log: Callable[[str], None]
+                        ) -> tuple[ArchSpec, list[dict[str, Any]]] | None:
+    """The network and tries saved in ``export_check.json`` if they were made with ``key``; ``None`` (measure
+    again) when the file is missing, made otherwise, or damaged: it is a cache, so damage costs a measurement."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict) or saved.get("key") != key:
+            return None
+        tries = saved["tries"]
+        if not (isinstance(tries, list) and tries and all(
+                isinstance(t, dict) and isinstance(t.get("arch"), str) and float(t["measured_ms"]) > 0 for t in tries)):
+            raise ValueError("no valid tries")
+        arch = space.parse(saved["arch"])
+        if str(arch) not in {t["arch"] for t in tries}:
+            raise ValueError("the network kept is not one of the tries")
+    except (OSError, ValueError, TypeError, KeyError, UsageError) as exc:
+        log(f"warning: {path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            "measuring again")
+        return None
+    log(f"{path.parent.name}: device check reused from {path.name} ({len(tries)} measurement(s))")
+    return arch, tries
 
 
 def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callable[[ArchSpec], float]:
@@ -373,7 +403,9 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
     log(f"[a] ProxylessNAS search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
     for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
         fitted, argmax, record = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log,
-                                               measure=measure, measure_settings=stages["evals"])
+                                               measure=measure,
+                                               measure_settings={"latency_model": stages["search"]["latency_model"],
+                                                                 "backend": backend_settings(backend)})
         plan.append({"method": SEARCH, "target_ms": t, "arch": fitted, "argmax": str(argmax),
                      "argmax_predicted_ms": latency(argmax), "export_tries": len(record.get("export_check", []))})
     log("[b] baselines: random under the constraint, evolution on a one-shot supernet, hand-designed")
