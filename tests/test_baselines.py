@@ -112,6 +112,15 @@ def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys
     capsys.readouterr()
     assert main([*argv, "--arch-lr", "0.1"]) == 2  # searches made with another α learning rate are not mixed in
     assert "arch_lr" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main([*argv, "--backend-opt", "ms_per_mmac=0.008"]) == 2  # measured otherwise: not mixed in
+    assert "measurement.ms_per_mmac" in capsys.readouterr().err
+    cfg_file = out / "pareto_config.json"
+    made = json.loads(cfg_file.read_text())  # a folder from before the whole measurement setting was recorded
+    made["stages"]["evals"]["measurement"] = {k: made["stages"]["evals"]["measurement"][k]
+                                              for k in ("backend", "device", "threads", "batch")}
+    cfg_file.write_text(json.dumps(made))
+    assert main(argv) == 0 and (out / "evals.csv").read_text() == evals
     plain = tmp_path / "plain"  # tolerance 0: the latency model alone decides, nothing measured while fitting
     assert main([*argv[:-1], str(plain), "--export-tolerance", "0"]) == 0
     assert not list((plain / "search").glob("T*/export_check.json"))

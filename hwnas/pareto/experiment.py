@@ -127,7 +127,7 @@ def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, bac
               **({"supernet_weights": cfg.supernet_weights} if cfg.supernet_weights != "separate" else {})}
     settings = backend_settings(backend)
     evals = {**common, "retrain_epochs": cfg.retrain_epochs, "latency_model": search["latency_model"],
-             "measurement": {k: settings.get(k) for k in ("backend", "device", "threads", "batch")}}
+             "measurement": settings}  # every setting: protocol and backend options change what is measured
     return {"search": search, "evals": evals}
 
 
@@ -149,6 +149,10 @@ def check_reuse(out: Path, stages: dict[str, dict[str, Any]], force: bool) -> No
         if not any(p.exists() for p in made[stage]):
             continue
         before = recorded.get(stage)
+        if stage == "evals" and isinstance(before, dict) and isinstance(before.get("measurement"), dict) \
+                and "protocol" not in before["measurement"]:
+            # folders made before the whole measurement setting was recorded: compare what they recorded
+            now = {**now, "measurement": {k: now["measurement"].get(k) for k in before["measurement"]}}
         if before != now:
             stale[stage] = (diff_settings(before, now) if isinstance(before, dict)
                             else ["no record of the settings they were made with (an older hwnas)"])
