@@ -51,7 +51,9 @@ class BackendConformance:
         keys = [k for k in space.layer_keys() if k.op == "expanded_conv"]
         small = min(keys, key=lambda k: k.macs())
         big = max(keys, key=lambda k: k.macs())
-        assert backend.measure_key(big).median_ms > backend.measure_key(small).median_ms
+        # the least disturbed of 3 interleaved pairs: one pair's medians were swapped once in a CI run (2026-12-01)
+        pairs = [(backend.measure_key(big).median_ms, backend.measure_key(small).median_ms) for _ in range(3)]
+        assert min(b for b, _ in pairs) > min(s for _, s in pairs), pairs
 
     def test_settings_say_what_makes_measurements_comparable(self, backend):
         s = backend.settings()
