@@ -254,13 +254,12 @@ def _reuse_export_check(path: Path, key: dict[str, Any], space: SearchSpace, log
 def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callable[[ArchSpec], float]:
     """Latency of a network on ``backend`` (ms, the protocol's headline; the least disturbed of ``rounds``, as
     :func:`evaluate_arch` measures): it depends on the architecture only, so an untrained network will do."""
+    from ..search.retrain import least_disturbed
     from ..space.builder import build_model
 
-    shape, column = tuple(space.input_shape), backend.protocol.column
-
     def measure(arch: ArchSpec) -> float:
-        model = build_model(arch, space).eval()
-        return min(float(backend.measure(model, shape).to_dict()[column]) for _ in range(max(1, rounds)))
+        m = least_disturbed(backend, build_model(arch, space).eval(), tuple(space.input_shape), rounds)
+        return float(m[m["headline"]])
 
     return measure
 

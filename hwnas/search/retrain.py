@@ -96,6 +96,17 @@ class RetrainConfig:
             raise UsageError("invalid retrain settings: " + "; ".join(problems))
 
 
+def least_disturbed(backend: Any, model: torch.nn.Module, shape: tuple[int, ...], rounds: int) -> dict[str, Any]:
+    """``model`` measured ``rounds`` times on ``backend``; the round with the lowest headline (the protocol's
+    column, which the latency model was made from: ``headline``), with every round's headline when more than one."""
+    column = backend.protocol.column
+    runs = [backend.measure(model, shape).to_dict() for _ in range(max(1, rounds))]
+    measured = {**min(runs, key=lambda r: r[column]), "headline": column}
+    if len(runs) > 1:
+        measured[f"round_{column}"] = [r[column] for r in runs]
+    return measured
+
+
 def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config: RetrainConfig | None = None, *,
             init_from: str | Path | None = None, backend: Any = None, costs: BlockCosts | None = None,
             output: str | Path | None = None, progress: bool = True,
@@ -185,13 +196,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     measured = None
     if backend is not None:
-        shape = tuple(space.input_shape)
-        column = backend.protocol.column  # the headline the latency model was made from
-        rounds = [backend.measure(model, shape).to_dict() for _ in range(max(1, measure_rounds))]
-        measured = min(rounds, key=lambda r: r[column])
-        measured = {**measured, "headline": column}
-        if len(rounds) > 1:
-            measured = {**measured, f"round_{column}": [r[column] for r in rounds]}
+        measured = least_disturbed(backend, model, tuple(space.input_shape), measure_rounds)
     predicted = costs.arch_ms(arch, space) if costs is not None else None
     checks: list[ExportCheck] = []
     if output is not None:
