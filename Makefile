@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # libc10_cuda.so, and importing it beside the CPU torch fails ("operator torchvision::nms does not exist", checked
 # 2026-12-01). The pair that imports on this machine is a CUDA build of 5.5 GB that replaces the pinned torch:
 #   make venv TORCH_SPEC=torch==2.14.1 VISION_SPEC=torchvision==0.29.1
-# hwnas does not need it: its datasets and augmentation presets are written with torch ops (hwnas/search/data/).
+# hwnas does not need it: its datasets and augmentation presets are written with torch ops (hwnas/train/data/).
 VISION_SPEC ?=
 BIN := $(VENV)/bin
 

@@ -91,8 +91,8 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
     import torch.nn.functional as F
 
     from hwnas.search.supernet import Supernet
-    from hwnas.search.training import seeded
     from hwnas.space import build_model
+    from hwnas.train.training import seeded
 
     dev = x.device
     ac = (lambda: torch.autocast(dev.type, dtype=amp_dtype)) if amp_dtype is not None else None

@@ -4,7 +4,7 @@ Fashion-MNIST by clearly more than the seed-to-seed spread?
 For each budget (training images, epochs, input resolution, width multiplier, learning rate, label smoothing,
 head width, distorted images or not) it retrains ``smallest`` (hwnas.baselines.hand_designed: all k3e3, zero
 where allowed), ``k3e6`` (all k3e6, MobileNetV2-like), ``mid`` (one fixed uniform random sample of the space,
-``space.sample(1)``) and ``largest`` (all k7e6) with several seeds through ``hwnas.search.retrain.retrain`` and
+``space.sample(1)``) and ``largest`` (all k7e6) with several seeds through ``hwnas.train.retrain.retrain`` and
 records the test accuracy (the full 10,000-image Fashion-MNIST test set unless ``test`` says less) and the wall
 time of each retrain. The training subset is fixed (data seed 0) per budget; the seed is the retrain's (weights
 and batch order). Per budget the summary gives mean ± std over seeds per network and the gap largest − smallest
@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hwnas.io import atomic_write_json  # noqa: E402
 from hwnas.profilers.environment import environment  # noqa: E402
 from hwnas.search.baselines import hand_designed  # noqa: E402
-from hwnas.search.data import DataSplits, _labels, _split  # noqa: E402
-from hwnas.search.data.datasets import distort as _distort  # noqa: E402
-from hwnas.search.data.datasets import to_float as _to_float  # noqa: E402
-from hwnas.search.retrain import RetrainConfig, retrain  # noqa: E402
 from hwnas.space.spaces import get_space  # noqa: E402
+from hwnas.train.data import DataSplits, _labels, _split  # noqa: E402
+from hwnas.train.data.datasets import distort as _distort  # noqa: E402
+from hwnas.train.data.datasets import to_float as _to_float  # noqa: E402
+from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 RESULTS = Path(__file__).resolve().parent / "results"

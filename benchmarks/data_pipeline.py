@@ -1,7 +1,7 @@
 """The streamed data pipeline (issue 14) against the in-memory one it replaced, on this CPU.
 
 1. ``throughput``: Fashion-MNIST (Debian's ``dataset-fashion-mnist``), the same training images through the old
-   in-memory path (``git show aaa7e53:hwnas/search/data.py``: every image resized, normalised and held as float
+   in-memory path (``git show aaa7e53:hwnas/train/data.py``: every image resized, normalised and held as float
    tensors, then indexed per batch) and the new one (uint8 IDX source, ``ImageSet`` view, seeded DataLoader),
    feeding the same supernet weight steps (a random single path of ``proxyless-cifar`` at 32 px, width 0.25,
    batch 64, 1 thread), in lockstep: every step draws one path and times fetching a batch and training on it for
@@ -44,7 +44,7 @@ OLD_COMMIT = "aaa7e53"
 
 
 def _old_data_module():
-    src = subprocess.run(["git", "show", f"{OLD_COMMIT}:hwnas/search/data.py"], capture_output=True, text=True,
+    src = subprocess.run(["git", "show", f"{OLD_COMMIT}:hwnas/train/data.py"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     path = Path(tempfile.mkdtemp()) / "old_data.py"
     path.write_text(src)
@@ -61,10 +61,10 @@ def throughput(limit: int, repeats: int, steps: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from hwnas.search.data import FASHION_MNIST_DIR, load_data, make_loader, read_idx
     from hwnas.search.supernet import Supernet
-    from hwnas.search.training import seeded
     from hwnas.space import get_space
+    from hwnas.train.data import FASHION_MNIST_DIR, load_data, make_loader, read_idx
+    from hwnas.train.training import seeded
 
     torch.set_num_threads(1)
     space = get_space("proxyless-cifar", resolution=32, width_mult=0.25)
@@ -168,8 +168,8 @@ def rss_worker(folder: str, batch: int) -> dict:
 
     from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
-    from hwnas.search.data import data_for_space
     from hwnas.space import get_space
+    from hwnas.train.data import data_for_space
 
     torch.set_num_threads(1)
     space = get_space("tiny", resolution=16)  # a small supernet: what is measured is the data path's memory

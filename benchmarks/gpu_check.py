@@ -12,7 +12,7 @@ Writes ``benchmarks/results/gpu_check.json`` with three sections:
    Ratios against the child: memory of each step; amortised time of a search step = (5 weight steps + 1
    architecture step) / 5 (ProxylessNAS steps α every 5 weight steps). Goals (issue 4): ≤ 1.3× memory,
    ≤ 1.5× amortised time, flat from 6 to 12 candidates.
-3. ``retrain_throughput``: images/s of ``hwnas.search.retrain`` (DataLoader, AMP, channels-last) for a searched
+3. ``retrain_throughput``: images/s of ``hwnas.train.retrain`` (DataLoader, AMP, channels-last) for a searched
    network against a plain training loop of the same network on the same in-memory batches.
 
 Runs from the source tree under a CUDA machine's own Python (recent torch; numpy, pandas and tqdm; onnxruntime-gpu
@@ -183,10 +183,10 @@ def search_step(dev: torch.device, quick: bool, batch: int, steps: int) -> dict:
 def retrain_throughput(dev: torch.device, quick: bool, batch: int) -> dict:
     import torch.nn.functional as F
 
-    from hwnas.search.data import DataSplits, ImageData
-    from hwnas.search.retrain import RetrainConfig, retrain
-    from hwnas.search.training import seeded
     from hwnas.space import build_model, get_space
+    from hwnas.train.data import DataSplits, ImageData
+    from hwnas.train.retrain import RetrainConfig, retrain
+    from hwnas.train.training import seeded
 
     res = 32 if quick else 224
     space = get_space("proxyless-cifar", resolution=res, width_mult=0.25) if quick else get_space("proxyless-mobile")

@@ -42,8 +42,8 @@ from hwnas.predictors.archs import measure_archs  # noqa: E402
 from hwnas.predictors.block_costs import lut_block_costs  # noqa: E402
 from hwnas.profilers import build_table, create_backend  # noqa: E402
 from hwnas.search import SearchConfig, run_search  # noqa: E402
-from hwnas.search.data import DataSplits, ImageData  # noqa: E402
 from hwnas.space import ModelSpace  # noqa: E402
+from hwnas.train.data import DataSplits, ImageData  # noqa: E402
 
 SPACES = {"resnet_space": ("examples.resnet_space:ResNetSpace", (1, 1, 28, 28)),
           "nni_guide": ("examples.nni_mnist:Net", (1, 1, 28, 28))}
@@ -65,7 +65,7 @@ def toy_data(shape: tuple[int, ...], n: int, classes: int = 10, seed: int = 0) -
 def fashion_or_toy(space, shape: tuple[int, ...], n: int) -> DataSplits:
     """Fashion-MNIST (``n`` images) where Debian's package is installed, else generated images."""
     from hwnas.pareto.demo import fashion_mnist_available
-    from hwnas.search.data import data_for_space
+    from hwnas.train.data import data_for_space
 
     if fashion_mnist_available():
         return data_for_space("fashion-mnist", space, limit=n)
@@ -115,10 +115,11 @@ def run_space(name: str, a: argparse.Namespace, work: Path) -> dict:
     res = run_search(space, model, data, cfg, run_dir=work / f"{name}-run", log=None)
     t_search = time.perf_counter() - t0
     measured = measure_networks(backend, [res.arch], space)[0]
-    from hwnas.search.retrain import RetrainConfig, retrain
+    from hwnas.search.inherit import inherited_weights
+    from hwnas.train.retrain import RetrainConfig, retrain
 
     rt = retrain(res.arch, space, data, RetrainConfig(epochs=a.retrain_epochs, batch_size=32),
-                 init_from=work / f"{name}-run", output=work / f"{name}-retrained", progress=False, log=None,
+                 init_weights=inherited_weights(work / f"{name}-run", res.arch, space), output=work / f"{name}-retrained", progress=False, log=None,
                  formats=("onnx",))
     out["retrain"] = {"data": data.name, "epochs": a.retrain_epochs, "test_acc": rt.test_acc,
                       "exported": [dict(e) for e in rt.exported]}

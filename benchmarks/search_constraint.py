@@ -36,8 +36,8 @@ from _common import RESULTS, markdown_table, measure_networks, robust_protocol, 
 from hwnas.predictors.block_costs import BlockCosts, lut_block_costs  # noqa: E402
 from hwnas.profilers import build_table, create_backend  # noqa: E402
 from hwnas.search import SearchConfig, run_search  # noqa: E402
-from hwnas.search.data import data_for_space  # noqa: E402
 from hwnas.space import get_space  # noqa: E402
+from hwnas.train.data import data_for_space  # noqa: E402
 
 
 def calibrate(table, costs: BlockCosts, space, backend, n: int, seed: int = 0) -> tuple[BlockCosts, dict]:

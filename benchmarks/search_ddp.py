@@ -44,8 +44,8 @@ def _worker(rank: int, world: int, port: int, spec: dict, out: str) -> None:
 
     from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
-    from hwnas.search.data import load_synthetic
     from hwnas.space import get_space
+    from hwnas.train.data import load_synthetic
 
     torch.set_num_threads(1)
     if world > 1:

@@ -68,7 +68,7 @@ from hwnas.errors import UsageError  # noqa: E402
 from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
 from hwnas.pareto.experiment import ParetoConfig, oneshot_fitness, run_search_at  # noqa: E402
 from hwnas.search.baselines import evolutionary_search, random_under_target  # noqa: E402
-from hwnas.search.retrain import RetrainConfig, retrain  # noqa: E402
+from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
 
 NAME = "search_quality"
 # What was tried to make the search beat random, and what each change did (issue 16). Figures from this machine.
@@ -352,7 +352,7 @@ def _oneshot_net(space, run_dir: Path):
 def _inherited_acc(net, arch, data, n: int = 2000) -> float:
     """Test accuracy (first ``n`` test images) of ``arch`` with its weights inherited from ``net``, each test
     batch normalised with its own BatchNorm statistics."""
-    from hwnas.search.training import evaluate
+    from hwnas.train.training import evaluate
 
     net.set_arch(arch)
     sub = data.test.subset(np.arange(min(n, len(data.test))))
@@ -362,10 +362,10 @@ def _inherited_acc(net, arch, data, n: int = 2000) -> float:
 def _inherited_acc_recalibrated(net, arch, space, data, seed: int, n: int = 2000, batches: int = 20) -> float:
     """The same with BatchNorm statistics re-estimated on ``batches`` batches of 64 un-augmented training images
     (the child network built from the supernet's slices, as ``retrain --inherit`` does), then eval mode."""
-    from hwnas.search.data import make_loader
-    from hwnas.search.deploy import recalibrate_bn
-    from hwnas.search.training import evaluate, generator
     from hwnas.space.builder import build_model
+    from hwnas.train.data import make_loader
+    from hwnas.train.deploy import recalibrate_bn
+    from hwnas.train.training import evaluate, generator
 
     child = build_model(arch, space)
     child.load_state_dict(net.child_state_dict(arch))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.search.data import (
+from hwnas.space import get_space
+from hwnas.train.data import (
     batches,
     data_for_space,
     load_cifar10,
@@ -16,7 +17,6 @@ from hwnas.search.data import (
     read_cifar_batch,
     write_cifar_batch,
 )
-from hwnas.space import get_space
 
 
 def _cifar_dir(tmp_path, n_train=(20, 12), n_test=10, seed=0):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.search.data import (
+from hwnas.train.data import (
     UnreadableImage,
     load_data,
     load_folder,
@@ -16,7 +16,7 @@ from hwnas.search.data import (
     read_idx,
     write_idx,
 )
-from hwnas.search.data.transforms import get_preset
+from hwnas.train.data.transforms import get_preset
 
 
 def _idx_dir(tmp_path, n=40, n_test=10, gz=True, classes=3, seed=0):
@@ -47,7 +47,7 @@ def test_idx_reads_gzipped_or_memory_mapped_and_repeats_grey_to_three_channels(t
 
 
 def test_fashion_mnist_from_debian_files_when_installed():
-    from hwnas.search.data import FASHION_MNIST_DIR
+    from hwnas.train.data import FASHION_MNIST_DIR
 
     if not FASHION_MNIST_DIR.is_dir():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")

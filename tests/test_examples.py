@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.search.data.datasets import write_idx
 from hwnas.space import InputChoice, LayerChoice, apply_fixed_architecture
+from hwnas.train.data.datasets import write_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

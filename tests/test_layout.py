@@ -1,5 +1,5 @@
 """The package's import graph: no cycles, and the stages import only the stages below them (space → profilers →
-predictors → search → pareto → cli), so each stage can be read (and tested) without the ones above it."""
+predictors → train → search → multitrial → pareto → cli), so each stage can be read (and tested) without the ones above it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "hwnas"
-# bottom to top (testing: the conformance suites); modules at the package root (errors, io, figures) are shared
-STAGES = ("space", "profilers", "predictors", "search", "pareto", "testing", "cli")
+# bottom to top (testing: the conformance suites); modules at the package root (errors, io, figures) are shared;
+# train (data, devices, DDP, retrain, export) sits under every search: one-shot (search) and multi-trial
+STAGES = ("space", "profilers", "predictors", "train", "search", "multitrial", "pareto", "testing", "cli")
 
 
 def _module_name(path: Path) -> str:

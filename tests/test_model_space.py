@@ -116,7 +116,7 @@ def test_bad_spaces_are_refused_with_the_key_named():
 
 def test_tables_predictors_and_search_work_on_a_model_space(tmp_path):
     from hwnas.search import SearchConfig, run_search
-    from hwnas.search.data import load_synthetic
+    from hwnas.train.data import load_synthetic
 
     space = ModelSpace(rgb_small, (1, 3, 16, 16))
     backend = create_backend("fake", protocol=QUICK)
@@ -277,7 +277,7 @@ def test_odd_models_get_one_clear_line(tmp_path):
         LayerChoice(OrderedDict([(1, nn.ReLU()), ("1", nn.Tanh())]))
     with pytest.raises(UsageError, match="without '='"):
         LayerChoice([nn.ReLU(), nn.Tanh()], key="a=b;c")
-    from hwnas.search.data import load_synthetic
+    from hwnas.train.data import load_synthetic
 
     tuple_space = ModelSpace(_TupleOut, (1, 3, 16, 16))
     with pytest.raises(UsageError, match="logits"):

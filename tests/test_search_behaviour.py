@@ -14,9 +14,9 @@ from torch import nn
 import hwnas.search.supernet as supernet_module
 from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import SearchConfig, run_search
-from hwnas.search.data import load_synthetic
 from hwnas.space import get_space
 from hwnas.space.builder import build_block
+from hwnas.train.data import load_synthetic
 
 GOOD = "k5e6"
 

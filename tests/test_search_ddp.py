@@ -16,10 +16,10 @@ import torch.multiprocessing as mp
 import hwnas.search.searcher as searcher
 from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import RunError, SearchConfig, run_search
-from hwnas.search.data import load_synthetic
-from hwnas.search.distributed import SINGLE, DistContext, DistributedError, setup
 from hwnas.search.run import RunDir
 from hwnas.space import get_space
+from hwnas.train.data import load_synthetic
+from hwnas.train.distributed import SINGLE, DistContext, DistributedError, setup
 
 WORLD = 2
 PER_RANK_BATCH = 16

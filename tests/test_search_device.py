@@ -15,10 +15,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from hwnas.cli import main
 from hwnas.errors import HwnasError
 from hwnas.search import ProxylessNasTrainer, SearchConfig, resolve_device, retrain, run_search
-from hwnas.search.data import load_synthetic
-from hwnas.search.deploy import load_model
-from hwnas.search.retrain import RetrainConfig
+from hwnas.search.inherit import inherited_weights
 from hwnas.space import get_space
+from hwnas.train.data import load_synthetic
+from hwnas.train.deploy import load_model
+from hwnas.train.retrain import RetrainConfig
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -134,7 +135,7 @@ def test_trainer_searches_with_the_users_loaders_loss_and_optimiser(space, costs
 
 def test_retrain_writes_a_deployable_network_checked_against_torch(space, costs, data, tmp_path):
     res = run_search(space, costs, data, _cfg(), run_dir=tmp_path / "r", log=None)
-    out = retrain(res.arch, space, data, RetrainConfig(epochs=1, batch_size=32, device="cpu"), init_from=tmp_path / "r",
+    out = retrain(res.arch, space, data, RetrainConfig(epochs=1, batch_size=32, device="cpu"), init_weights=inherited_weights(tmp_path / "r", res.arch, space),
                   costs=costs, output=tmp_path / "m", progress=False, log=None)
     assert out.recalibrated_images > 0 and out.runtime["device"] == "cpu"
     (onnx,) = [e for e in out.exported if e["path"].endswith(".onnx")]
@@ -158,7 +159,7 @@ def test_export_command_for_a_run_and_for_a_model(space, costs, data, tmp_path, 
     retrain(res.arch, space, data, RetrainConfig(epochs=0), output=tmp_path / "m", progress=False, log=None)
     assert main(["export", str(tmp_path / "m" / "model.pt"), "--format", "onnx", "-o", str(tmp_path / "b.x")]) == 0
     assert "trained weights" in capsys.readouterr().out
-    from hwnas.search.deploy import has_executorch
+    from hwnas.train.deploy import has_executorch
 
     if not has_executorch():  # the ExecuTorch program needs the mobile extra: one line naming it, no file left
         assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "m.pte")]) == 2
@@ -174,7 +175,7 @@ def test_resume_is_exact_with_augmented_folder_data_and_worker_processes(space, 
     and resumed with a DataLoader worker process ends where an uninterrupted in-process run ends."""
     from PIL import Image
 
-    from hwnas.search.data import data_for_space
+    from hwnas.train.data import data_for_space
 
     rng = torch.Generator().manual_seed(0)
     for c in range(3):

@@ -8,10 +8,11 @@ import torch
 
 from hwnas.cli import main
 from hwnas.search import RunError, SearchConfig, SearchDiverged, load_exported, retrain, reward, run_search
-from hwnas.search.data import load_synthetic
-from hwnas.search.retrain import RetrainConfig
+from hwnas.search.inherit import inherited_weights
 from hwnas.search.run import RunDir
 from hwnas.space import get_space
+from hwnas.train.data import load_synthetic
+from hwnas.train.retrain import RetrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_reward_is_acc_times_latency_ratio_to_the_power_w(acc, lat, preset, want
 
 def test_retrain_from_inherited_weights_and_measure(space, costs, data, tmp_path, fake):
     res = run_search(space, costs, data, _cfg(), run_dir=tmp_path / "r", log=None)
-    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_from=tmp_path / "r", backend=fake, costs=costs,
+    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_weights=inherited_weights(tmp_path / "r", res.arch, space), backend=fake, costs=costs,
                   output=tmp_path / "re", progress=False, log=None)
     assert 0 <= out.test_acc <= 1 and out.inherited and out.measured_ms > 0
     assert out.predicted_ms == pytest.approx(res.predicted_ms)

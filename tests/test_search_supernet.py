@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from hwnas.predictors.block_costs import BlockCosts, expected_latency_ms
 from hwnas.search import Supernet, architecture_loss
 from hwnas.search.gates import alpha_grad_from_gates
+from hwnas.search.inherit import inherited_weights
 from hwnas.search.latency_loss import check_latency_loss
-from hwnas.search.training import seeded
 from hwnas.space import build_model, get_space
+from hwnas.train.training import seeded
 
 
 def _net(space=None, seed=0):
@@ -228,15 +229,15 @@ def test_shared_candidates_of_a_block_are_slices_of_one_set_of_weights():
 
 def test_shared_weights_in_a_search_export_inherited_weights(space, costs, tmp_path):
     from hwnas.search import SearchConfig, retrain, run_search
-    from hwnas.search.data import load_synthetic
-    from hwnas.search.retrain import RetrainConfig
+    from hwnas.train.data import load_synthetic
+    from hwnas.train.retrain import RetrainConfig
 
     data = load_synthetic(resolution=16, n=96, seed=1)
     cfg = SearchConfig(target_ms=1.0, n_epochs=1, warmup_epochs=1, batch_size=32, progress=False,
                        supernet_weights="shared", latency_loss="add#linear")
     res = run_search(space, costs, data, cfg, run_dir=tmp_path / "r", log=None)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["search"]["supernet_weights"] == "shared"
-    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_from=tmp_path / "r", progress=False, log=None)
+    out = retrain(res.arch, space, data, RetrainConfig(epochs=1), init_weights=inherited_weights(tmp_path / "r", res.arch, space), progress=False, log=None)
     assert out.inherited and 0 <= out.test_acc <= 1
 
 

@@ -2,7 +2,7 @@
 accuracy — same data, same space, same schedule, interleaved runs on this machine.
 
 What is compared
-- Data: scikit-learn digits exactly as ``hwnas.search.data`` prepares them (``--data-limit`` images, train / valid / test
+- Data: scikit-learn digits exactly as ``hwnas.train.data`` prepares them (``--data-limit`` images, train / valid / test
   splits, normalised, 3x32x32); exported once to a ``.npz`` that both tools load.
 - Space: ``proxyless-cifar`` (width 0.5, 21 searchable blocks, k{3,5,7} x e{3,6} plus ``zero`` where allowed).
   NNI's model space (``benchmarks/peers/nni_worker.py``) mirrors hwnas's builder layer for layer, one
@@ -136,8 +136,8 @@ def prepare(a: argparse.Namespace, work: Path, log=print) -> dict:
 
     from hwnas.predictors.block_costs import lut_block_costs
     from hwnas.profilers import build_table, create_backend
-    from hwnas.search.data import data_for_space
     from hwnas.space import get_space
+    from hwnas.train.data import data_for_space
 
     space = get_space("proxyless-cifar")
     backend = create_backend("onnxruntime", threads=1, protocol=robust_protocol())
@@ -203,10 +203,10 @@ def hwnas_worker(spec_path: str, data_path: str, out: str) -> None:
     torch.set_num_threads(int(cfg["threads"]))
     from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
-    from hwnas.search.data import DataSplits, ImageData
     from hwnas.search.supernet import Supernet
-    from hwnas.search.training import evaluate
     from hwnas.space import get_space
+    from hwnas.train.data import DataSplits, ImageData
+    from hwnas.train.training import evaluate
 
     space = get_space("proxyless-cifar")
     d = np.load(data_path)

@@ -199,7 +199,7 @@ def add_training_args(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     g.add_argument("--workers", type=int, default=None,
                    help="DataLoader worker processes (default: 0 for data held in memory, else up to 8)")
     if data:
-        from ..search.data import list_presets
+        from ..train.data import list_presets
 
         g.add_argument("--augment", choices=list_presets(), default=None,
                        help="augmentation preset for the training images (default: cifar for cifar10, imagenet "

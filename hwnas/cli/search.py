@@ -167,10 +167,10 @@ def _recorded_inputs(a: argparse.Namespace, saved: dict[str, Any]) -> argparse.N
 
 
 def cmd_search(a: argparse.Namespace) -> int:
-    from ..search.data import data_for_space
-    from ..search.distributed import is_main_process
     from ..search.run import RunDir
     from ..search.searcher import run_search
+    from ..train.data import data_for_space
+    from ..train.distributed import is_main_process
 
     main = is_main_process()  # under torchrun, only rank 0 prints
     say = print if main else (lambda *_a, **_k: None)
@@ -234,8 +234,9 @@ def cmd_search(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     import torch
 
-    from ..search.data import data_for_space, make_loader
-    from ..search.deploy import check_export, export_file, load_model, run_model
+    from ..search.inherit import run_model
+    from ..train.data import data_for_space, make_loader
+    from ..train.deploy import check_export, export_file, load_model
 
     fmt = a.format or Path(a.output).suffix.lstrip(".").lower()
     if fmt not in ("onnx", "pte"):
@@ -283,10 +284,11 @@ def _json_object(path: Path) -> dict:
 
 
 def cmd_retrain(a: argparse.Namespace) -> int:
-    from ..search.data import data_for_space
     from ..search.export import load_exported
-    from ..search.retrain import RetrainConfig, retrain
+    from ..search.inherit import inherited_weights
     from ..search.run import RunDir
+    from ..train.data import data_for_space
+    from ..train.retrain import RetrainConfig, retrain
 
     costs, run_dir = None, None
     if a.source:
@@ -319,7 +321,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
                         amp=a.amp or "off", workers=a.workers)
     data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit, augment=a.augment)
     backend = None if a.no_measure else backend_from_args(a)
-    res = retrain(arch, space, data, cfg, init_from=run_dir if a.inherit else None, backend=backend, costs=costs,
+    init = inherited_weights(run_dir, arch, space) if a.inherit else None
+    res = retrain(arch, space, data, cfg, init_weights=init, backend=backend, costs=costs,
                   output=a.output, progress=not a.quiet, log=None if a.quiet else print)
     print(f"arch          {arch}")
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "

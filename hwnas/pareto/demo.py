@@ -52,7 +52,7 @@ def _setup(quick: bool):
 
 
 def fashion_mnist_available() -> bool:
-    from ..search.data import FASHION_MNIST_DIR
+    from ..train.data import FASHION_MNIST_DIR
 
     return any((FASHION_MNIST_DIR / f"train-images-idx3-ubyte{gz}").exists() for gz in ("", ".gz"))
 

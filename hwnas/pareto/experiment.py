@@ -28,10 +28,10 @@ from ..errors import UsageError
 from ..io import atomic_write, atomic_write_json, output_lock, read_json
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
-from ..search.data import DataSplits, data_for_space
 from ..search.derive import FILL_BAND
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
+from ..train.data import DataSplits, data_for_space
 from .flatness import flatness, flatness_sentence, seed_spread
 from .fronts import summarise
 
@@ -62,7 +62,7 @@ class ParetoConfig:
     evo_generations: int = 4
     seed: int = 0
     progress: bool = True
-    device: str = "auto"            # where searches and retraining run (hwnas.search.device)
+    device: str = "auto"            # where searches and retraining run (hwnas.train.device)
     amp: str = "off"
     workers: int | None = None
     # the two fastest networks evaluated are retrained with this many more seeds: the seed-to-seed spread of
@@ -254,8 +254,8 @@ def _reuse_export_check(path: Path, key: dict[str, Any], space: SearchSpace, log
 def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callable[[ArchSpec], float]:
     """Latency of a network on ``backend`` (ms, the protocol's headline; the least disturbed of ``rounds``, as
     :func:`evaluate_arch` measures): it depends on the architecture only, so an untrained network will do."""
-    from ..search.retrain import least_disturbed
     from ..space.builder import build_model
+    from ..train.retrain import least_disturbed
 
     def measure(arch: ArchSpec) -> float:
         m = least_disturbed(backend, build_model(arch, space).eval(), tuple(space.input_shape), rounds)
@@ -273,7 +273,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
     from ..search import run_search
     from ..search.run import RunDir
     from ..search.supernet import build_supernet
-    from ..search.training import evaluate
+    from ..train.training import evaluate
 
     rd = RunDir(run_dir)
     if not (run_dir / RunDir.ARCH).exists():
@@ -330,7 +330,7 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
                   cfg: ParetoConfig, cache: EvalCache) -> dict[str, Any]:
     """Short retrain (test accuracy) and measured latency (the least disturbed of 3 rounds) of ``arch``; cached
     by architecture string."""
-    from ..search.retrain import RetrainConfig, retrain
+    from ..train.retrain import RetrainConfig, retrain
 
     hit = cache.get(arch)
     if hit is not None:
@@ -348,7 +348,7 @@ def seed_runs(archs: list[ArchSpec], space: SearchSpace, data: DataSplits, cfg: 
               first: dict[str, float]) -> pd.DataFrame:
     """Test accuracy of each of ``archs`` retrained with ``cfg.noise_seeds`` more seeds (beside ``first``, its
     accuracy with ``cfg.seed``), saved to ``path`` after each retrain so that a rerun resumes."""
-    from ..search.retrain import RetrainConfig, retrain
+    from ..train.retrain import RetrainConfig, retrain
 
     done = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["arch", "seed", "accuracy"])
     rows = done.to_dict("records")

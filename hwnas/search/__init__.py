@@ -5,15 +5,15 @@
     result.arch, result.predicted_ms          # also written to runs/a/arch.json
 
 ``costs`` is a :class:`hwnas.predictors.BlockCosts` (``lut_block_costs(table, space)`` or a calibrated
-predictor's ``block_costs()``); ``data`` a :class:`hwnas.search.data.DataSplits` (``hwnas.search.data.load_data``).
+predictor's ``block_costs()``); ``data`` a :class:`hwnas.train.data.DataSplits` (``hwnas.train.data.load_data``).
 """
 
+from ..train.device import Runtime, resolve_device
+from ..train.retrain import RetrainConfig, RetrainResult, retrain
 from .config import BINARY_MODES, RL_PRESETS, SearchConfig
-from .device import Runtime, resolve_device
 from .export import ExportedArch, export_arch, load_exported
 from .latency_loss import LATENCY_LOSSES, architecture_loss
 from .reinforce import reward
-from .retrain import RetrainConfig, RetrainResult, retrain
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
 from .supernet import MixedOp, ModelSupernet, Supernet, build_supernet

@@ -92,7 +92,7 @@ class SearchConfig:
     # export: argmax α per block (ProxylessNAS), or "fit": the argmax made to fit the target under the latency
     # model (cheapened where it is over, budget spent where it is more than 5% under; hwnas.search.derive)
     export: str = "fit"
-    # where it runs (hwnas.search.device): auto | cpu | cuda | cuda:N; weights' mixed precision off | bf16 | fp16;
+    # where it runs (hwnas.train.device): auto | cpu | cuda | cuda:N; weights' mixed precision off | bf16 | fp16;
     # channels-last memory (None: on CUDA); DataLoader worker processes (None: 0 for in-memory data, else up to 8)
     device: str = "auto"
     amp: str = "off"

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
+from ..train.distributed import SINGLE, DistContext
 from .config import SearchConfig
-from .distributed import SINGLE, DistContext
 from .latency_loss import architecture_loss
 from .supernet import Supernet
 

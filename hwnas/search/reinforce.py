@@ -9,10 +9,10 @@ import torch
 
 from ..predictors.block_costs import BlockCosts
 from ..space.spec import ArchSpec
+from ..train.distributed import SINGLE, DistContext
+from ..train.training import batch_stat_bn
 from .config import SearchConfig
-from .distributed import SINGLE, DistContext
 from .supernet import Supernet
-from .training import batch_stat_bn
 
 
 def reward(acc: float, latency_ms: float, target_ms: float | None, alpha: float, beta: float) -> float:

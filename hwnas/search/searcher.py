@@ -18,17 +18,10 @@ from ..io import output_lock
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
-from .config import SearchConfig
-from .data import DataSplits, cycle, make_loader
-from .device import Runtime
-from .distributed import SINGLE, DistContext, setup
-from .export import ExportedArch, export_arch, save_exported
-from .gradient import GradientArchStep
-from .latency_loss import check_latency_loss
-from .reinforce import ReinforceArchStep
-from .run import RunDir, RunError, temp_run_dir
-from .supernet import Supernet, build_supernet
-from .training import (
+from ..train.data import DataSplits, cycle, make_loader
+from ..train.device import Runtime
+from ..train.distributed import SINGLE, DistContext, setup
+from ..train.training import (
     WeightOptimizer,
     cosine_lr,
     evaluate,
@@ -39,6 +32,13 @@ from .training import (
     set_lr,
     sgd,
 )
+from .config import SearchConfig
+from .export import ExportedArch, export_arch, save_exported
+from .gradient import GradientArchStep
+from .latency_loss import check_latency_loss
+from .reinforce import ReinforceArchStep
+from .run import RunDir, RunError, temp_run_dir
+from .supernet import Supernet, build_supernet
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
     that a caller can continue the run from its directory alone; ``log`` gets the progress lines (None: silent).
 
     Started by torchrun (``WORLD_SIZE`` > 1), or in a process group the caller initialised, the search runs on
-    every rank under DistributedDataParallel (:mod:`hwnas.search.distributed`): ``config.batch_size`` is then
+    every rank under DistributedDataParallel (:mod:`hwnas.train.distributed`): ``config.batch_size`` is then
     the per-rank batch, the global batch is ``batch_size × world_size``; only rank 0 writes ``run_dir`` and
     logs; callbacks run on every rank; every rank returns the same result.
 

@@ -21,15 +21,7 @@ from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from .data import DataSplits, ImageSet, make_loader
-from .deploy import (
-    ExportCheck,
-    check_export,
-    export_file,
-    has_executorch,
-    inherited_weights,
-    recalibrate_bn,
-    save_model,
-)
+from .deploy import ExportCheck, check_export, export_file, has_executorch, recalibrate_bn, save_model
 from .device import Runtime
 from .training import WeightOptimizer, cosine_lr, evaluate, generator, seeded, set_lr, sgd
 
@@ -108,7 +100,7 @@ def least_disturbed(backend: Any, model: torch.nn.Module, shape: tuple[int, ...]
 
 
 def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config: RetrainConfig | None = None, *,
-            init_from: str | Path | None = None, backend: Any = None, costs: BlockCosts | None = None,
+            init_weights: dict[str, torch.Tensor] | None = None, backend: Any = None, costs: BlockCosts | None = None,
             output: str | Path | None = None, progress: bool = True,
             log: Callable[[str], None] | None = logger.info, measure_rounds: int = 1,
             train_loader: Any = None, test_loader: Any = None,
@@ -116,8 +108,9 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             optimizer: WeightOptimizer | None = None, formats: tuple[str, ...] | None = None) -> RetrainResult:
     """Train ``arch`` on ``data.train`` + ``data.valid`` (``config``, default :class:`RetrainConfig`) and test it.
 
-    ``init_from`` (a search run directory) starts from the supernet's weights for ``arch``; their BatchNorm
-    statistics are then re-estimated on training batches before the test and the export. ``backend`` (a
+    ``init_weights`` (a state dict for ``build_model(arch, space)``, e.g. the supernet's weights for ``arch`` from
+    :func:`hwnas.search.inherit.inherited_weights`) starts from those weights; their BatchNorm statistics are then
+    re-estimated on training batches before the test and the export. ``backend`` (a
     profiler, e.g. ``create_backend("onnxruntime")``) measures the trained network's latency; ``costs`` adds the
     latency model's prediction. With ``output``, writes ``retrain.json``, ``model.pt`` and the deployable files
     (``formats``; default ``onnx``, plus ``pte`` when ExecuTorch is installed), each checked against torch's
@@ -149,8 +142,8 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     else:
         calib_loader = train_loader
     model: Network = seeded(lambda: build_model(arch, space, dropout=cfg.dropout), seed)
-    if init_from is not None:
-        model.load_state_dict(inherited_weights(init_from, arch, space))
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
     model = rt.prepare(model)
     params = list(model.parameters())
     opt = optimizer(params) if optimizer is not None else sgd(params, lr=lr, momentum=cfg.momentum, nesterov=True,
@@ -189,7 +182,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen})
         log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
     recalibrated = 0
-    if init_from is not None and cfg.recalibrate_batches > 0:
+    if init_weights is not None and cfg.recalibrate_batches > 0:
         recalibrated = recalibrate_bn(model, calib_loader, cfg.recalibrate_batches, rt.device)
         log(f"BatchNorm statistics re-estimated on {recalibrated} training images (inherited supernet weights)")
     test_loss, test_acc = evaluate(model, test_loader, batch_size)
@@ -209,7 +202,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             checks.append(check_export(path, model, x_check))
             log(f"wrote {path}: max |{fmt} - torch| = {checks[-1].max_abs_diff:.2e} on {checks[-1].images} test "
                 f"images (tolerance {checks[-1].tolerance:g})")
-    result = RetrainResult(arch, test_acc, test_loss, epochs, init_from is not None, predicted,
+    result = RetrainResult(arch, test_acc, test_loss, epochs, init_weights is not None, predicted,
                            measured[measured["headline"]] if measured else None, measured, tuple(history), rt.describe(),
                            tuple(c.to_dict() for c in checks), recalibrated)
     if output is not None:

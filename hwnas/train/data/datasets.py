@@ -40,7 +40,7 @@ class UnreadableImage(UsageError):
 
 
 def _key(key: Any) -> tuple[int, int | None]:
-    """A sampler key is an index or (index, augmentation seed) (:class:`hwnas.search.data.loaders.SeededSampler`)."""
+    """A sampler key is an index or (index, augmentation seed) (:class:`hwnas.train.data.loaders.SeededSampler`)."""
     if isinstance(key, (tuple, list)):
         return int(key[0]), int(key[1])
     return int(key), None

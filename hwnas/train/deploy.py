@@ -33,22 +33,6 @@ def input_shape(space: SearchSpace, batch: int = 1) -> tuple[int, ...]:
     return (batch, *tuple(space.input_shape)[1:])
 
 
-def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -> dict[str, torch.Tensor]:
-    """The weights of ``arch`` taken from a search run's last supernet checkpoint."""
-    from .run import RunDir, RunError
-    from .supernet import build_supernet
-
-    rd = RunDir(run_dir)
-    ckpt = rd.load_checkpoint()
-    net = build_supernet(space, weights=rd.config()["search"].get("supernet_weights", "separate"))
-    try:
-        net.load_state_dict(ckpt["net"])
-    except RuntimeError as exc:  # shapes or names of another space
-        raise RunError(f"the supernet checkpoint in {run_dir} does not fit space {space.name!r} "
-                       f"({str(exc).splitlines()[0][:200]})") from None
-    return net.child_state_dict(arch)
-
-
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, loader: Any, batches: int = 50, device: torch.device | None = None) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them (a cumulative average) from up to ``batches``
@@ -187,30 +171,3 @@ def check_pte(path: str | Path, model: nn.Module, x: torch.Tensor, tolerance: fl
 
 def check_export(path: str | Path, model: nn.Module, x: torch.Tensor) -> ExportCheck:
     return check_pte(path, model, x) if str(path).endswith(".pte") else check_onnx(path, model, x)
-
-
-def run_model(source: str | Path, *, recalibrate_with: Any = None) -> tuple[Network, ArchSpec, SearchSpace, str]:
-    """The network a run or a model file stands for: a retrain folder / ``model.pt`` (its trained weights), or a
-    search run directory (its ``arch.json`` with the supernet's weights for it). Returns (model, arch, space,
-    what). The supernet's BatchNorm statistics mix every path: pass ``recalibrate_with`` (a DataLoader of
-    training batches) to re-estimate them."""
-    from .export import load_exported
-    from .run import RunDir
-
-    src = Path(source)
-    if src.is_file() and src.suffix == ".pt" or (src.is_dir() and (src / "model.pt").exists()):
-        model, arch, space = load_model(src)
-        return model, arch, space, f"trained weights from {src}"
-    if not src.exists():
-        raise InputNotFound(f"{src} not found: give a search run directory, a retrain folder or a model.pt")
-    if not (src.is_dir() and RunDir(src).has_checkpoint):
-        raise UsageError(f"{src} is neither a retrain folder / model.pt nor a search run directory with "
-                         f"checkpoint.pt and arch.json")
-    arch, space, _ = load_exported(src)
-    model = build_model(arch, space)
-    model.load_state_dict(inherited_weights(src, arch, space))
-    what = f"supernet weights from {src}"
-    if recalibrate_with is not None:
-        n = recalibrate_bn(model, recalibrate_with)
-        what += f", BatchNorm recalibrated on {n} training images"
-    return model.eval(), arch, space, what

@@ -72,7 +72,7 @@ def evaluate(net: nn.Module, data: Any, batch_size: int, *, batch_stats: bool = 
     """(mean loss, accuracy) over ``data`` (a dataset, read in order, or a DataLoader); ``batch_stats`` uses
     per-batch BatchNorm statistics (supernets). Batches go to the network's device.
 
-    ``dist`` (a :class:`hwnas.search.distributed.DistContext`): every rank evaluates its share of each batch of
+    ``dist`` (a :class:`hwnas.train.distributed.DistContext`): every rank evaluates its share of each batch of
     ``batch_size`` images and the totals are summed over ranks."""
     loader = data if isinstance(data, DataLoader) else make_loader(data, batch_size, shuffle=False, workers=workers)
     device = next(net.parameters()).device
