@@ -94,7 +94,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(space, costs, data, t
 def test_nan_in_a_later_epoch_keeps_the_earlier_checkpoint(space, costs, data, tmp_path, monkeypatch):
     def poison(epoch, row):
         if epoch == 1:
-            monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **k: torch.tensor(float("nan")))
+            # a loss that turns NaN but keeps its graph, as a real divergence does
+            monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda out, *a, **k: out.sum() * float("nan"))
 
     with pytest.raises(SearchDiverged, match=r"after epoch 2\) is kept"):
         run_search(space, costs, data, _cfg(n_epochs=3), run_dir=tmp_path / "r", callbacks=[poison], log=None)

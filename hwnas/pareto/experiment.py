@@ -273,6 +273,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
     from ..search import run_search
     from ..search.run import RunDir
     from ..search.supernet import build_supernet
+    from ..train.device import Runtime
     from ..train.training import evaluate
 
     rd = RunDir(run_dir)
@@ -280,14 +281,15 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
         run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
                                                       warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
                    run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+    rt = Runtime.create(cfg.device, cfg.amp)
     net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
-    net.eval()
+    net = rt.place_module(net).eval()
 
     def fitness(arch: ArchSpec) -> float:
         with torch.no_grad():
             net.set_arch(arch)
-            return evaluate(net, data.valid, 256, batch_stats=True)[1]
+            return evaluate(net, data.valid, 256, batch_stats=True, runtime=rt)[1]
 
     return fitness
 

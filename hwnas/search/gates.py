@@ -22,17 +22,21 @@ def alpha_grad_from_gates(gate_grads: torch.Tensor, alpha: torch.Tensor) -> torc
 def rescale_pair(alpha: torch.Tensor, involved: tuple[int, ...], old: torch.Tensor) -> None:
     """``two`` mode: shift the updated logits of the sampled ops by −log(Σ exp α_new / Σ exp α_old) over them,
     so the total probability of the pair, and so every other op's probability, is what it was before the step."""
-    idx = torch.as_tensor(involved, dtype=torch.long)
-    with torch.no_grad():
+    idx = torch.as_tensor(involved, dtype=torch.long, device=alpha.device)
+    with torch.no_grad():  # in place on α itself (not .data), so its version counter records the change
         offset = torch.logsumexp(alpha[idx], 0) - torch.logsumexp(old, 0)
         alpha[idx] -= offset
 
 
 class ActivePathWithGateGrads(torch.autograd.Function):
     """``full_v2``: forward only the active op of ``op`` (a mixed op with ``candidates``, ``active``, ``involved``); in backward, recompute every other involved op (one at a time,
-    without keeping its graph) just to get ∂L/∂g_k = ⟨o_k(x), ∂L/∂out⟩. Memory stays that of one path."""
+    without keeping its graph) just to get ∂L/∂g_k = ⟨o_k(x), ∂L/∂out⟩. Memory stays that of one path.
+
+    Under mixed precision the recomputation runs in the forward's autocast state (``custom_bwd``) and the inner
+    products accumulate in fp32, so the gate gradients keep fp32's precision while the step keeps bf16's memory."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, x: torch.Tensor, gates: torch.Tensor, op: Any) -> torch.Tensor:  # type: ignore[override]
         detached = x.detach().requires_grad_(x.requires_grad)
         with torch.enable_grad():
@@ -42,14 +46,15 @@ class ActivePathWithGateGrads(torch.autograd.Function):
         return out.detach()
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         detached, out = ctx.saved_tensors
         grad_x = None
         if detached.requires_grad:
             grad_x = torch.autograd.grad(out, detached, grad_out)[0]
-        gate_grads = torch.zeros(len(ctx.op.candidates), dtype=grad_out.dtype, device=grad_out.device)
+        gate_grads = torch.zeros(len(ctx.op.candidates), dtype=torch.float32, device=grad_out.device)
         with torch.no_grad():
             for k in ctx.involved:
                 ok = out if k == ctx.active else ctx.op.candidates[k](detached)
-                gate_grads[k] = (ok * grad_out).sum()
+                gate_grads[k] = (ok * grad_out).sum(dtype=torch.float32)
         return grad_x, gate_grads, None

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..predictors.block_costs import BlockCosts, expected_latency_ms
+from ..train.device import Runtime
 from ..train.distributed import SINGLE, DistContext
 from .config import SearchConfig
 from .latency_loss import architecture_loss
@@ -18,11 +19,17 @@ class GradientArchStep:
     then (``two`` mode) rescale the sampled pair. Only α and the gates get gradients: the weights are left alone.
 
     Distributed (``dist``): each rank back-propagates its share of the batch on the plain module (not DDP) and
-    α's gradient is averaged over ranks before the step, so every rank takes the same step."""
+    α's gradient is averaged over ranks before the step, so every rank takes the same step.
 
-    def __init__(self, config: SearchConfig, costs: BlockCosts, *, dist: DistContext | None = None):
+    The batch reaches the network through ``runtime`` (its device; the network's forward under the run's mixed
+    precision, as the weight steps, so the step holds no more activation memory than they do; the gates, α and
+    the latency term stay fp32)."""
+
+    def __init__(self, config: SearchConfig, costs: BlockCosts, *, dist: DistContext | None = None,
+                 runtime: Runtime | None = None):
         self.config, self.costs = config, costs
         self.dist = dist or SINGLE
+        self.runtime = runtime
         self._cost_tensors: list[torch.Tensor] | None = None
 
     def expected_ms(self, net: Supernet) -> torch.Tensor:
@@ -34,11 +41,14 @@ class GradientArchStep:
              generator: torch.Generator) -> dict[str, Any]:
         cfg = self.config
         n = len(y)
-        x, y = self.dist.shard(x, y)
+        rt = self.runtime or Runtime.of(net)
+        x, y = rt.place_batch(*self.dist.shard(x, y))
         net.train()
         net.sample(generator, mode=cfg.binary_mode)
         try:
-            logits = net(x)
+            with rt.autocast():
+                logits = net(x)
+            logits = logits.float()
             ce = self.dist.cross_entropy(logits, y, n, cfg.label_smoothing)
             exp_ms = self.expected_ms(net) if cfg.target_ms is not None else None
             loss = architecture_loss(ce, exp_ms, cfg.target_ms, kind=cfg.latency_loss, alpha=cfg.loss_alpha,

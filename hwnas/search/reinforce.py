@@ -9,6 +9,7 @@ import torch
 
 from ..predictors.block_costs import BlockCosts
 from ..space.spec import ArchSpec
+from ..train.device import Runtime
 from ..train.distributed import SINGLE, DistContext
 from ..train.training import batch_stat_bn
 from .config import SearchConfig
@@ -34,9 +35,11 @@ class ReinforceArchStep:
     accuracy, rewards and advantages are those of the whole batch and identical on every rank."""
 
     def __init__(self, config: SearchConfig, costs: BlockCosts,
-                 latency_fn: Callable[[ArchSpec], float] | None = None, *, dist: DistContext | None = None):
+                 latency_fn: Callable[[ArchSpec], float] | None = None, *, dist: DistContext | None = None,
+                 runtime: Runtime | None = None):
         self.config, self.costs = config, costs
         self.dist = dist or SINGLE
+        self.runtime = runtime
         self.latency_fn = latency_fn
         self.baseline: float | None = None
         self._cache: dict[str, float] = {}
@@ -54,14 +57,16 @@ class ReinforceArchStep:
         indices = net.sample_indices(generator, cfg.rl_samples)
         d = self.dist
         n = len(y)
-        x, y = d.shard(x, y)
-        accs, lats = [], []
-        with torch.no_grad(), batch_stat_bn(net):
+        rt = self.runtime or Runtime.of(net)
+        x, y = rt.place_batch(*d.shard(x, y))
+        scores, lats = [], []
+        with torch.no_grad(), batch_stat_bn(net), rt.autocast():
             for row in indices.tolist():
                 net.set_indices(row)
                 hits = (net(x).argmax(1) == y).float()
-                accs.append(float(hits.sum()) if d.enabled else float(hits.mean()))
+                scores.append(hits.sum() if d.enabled else hits.mean())  # on the device: read once, below
                 lats.append(self.latency_ms(net.indices_to_arch(row), net) if d.is_main else 0.0)
+        accs = torch.stack(scores).cpu().tolist()
         if d.enabled:  # whole-batch accuracy (hits over ranks / n) and rank 0's latencies, on every rank
             k = len(accs)
             t = d.all_reduce_sum(torch.tensor(accs + lats, dtype=torch.float64))

@@ -163,9 +163,10 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     rd = RunDir(path)
 
     cfg = config
-    net = ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout, weights=cfg.supernet_weights), cfg.seed))
-    if rt.channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    # the one placement path: the supernet (weights, α, BatchNorm buffers) on the run's device before any optimiser
+    # is built, so their states live there too
+    net = rt.place_module(ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout,
+                                                                    weights=cfg.supernet_weights), cfg.seed)))
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
     if weight_optimizer is not None:
@@ -177,8 +178,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_optim_lr,
                                 betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
                                 weight_decay=cfg.arch_weight_decay)
-    strategy = (GradientArchStep(cfg, costs, dist=ctx) if cfg.method == "grad"
-                else ReinforceArchStep(cfg, costs, latency_fn, dist=ctx))
+    strategy = (GradientArchStep(cfg, costs, dist=ctx, runtime=rt) if cfg.method == "grad"
+                else ReinforceArchStep(cfg, costs, latency_fn, dist=ctx, runtime=rt))
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
@@ -298,14 +299,17 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
     # DataLoader with persistent workers starts a second pass (its sampler draws a second permutation)
     bar = tqdm(total=nb, disable=not cfg.progress or not ctx.is_main, desc=f"{phase} {epoch + 1}/{total}",
                unit="batch", leave=False)
+    # the weight steps' loss and hits stay on the device: reading them every step would wait for the GPU each time
+    # (a host sync per step); they are read, and checked for NaN, every `check_every` steps and at the end
+    running = torch.zeros(3, dtype=torch.float64, device=st.rt.device)  # Σ step loss, Σ step accuracy, steps
+    check_every = max(1, min(25, nb))
     lr = cosine_lr(cfg.init_lr, t0, span)
     for i, (x, y) in enumerate(st.train_loader):
         bar.update()
         lr = cosine_lr(cfg.init_lr, t0 + i, span)
         set_lr(weight_opt, lr)
         n = len(y)
-        x, y = ctx.shard(x, y)
-        x = st.rt.inputs(x)
+        x, y = st.rt.place_batch(*ctx.shard(x, y))
         net.train()
         net.sample(gens["arch"], uniform=phase == "warmup")  # the same path on every rank: same generator
         weight_opt.zero_grad(set_to_none=True)
@@ -313,7 +317,6 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
             out = model(x)
         out = out.float()
         loss = (st.loss_fn(out, y) if st.loss_fn is not None else ctx.cross_entropy(out, y, n, cfg.label_smoothing))
-        _check_finite(loss, "training loss", epoch, i, rd)
         if st.scaler is not None:
             st.scaler.scale(loss).backward()
             st.scaler.step(weight_opt)
@@ -321,7 +324,18 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
         else:
             loss.backward()
             weight_opt.step()
-        add({"train_loss": float(loss.detach()), "train_acc": float((out.argmax(1) == y).float().mean())})
+        if len(y):
+            with torch.no_grad():
+                running[0] += loss.detach()
+                running[1] += (out.argmax(1) == y).double().mean()
+                running[2] += 1
+        if (i + 1) % check_every == 0 or i + 1 == nb:
+            loss_sum, _, steps = running.tolist()
+            _check_finite(torch.tensor(loss_sum), "training loss", epoch, i, rd)
+            shown = {"train_loss": loss_sum / steps} if steps else {}
+            if "arch_loss" in sums:
+                shown["arch_loss"] = sums["arch_loss"] / counts["arch_loss"]
+            bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
         if phase == "search" and (i + 1) % cfg.grad_update_arch_param_every == 0:
             for _ in range(cfg.grad_update_steps):
                 vx, vy = next(valid_iter)
@@ -329,11 +343,13 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                 if not m.pop("finite", True):
                     _check_finite(torch.tensor(float("nan")), "architecture loss", epoch, i, rd)
                 add(m)
-        bar.set_postfix({k: f"{sums[k] / counts[k]:.3g}" for k in ("train_loss", "arch_loss") if k in sums},
-                        refresh=False)
     bar.close()
+    loss_sum, acc_sum, steps = running.tolist()
+    if steps:
+        sums.update(train_loss=loss_sum, train_acc=acc_sum)
+        counts.update(train_loss=int(steps), train_acc=int(steps))
     means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
-    row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb)
+    row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb, st.rt)
     for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
         if t.is_floating_point():
             _check_finite(t, f"network state ({name})", epoch, nb, rd)
@@ -361,7 +377,8 @@ def _mean_over_ranks(sums: dict[str, float], counts: dict[str, int], ctx: DistCo
 
 
 def _row(net: Supernet, strategy, valid_loader: Any, cfg: SearchConfig, epoch: int, phase: str, lr: float,
-         means: dict[str, float], ctx: DistContext = SINGLE, gb: int | None = None) -> dict[str, Any]:
+         means: dict[str, float], ctx: DistContext = SINGLE, gb: int | None = None, rt: Runtime | None = None
+         ) -> dict[str, Any]:
     arch = net.argmax_arch()
     costs = strategy.costs
     with torch.no_grad():
@@ -373,7 +390,7 @@ def _row(net: Supernet, strategy, valid_loader: Any, cfg: SearchConfig, epoch: i
     if (epoch + 1) % cfg.arch_valid_frequency == 0:
         net.set_arch(arch)
         row["valid_loss"], row["valid_acc"] = evaluate(net, valid_loader, gb or cfg.batch_size, batch_stats=True,
-                                                       label_smoothing=cfg.label_smoothing, dist=ctx)
+                                                       label_smoothing=cfg.label_smoothing, dist=ctx, runtime=rt)
     row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
                 "entropy": net.entropy(), "arch": arch.to_string()})
     for d, (labels, p) in enumerate(zip(net.space.choice_labels(), net.probs(), strict=True)):

@@ -50,6 +50,7 @@ class ArchDecision(nn.Module):
         self.involved: tuple[int, ...] = (0,)
         self.gates: torch.Tensor | None = None
         self._old_alpha: torch.Tensor | None = None
+        self._host: tuple[tuple[int, int], torch.Tensor] | None = None
 
     @property
     def n(self) -> int:
@@ -58,15 +59,24 @@ class ArchDecision(nn.Module):
     def probs(self) -> torch.Tensor:
         return F.softmax(self.alpha, dim=0)
 
+    def host_alpha(self) -> torch.Tensor:
+        """α on the CPU, for sampling paths with the CPU generators: copied only when α has changed since the last
+        copy (its version counter moves with every optimiser step, rescale or load), so a weight step on a GPU
+        does not wait for the device to read α back every time."""
+        key = (self.alpha._version, self.alpha.data_ptr())
+        if self._host is None or self._host[0] != key:
+            self._host = (key, self.alpha.detach().to("cpu", copy=True))
+        return self._host[1]
+
     # ---- choosing the path ----------------------------------------------------------------------------------
     def sample(self, generator: torch.Generator, *, mode: str | None = None, uniform: bool = False) -> None:
         """Draw the active option (uniformly, or from softmax(α)) and, for a binary mode, the involved options and
         gates."""
         with torch.no_grad():
-            p = torch.full((self.n,), 1.0 / self.n) if uniform else self.probs().detach().cpu()
+            p = torch.full((self.n,), 1.0 / self.n) if uniform else F.softmax(self.host_alpha(), dim=0)
             if mode == "two" and self.n >= 2:
                 pair = torch.multinomial(p, 2, replacement=False, generator=generator)
-                p_pair = F.softmax(self.alpha.detach().cpu()[pair], dim=0)
+                p_pair = F.softmax(self.host_alpha()[pair], dim=0)
                 pick = int(torch.multinomial(p_pair, 1, generator=generator))
                 self.active, self.involved = int(pair[pick]), (int(pair[pick]), int(pair[1 - pick]))
             else:
@@ -105,7 +115,7 @@ class ArchDecision(nn.Module):
     def rescale(self) -> None:
         """``two`` mode, after the α step: unsampled options keep their probabilities."""
         if self.mode == "two" and self._old_alpha is not None and len(self.involved) == 2:
-            rescale_pair(self.alpha.data, self.involved, self._old_alpha)
+            rescale_pair(self.alpha, self.involved, self._old_alpha)
         self._old_alpha = None
 
 
@@ -241,8 +251,8 @@ class _SupernetMixin:
     def sample_indices(self, generator: torch.Generator, n: int) -> torch.Tensor:
         """``n`` architectures drawn from softmax(α): (n, decisions) option indices."""
         with torch.no_grad():
-            return torch.stack([torch.multinomial(p.detach().cpu(), n, replacement=True, generator=generator)
-                                for p in self.probs()], dim=1)
+            return torch.stack([torch.multinomial(F.softmax(d.host_alpha(), dim=0), n, replacement=True,
+                                                  generator=generator) for d in self.decisions()], dim=1)
 
     def log_prob(self, indices: torch.Tensor) -> torch.Tensor:
         """log p(architecture) under softmax(α) for (n, decisions) indices, differentiable in α."""

@@ -22,6 +22,7 @@ from ..io import atomic_write
 from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
+from .device import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +35,14 @@ def input_shape(space: SearchSpace, batch: int = 1) -> tuple[int, ...]:
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, loader: Any, batches: int = 50, device: torch.device | None = None) -> int:
+def recalibrate_bn(model: nn.Module, loader: Any, batches: int = 50, runtime: Runtime | None = None) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them (a cumulative average) from up to ``batches``
-    batches of ``loader``: the supernet's statistics mix every path and fit none. Returns the images used."""
+    batches of ``loader`` (placed by ``runtime``; default: wherever the model is, fp32): the supernet's statistics
+    mix every path and fit none. Returns the images used."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return 0
-    device = device or next(model.parameters()).device
+    rt = runtime or Runtime.of(model)
     saved = [(m, m.momentum) for m in bns]
     was = model.training
     for m in bns:
@@ -54,7 +56,8 @@ def recalibrate_bn(model: nn.Module, loader: Any, batches: int = 50, device: tor
                 break
             if len(x) < 2:
                 continue
-            model(x.to(device, non_blocking=True))
+            with rt.autocast():
+                model(rt.place_batch(x))
             seen += len(x)
     finally:
         for m, mom in saved:

@@ -1,21 +1,28 @@
 """Where training runs: the device (``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``), mixed precision for the weights
 (``bf16`` | ``fp16`` | ``off``), channels-last memory and cuDNN autotuning on CUDA.
 
-Architecture parameters, their optimiser and the latency term always stay fp32: only the weight step's forward
-runs under ``torch.autocast`` (with a gradient scaler for fp16).
+:class:`Runtime` is the one path by which anything reaches the run's device: :meth:`Runtime.place_module` (the
+network, with α and BatchNorm buffers; optimisers built after it keep their state there) and
+:meth:`Runtime.place_batch` (every batch and its targets, from hwnas's loaders or the user's). The search, its
+architecture steps, evaluation and retraining all go through it, so a tensor left on the wrong device is a bug in
+one place (hwnas 0.1 moved the supernet only under torchrun and never moved the labels: a one-process GPU search
+stopped at its first step).
+
+Architecture parameters, their optimiser and the latency term always stay fp32: the networks' forward passes run
+under ``torch.autocast`` (with a gradient scaler for fp16 weight steps).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from ..errors import UsageError
 
+M = TypeVar("M", bound=torch.nn.Module)
 AMP_MODES = ("off", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -89,13 +96,36 @@ class Runtime:
         except (AttributeError, TypeError):  # older torch
             return torch.cuda.amp.GradScaler()
 
-    def prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+    def place_module(self, net: M) -> M:
+        """``net`` (weights, α, buffers) on the run's device, channels-last when set."""
         net = net.to(self.device)
         return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+    def place_batch(self, x: Any, y: torch.Tensor | None = None) -> Any:
+        """A batch's inputs (a tensor, or a tuple / list / dict of them: a user model's several inputs) and, when
+        given, its targets on the run's device; 4-D image batches channels-last when set. Returns ``x`` alone
+        without ``y``, else ``(x, y)``."""
+        x = self._place(x)
+        if y is None:
+            return x
+        return x, y.to(self.device, non_blocking=True)
+
+    def _place(self, x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            x = x.to(self.device, non_blocking=True)
+            return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+        if isinstance(x, (tuple, list)):
+            return type(x)(self._place(t) for t in x)
+        if isinstance(x, dict):
+            return {k: self._place(v) for k, v in x.items()}
+        return x
+
+    @classmethod
+    def of(cls, net: torch.nn.Module) -> Runtime:
+        """The plain runtime of wherever ``net`` already is (fp32, no channels-last): for evaluating a network
+        the caller placed."""
+        p = next(iter(net.parameters()), None)
+        return cls(p.device if p is not None else torch.device("cpu"))
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"device": str(self.device), "amp": self.amp, "channels_last": self.channels_last,
@@ -104,13 +134,3 @@ class Runtime:
             out["device_name"] = torch.cuda.get_device_name(self.device)
             out["cuda"] = str(torch.version.cuda)
         return out
-
-
-@contextlib.contextmanager
-def fp32() -> Iterator[None]:
-    """Autocast off (the architecture step and the latency term inside an autocast region)."""
-    if torch.is_autocast_enabled():
-        with torch.autocast("cuda", enabled=False):
-            yield
-    else:
-        yield

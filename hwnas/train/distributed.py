@@ -77,11 +77,11 @@ class DistContext:
 
     # ---- data ---------------------------------------------------------------------------------------------
     def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's strided share of a global batch, on this rank's device (may be empty for a tiny batch)."""
+        """This rank's strided share of a global batch (may be empty for a tiny batch), where it was: the
+        :class:`hwnas.train.device.Runtime` places it."""
         if not self.enabled:
             return x, y
-        return (x[self.rank::self.world_size].to(self.device, non_blocking=True),
-                y[self.rank::self.world_size].to(self.device, non_blocking=True))
+        return x[self.rank::self.world_size], y[self.rank::self.world_size]
 
     def cross_entropy(self, out: torch.Tensor, y: torch.Tensor, n_global: int, label_smoothing: float
                       ) -> torch.Tensor:
@@ -156,13 +156,12 @@ class DistContext:
 
     # ---- the model ----------------------------------------------------------------------------------------
     def prepare(self, net: nn.Module) -> nn.Module:
-        """Synchronised BatchNorm (when enabled) and this rank's device; call before building optimisers."""
-        if not self.enabled:
+        """Synchronised BatchNorm (when enabled); call before placing the network and building optimisers (the
+        :class:`hwnas.train.device.Runtime` places it on this rank's device)."""
+        if not (self.enabled and self.sync_bn):
             return net
-        if self.sync_bn:
-            net = (nn.SyncBatchNorm.convert_sync_batchnorm(net) if self.device.type == "cuda"
-                   else convert_sync_batchnorm_cpu(net))
-        return net.to(self.device)
+        return (nn.SyncBatchNorm.convert_sync_batchnorm(net) if self.device.type == "cuda"
+                else convert_sync_batchnorm_cpu(net))
 
     def wrap(self, net: nn.Module, ignore: list[str]) -> nn.Module:
         """``net`` under DistributedDataParallel (``net`` itself in one process); ``ignore``: parameter names

@@ -144,7 +144,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     model: Network = seeded(lambda: build_model(arch, space, dropout=cfg.dropout), seed)
     if init_weights is not None:
         model.load_state_dict(init_weights)
-    model = rt.prepare(model)
+    model = rt.place_module(model)
     params = list(model.parameters())
     opt = optimizer(params) if optimizer is not None else sgd(params, lr=lr, momentum=cfg.momentum, nesterov=True,
                                                                weight_decay=cfg.weight_decay)
@@ -153,20 +153,19 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     history = []
     for epoch in range(epochs):
         model.train()
-        total = correct = seen = 0.0
+        # loss and hits stay on the device (no host sync per step); read, and checked, once per epoch
+        sums = torch.zeros(3, dtype=torch.float64, device=rt.device)  # Σ loss·n, hits, images
         bar = tqdm(total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
         for i, (x, y) in enumerate(train_loader):  # not tqdm(loader): it would call iter() twice (see searcher)
             bar.update()
             set_lr(opt, cosine_lr(lr, epoch * nb + i, epochs * nb))
-            x, y = rt.inputs(x), y.to(rt.device, non_blocking=True)
+            x, y = rt.place_batch(x, y)
             opt.zero_grad(set_to_none=True)
             with rt.autocast():
                 out = model(x)
             out = out.float()
             loss = (loss_fn(out, y) if loss_fn is not None
                     else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing))
-            if not torch.isfinite(loss):
-                raise UsageError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
             if scaler is not None:
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -174,18 +173,22 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             else:
                 loss.backward()
                 opt.step()
-            total += float(loss.detach()) * len(y)
-            correct += float((out.argmax(1) == y).sum())
-            seen += len(y)
-        seen = max(seen, 1)
+            with torch.no_grad():
+                sums[0] += loss.detach().double() * len(y)
+                sums[1] += (out.argmax(1) == y).sum()
+                sums[2] += len(y)
         bar.close()
+        total, correct, seen = sums.tolist()
+        if not math.isfinite(total):
+            raise UsageError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
+        seen = max(seen, 1)
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen})
         log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
     recalibrated = 0
     if init_weights is not None and cfg.recalibrate_batches > 0:
-        recalibrated = recalibrate_bn(model, calib_loader, cfg.recalibrate_batches, rt.device)
+        recalibrated = recalibrate_bn(model, calib_loader, cfg.recalibrate_batches, rt)
         log(f"BatchNorm statistics re-estimated on {recalibrated} training images (inherited supernet weights)")
-    test_loss, test_acc = evaluate(model, test_loader, batch_size)
+    test_loss, test_acc = evaluate(model, test_loader, batch_size, runtime=rt)
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     measured = None
     if backend is not None:

@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .data import make_loader
+from .device import Runtime
 
 M = TypeVar("M", bound=nn.Module)
 # a weight optimiser given as a factory: params -> torch.optim.Optimizer (e.g. functools.partial(torch.optim.SGD, ...))
@@ -68,33 +69,39 @@ def batch_stat_bn(net: nn.Module) -> Iterator[None]:
 
 
 def evaluate(net: nn.Module, data: Any, batch_size: int, *, batch_stats: bool = False,
-             label_smoothing: float = 0.0, dist: Any = None, workers: int | None = None) -> tuple[float, float]:
+             label_smoothing: float = 0.0, dist: Any = None, workers: int | None = None,
+             runtime: Runtime | None = None) -> tuple[float, float]:
     """(mean loss, accuracy) over ``data`` (a dataset, read in order, or a DataLoader); ``batch_stats`` uses
-    per-batch BatchNorm statistics (supernets). Batches go to the network's device.
+    per-batch BatchNorm statistics (supernets). Batches reach the network through ``runtime`` (the run's device,
+    channels-last and mixed precision; default: wherever the network is, fp32); the sums stay on the device until
+    the end (no host sync per batch).
 
     ``dist`` (a :class:`hwnas.train.distributed.DistContext`): every rank evaluates its share of each batch of
     ``batch_size`` images and the totals are summed over ranks."""
     loader = data if isinstance(data, DataLoader) else make_loader(data, batch_size, shuffle=False, workers=workers)
-    device = next(net.parameters()).device
-    total_loss, correct, seen = 0.0, 0, 0
+    rt = runtime or Runtime.of(net)
+    sums = torch.zeros(2, dtype=torch.float64, device=rt.device)  # loss, correct
+    seen = 0
     ctx = batch_stat_bn(net) if batch_stats else _eval_mode(net)
     with torch.no_grad(), ctx:
         for x, y in loader:
             seen += len(y)
             if dist is not None:
                 x, y = dist.shard(x, y)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if len(y) == 0:
                 continue
-            out = net(x).float()
-            total_loss += float(F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum"))
-            correct += int((out.argmax(1) == y).sum())
+            x, y = rt.place_batch(x, y)
+            with rt.autocast():
+                out = net(x)
+            out = out.float()
+            sums[0] += F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum")
+            sums[1] += (out.argmax(1) == y).sum()
     if seen == 0:
         return float("nan"), float("nan")
+    totals = sums.cpu()
     if dist is not None and dist.enabled:
-        totals = dist.all_reduce_sum(torch.tensor([total_loss, float(correct)], dtype=torch.float64))
-        total_loss, correct = float(totals[0]), int(round(float(totals[1])))
-    return total_loss / seen, correct / seen
+        totals = dist.all_reduce_sum(totals)
+    return float(totals[0]) / seen, round(float(totals[1])) / seen
 
 
 @contextlib.contextmanager
