@@ -82,11 +82,13 @@ def measure_networks(backend, archs, space) -> list[float]:
     return out
 
 
-def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
+def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_last: bool = False):
     """(network, step()) for one search-cost measurement (``benchmarks/search_cost.py`` on the CPU,
     ``benchmarks/gpu_check.py`` on CUDA with or without autocast): ``child`` trains the plain child network,
     ``weight`` its path inside the supernet, ``two``/``full``/``full_v2`` take an architecture step with binary gates
-    (the common child forced as the active path), ``darts`` a DARTS step over every candidate."""
+    (the common child forced as the active path), ``darts`` a DARTS step over every candidate. Every forward runs
+    under the autocast of ``amp_dtype``, as hwnas's search runs its weight and architecture steps (α, the gates and
+    the loss stay fp32)."""
     import torch
     import torch.nn.functional as F
 
@@ -103,8 +105,15 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
         with ac():
             return net(x).float()
 
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def place(net):
+        net = net.to(dev)
+        return (net.to(memory_format=torch.channels_last) if channels_last else net).train()
+
     if mode == "child":
-        net = seeded(lambda: build_model(child_arch, space), 0).to(dev).train()
+        net = place(seeded(lambda: build_model(child_arch, space), 0))
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 
         def step():
@@ -112,7 +121,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
             F.cross_entropy(fwd(net), y).backward()
             opt.step()
         return net, step
-    net = seeded(lambda: Supernet(space), 0).to(dev).train()
+    net = place(seeded(lambda: Supernet(space), 0))
     idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
     wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
     aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
@@ -132,7 +141,6 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
             wopt.step()
             aopt.step()
             return
-        # the architecture step stays fp32, as in hwnas's search (α and the latency term are fp32)
         if mode == "two":
             net.sample(gen, mode="two")
             for b, i in zip(net.blocks, idx, strict=True):
@@ -141,7 +149,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None):
         else:
             net.set_indices(idx, mode)
         aopt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        loss = F.cross_entropy(fwd(net), y)
         torch.autograd.backward(loss, inputs=net.arch_parameters() + [b.gates for b in net.blocks])
         net.accumulate_alpha_grads()
         aopt.step()

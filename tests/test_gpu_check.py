@@ -28,14 +28,38 @@ def test_without_cuda_it_says_so_and_exits_2(tmp_path):
     assert not (tmp_path / "g.json").exists()
 
 
-def test_cpu_dry_run_of_the_search_step_and_retrain_sections(tmp_path):
-    r = _run("--device", "cpu", "--quick", "--only", "search_step", "retrain_throughput", "--batch", "4", "--steps",
-             "1", tmp_path=tmp_path)
+def test_cpu_dry_run_of_the_search_step_and_speed_sections(tmp_path):
+    r = _run("--device", "cpu", "--quick", "--only", "search_step", "speed", "--batch", "4", "--steps", "1",
+             "--work", str(tmp_path / "w"), tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "g.json").read_text())
     assert res["dry_run"] is True
     step = res["sections"]["search_step"]
     assert {(row["mode"], row["candidates"]) for row in step["rows"]} >= {("two", 12), ("full_v2", 6), ("darts", 12)}
     assert all(r["amortised_time_vs_child"] > 0 for r in step["ratios"])
-    thr = res["sections"]["retrain_throughput"]
-    assert thr["hwnas_images_s"] > 0 and thr["plain_images_s"] > 0
+    speed = res["sections"]["speed"]
+    assert speed["retrain_vs_plain"] > 0 and speed["search_weight_steps_vs_plain"] > 0
+    assert speed["child_step_ms"]["fp32"] > 0
+
+
+@pytest.mark.slow
+def test_cpu_dry_run_of_every_section_through_the_cli(tmp_path):
+    """The whole script on the CPU (about 4 minutes here): the CLI path (profile, search, retrain --inherit,
+    export, resume on another device, pareto, a model-space search), both latency tables and the predictor."""
+    r = _run("--device", "cpu", "--quick", "--work", str(tmp_path / "w"), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    sections = json.loads((tmp_path / "g.json").read_text())["sections"]
+    assert set(sections) == {"cli_path", "latency_table", "predictor", "search_step", "speed"}
+    assert not any("error" in s for s in sections.values()), sections
+    cli = sections["cli_path"]
+    assert cli["all_ok"] and cli["search_epochs_logged"] == 3 and cli["resumed_on_cpu_epochs_logged"] == 4
+    assert all(step["command"].startswith("hwnas ") for step in cli["steps"])
+    assert sections["predictor"]["held_out"] == 8
+
+
+def test_each_section_is_written_as_it_ends(tmp_path):
+    """A budget already spent skips every section, and the file still says so."""
+    r = _run("--device", "cpu", "--quick", "--budget-s", "0", "--work", str(tmp_path / "w"), tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    sections = json.loads((tmp_path / "g.json").read_text())["sections"]
+    assert all("skipped" in s for s in sections.values()) and len(sections) == 5

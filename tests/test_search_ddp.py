@@ -93,7 +93,9 @@ def _worker(rank: int, port: int, out: str, jobs: list[str], own_group: bool, re
                          callbacks=[kill] if kill_after else ())
         torch.save({"state": {k: v.clone() for k, v in nets[-1].state_dict().items()},
                     "run_dir": str(res.run_dir), "arch": res.arch_string,
-                    "history": [dict(r) for r in res.history]}, Path(out) / f"{name}-rank{rank}.pt")
+                    # train_s is each process's own clock: everything else must agree
+                    "history": [{k: v for k, v in r.items() if k != "train_s"} for r in res.history]},
+                   Path(out) / f"{name}-rank{rank}.pt")
     if own_group:
         assert torch.distributed.is_initialized()
         torch.distributed.destroy_process_group()

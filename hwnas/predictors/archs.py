@@ -245,12 +245,17 @@ def _measure(space: SearchSpace, backend: Backend, path: Path, n: int, seed: int
         for i, stats, ref in backend.measure_many(
                 work, before=(lambda: REFERENCE_PROTOCOL.run(probe).min_ms) if probe is not None else None):
             ds.add(todo[i], space, stats, ref_ms=ref)
+            if len(ds) == len(plan) - len(todo) + 1:
+                ds.note_device_state(backend.device_state(), "first")
             ds.save(path)
             bar.update()
     finally:
         bar.close()
         if probe is not None:
             probe.close()
+    if todo:
+        ds.note_device_state(backend.device_state(), "last")
+        ds.save(path)
     return ds
 
 

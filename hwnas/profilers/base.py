@@ -146,6 +146,11 @@ class Backend(ABC):
     def warm_up(self, runner: Runner) -> None:  # noqa: B027 - optional hook
         """Extra warm-up before the protocol's own (GPU backends wait for clocks to settle)."""
 
+    def device_state(self) -> dict[str, Any]:
+        """What the device is doing now (a GPU's clocks, power, performance state), kept with the measurements
+        it qualifies; empty where the backend cannot tell."""
+        return {}
+
     def measure_key(self, key: LayerKey) -> LatencyStats:
         return self.measure(build_layer(key), key.input_shape)
 

@@ -69,6 +69,8 @@ def _build(space: SearchSpace, backend: Backend, path: Path, keys: Iterable[Laye
     try:
         for i, stats, _ in backend.measure_many(work):
             table.add(todo[i], stats)
+            if done == 0:
+                table.note_device_state(backend.device_state(), "first")
             table.save(path)
             bar.set_postfix_str(todo[i].label, refresh=False)
             bar.update()
@@ -83,6 +85,9 @@ def _build(space: SearchSpace, backend: Backend, path: Path, keys: Iterable[Laye
                          f"{done} rows before it are kept in {path}.{hint}") from exc
     finally:
         bar.close()
+    if done:
+        table.note_device_state(backend.device_state(), "last")
+        table.save(path)
     return table
 
 

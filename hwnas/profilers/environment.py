@@ -43,3 +43,32 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "torch": torch.__version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+GPU_QUERY = ("clocks.sm", "clocks.mem", "clocks.max.sm", "power.draw", "power.limit", "pstate", "temperature.gpu",
+             "clocks_event_reasons.active")
+
+
+def gpu_state(device: str = "cuda", *, run: Any = None) -> dict[str, Any]:
+    """The GPU's clocks (MHz), power (W), performance state and temperature now, from ``nvidia-smi`` (an empty
+    dict where it is missing or fails: the state is a record, not a requirement). ``run`` replaces
+    ``subprocess.run`` (tests)."""
+    import subprocess
+
+    index = device.split(":", 1)[1] if ":" in device else "0"
+    cmd = ["nvidia-smi", f"--query-gpu={','.join(GPU_QUERY)}", "--format=csv,noheader,nounits", "-i", index]
+    try:
+        out = (run or subprocess.run)(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if getattr(out, "returncode", 1) != 0 or not out.stdout.strip():
+        return {}
+    values = [v.strip() for v in out.stdout.strip().splitlines()[0].split(",")]
+    state: dict[str, Any] = {}
+    for key, v in zip(GPU_QUERY, values, strict=False):
+        try:
+            state[key] = float(v)
+        except ValueError:
+            state[key] = v
+    state["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return state

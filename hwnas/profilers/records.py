@@ -94,6 +94,14 @@ class MeasuredRecords:
                 "settings": settings, "environment": environment, **extra}
         return cls(meta)
 
+    def note_device_state(self, state: dict[str, Any], when: str) -> None:
+        """Keep what the device reported (:meth:`Backend.device_state`) ``when`` (``first`` measurement of this
+        run, ``last``), with the rows there were; a resumed run adds its own pair."""
+        if state:
+            notes = self.meta.setdefault("device_state", [])
+            notes.append({"when": when, "rows": len(self.rows), **state})
+            del notes[:-8]
+
     # the columns that identify a row (no two rows may share them)
     KEY: ClassVar[tuple[str, ...]]
 

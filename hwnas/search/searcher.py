@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -286,6 +287,7 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
     phase = "warmup" if epoch < warm else "search"
     t0, span = (epoch * nb, warm * nb) if phase == "warmup" else ((epoch - warm) * nb, cfg.n_epochs * nb)
     valid_iter = cycle(st.valid_loader)
+    started = time.perf_counter()
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
 
@@ -344,12 +346,14 @@ def _epoch(st: _State, epoch: int) -> dict[str, Any]:
                     _check_finite(torch.tensor(float("nan")), "architecture loss", epoch, i, rd)
                 add(m)
     bar.close()
-    loss_sum, acc_sum, steps = running.tolist()
+    loss_sum, acc_sum, steps = running.tolist()  # waits for the device: the epoch's steps are done
+    train_s = time.perf_counter() - started
     if steps:
         sums.update(train_loss=loss_sum, train_acc=acc_sum)
         counts.update(train_loss=int(steps), train_acc=int(steps))
     means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
     row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb, st.rt)
+    row["train_s"] = round(train_s, 4)  # the epoch's weight and architecture steps, without evaluation or saving
     for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
         if t.is_floating_point():
             _check_finite(t, f"network state ({name})", epoch, nb, rd)

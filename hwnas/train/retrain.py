@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -153,6 +154,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     history = []
     for epoch in range(epochs):
         model.train()
+        started = time.perf_counter()
         # loss and hits stay on the device (no host sync per step); read, and checked, once per epoch
         sums = torch.zeros(3, dtype=torch.float64, device=rt.device)  # Σ loss·n, hits, images
         bar = tqdm(total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
@@ -178,11 +180,13 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
                 sums[1] += (out.argmax(1) == y).sum()
                 sums[2] += len(y)
         bar.close()
-        total, correct, seen = sums.tolist()
+        total, correct, seen = sums.tolist()  # waits for the device: the epoch's steps are done
+        train_s = time.perf_counter() - started
         if not math.isfinite(total):
             raise UsageError(f"retraining loss became NaN/inf in epoch {epoch + 1}; lower --lr")
         seen = max(seen, 1)
-        history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen})
+        history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen,
+                        "train_s": train_s})
         log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
     recalibrated = 0
     if init_weights is not None and cfg.recalibrate_batches > 0:
