@@ -11,16 +11,20 @@ predictor's ``block_costs()``); ``data`` a :class:`hwnas.train.data.DataSplits` 
 from ..train.device import Runtime, resolve_device
 from ..train.retrain import RetrainConfig, RetrainResult, retrain
 from .config import BINARY_MODES, RL_PRESETS, SearchConfig
+from .estim import ESTIMATORS, Estimator
 from .export import ExportedArch, export_arch, load_exported
 from .latency_loss import LATENCY_LOSSES, architecture_loss
-from .reinforce import reward
+from .methods import METHODS, method_names
+from .mixed import MIXED_OPS, MixedOp
+from .optim import OPTIMIZERS, ArchOptimizer, reward
 from .run import RunDir, RunError
 from .searcher import SearchDiverged, SearchResult, check_target, run_search
-from .supernet import MixedOp, ModelSupernet, Supernet, build_supernet
+from .supernet import MixedBlock, ModelSupernet, Supernet, build_supernet
 from .trainer import ProxylessNasTrainer
 
 __all__ = [
-    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MixedOp", "ModelSupernet", "RetrainConfig",
+    "ESTIMATORS", "METHODS", "OPTIMIZERS", "ArchOptimizer", "Estimator", "method_names",
+    "BINARY_MODES", "LATENCY_LOSSES", "RL_PRESETS", "ExportedArch", "MIXED_OPS", "MixedBlock", "MixedOp", "ModelSupernet", "RetrainConfig",
     "RetrainResult", "RunDir", "RunError", "SearchConfig", "SearchDiverged", "SearchResult", "Supernet",
     "architecture_loss", "build_supernet", "check_target", "export_arch", "load_exported", "reward", "retrain",
     "run_search", "ProxylessNasTrainer", "Runtime", "resolve_device",

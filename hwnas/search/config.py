@@ -18,7 +18,6 @@ from ..errors import UsageError
 from ..io import read_json
 
 BINARY_MODES = ("full", "two", "full_v2")
-METHODS = ("grad", "rl")
 ARCH_INIT_TYPES = ("normal", "uniform")
 RL_PRESETS = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}  # MnasNet: (alpha, beta)
 
@@ -30,12 +29,14 @@ def _type_problems(obj: Any) -> list[str]:
         v, typ = getattr(obj, f.name), str(f.type)
         if v is None and typ.endswith("| None"):
             continue
-        base = typ.split("|")[0].strip()
+        base = typ.split("|")[0].split("[")[0].strip()
         ok = {"int": isinstance(v, int) and not isinstance(v, bool),
               "float": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-              "str": isinstance(v, str), "bool": isinstance(v, bool)}.get(base, True)
+              "str": isinstance(v, str), "bool": isinstance(v, bool), "dict": isinstance(v, dict),
+              "list": isinstance(v, (list, tuple))}.get(base, True)
         if not ok:
-            want = {"float": "a finite number", "int": "an integer", "str": "a string", "bool": "true or false"}[base]
+            want = {"float": "a finite number", "int": "an integer", "str": "a string", "bool": "true or false",
+                    "dict": "an object of settings", "list": "a list"}[base]
             out.append(f"{f.name} must be {want}, not {v!r}"[:200])
     return out
 
@@ -48,8 +49,9 @@ RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export", "
 
 @dataclass(frozen=True)
 class SearchConfig:
-    # what to search for
-    method: str = "grad"                    # grad (Proxyless-G) | rl (Proxyless-R)
+    # what to search for: a named method (hwnas.search.methods: grad = proxyless-g, rl = proxyless-r, darts, gdas,
+    # gumbel, enas, spos, ofa, evolution, random), a combination of parts
+    method: str = "grad"
     target_ms: float | None = None          # latency target T; None searches for accuracy only
     seed: int = 0
     # schedule (NNI ProxylessNasTrainer names and defaults)
@@ -98,6 +100,16 @@ class SearchConfig:
     amp: str = "off"
     channels_last: bool | None = None
     workers: int | None = None
+    # the method's parts, overridden (None: the method's; hwnas.search.mixed / .optim / .estim name them)
+    mixed_op: str | None = None             # BinGate, BinGateUniform, WeightedSum, GumbelSum, Index
+    mixed_op_args: dict[str, Any] | None = None
+    arch_optim: str | None = None           # binarygate, reinforce, darts, directgrad, enas, evolution, ...
+    arch_optim_args: dict[str, Any] | None = None
+    train_args: dict[str, Any] | None = None    # the training estimator's settings (spos: sandwich, distill, ...)
+    search_args: dict[str, Any] | None = None   # the search stage's (inherited: per_round, band, predictor, ...)
+    stages: list[dict[str, Any]] | None = None  # the whole estimator chain [{type, epochs, ...}], replacing the above
+    search_rounds: int = 10                 # rounds of a derivative-free search stage (spos, ofa, evolution, random)
+    supernet: str | None = None             # a trained supernet run to search without training (evolution, random)
     # bookkeeping
     progress: bool = True
 
@@ -105,8 +117,20 @@ class SearchConfig:
         problems = _type_problems(self)
         if problems:  # the range checks below assume the types are right
             raise UsageError("invalid search config: " + "; ".join(problems))
-        if self.method not in METHODS:
-            problems.append(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        from .methods import METHODS, method_names
+
+        if self.method not in method_names():
+            problems.append(f"method must be one of {', '.join(method_names())}, not {self.method!r}")
+        elif METHODS.get(self.method) is not None and METHODS[self.method].training is None \
+                and self.supernet is None and self.stages is None:
+            problems.append(f"method {self.method} searches a trained supernet: give supernet (--supernet RUN, a "
+                            f"search run trained with spos, ofa or another method)")
+        if self.stages is not None:
+            object.__setattr__(self, "stages", [dict(s) if isinstance(s, dict) else s for s in self.stages])
+            if not self.stages or not all(isinstance(s, dict) for s in self.stages):
+                problems.append("stages must be a non-empty list of {type, epochs, ...} objects")
+        if self.search_rounds < 0:
+            problems.append("search_rounds must be >= 0")
         if self.export not in ("argmax", "fit"):
             problems.append(f"export must be argmax or fit, not {self.export!r}")
         if self.supernet_weights not in ("auto", "separate", "shared"):

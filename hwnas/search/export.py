@@ -26,31 +26,45 @@ class ExportedArch:
     expected_ms: float
     probabilities: tuple[tuple[float, ...], ...]
     argmax: ArchSpec | None = None  # the plain argmax when the exported arch was fitted to the target
+    score: float | None = None      # a search stage's score of the architecture (held-out accuracy)
 
     def to_dict(self) -> dict[str, Any]:
         extra = {} if self.argmax is None else {
             "argmax": self.argmax.to_string()}
+        if self.score is not None:
+            extra["score"] = self.score
         return {**self.arch.to_dict(), **extra, "predicted_ms": self.predicted_ms, "target_ms": self.target_ms,
                 "expected_ms": self.expected_ms, "space": self.space.to_dict(),
                 "probabilities": [dict(zip(labels, probs, strict=True))
                                   for labels, probs in zip(self.space.choice_labels(), self.probabilities, strict=True)]}
 
 
-def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None, *, how: str = "argmax"
-                ) -> ExportedArch:
-    """The most likely architecture (argmax α per block) and what the latency model predicts for it; with
-    ``how="fit"`` and a target, the argmax fitted to the target (:func:`hwnas.search.derive.fit_to_target`)."""
+def export_arch(net: Supernet, costs: BlockCosts, target_ms: float | None = None, *, how: str = "argmax",
+                probs: list[torch.Tensor] | None = None, best: list[int] | None = None) -> ExportedArch:
+    """The most likely architecture (argmax α per block, or ``best``: the optimizer's preferred option indices,
+    with its per-decision ``probs``) and what the latency model predicts for it; with ``how="fit"`` and a target,
+    fitted to the target (:func:`hwnas.search.derive.fit_to_target`)."""
     from .derive import FILL_BAND, fit_to_target
 
-    arch = argmax = net.argmax_arch()
+    arch = argmax = net.argmax_arch() if best is None else net.indices_to_arch(best)
     with torch.no_grad():
-        probs = net.probs()
+        probs = net.probs() if probs is None else probs
         expected = float(expected_latency_ms(probs, costs))
     p = tuple(tuple(float(v) for v in q) for q in probs)
     if how == "fit" and target_ms is not None:
         arch = fit_to_target(p, costs, net.space, target_ms, fill=FILL_BAND)
     return ExportedArch(arch, net.space, costs.arch_ms(arch, net.space), target_ms, expected, p,
                         argmax if arch != argmax else None)
+
+
+def export_fixed(arch: ArchSpec, space: SearchSpace, costs: BlockCosts, target_ms: float | None, *,
+                 score: float | None = None) -> ExportedArch:
+    """An architecture a search stage chose as a whole (the best scored): its one-hot probabilities."""
+    idx = space.indices(arch)
+    probs = tuple(tuple(1.0 if j == i else 0.0 for j in range(len(labels)))
+                  for i, labels in zip(idx, space.choice_labels(), strict=True))
+    predicted = costs.arch_ms(arch, space)
+    return ExportedArch(arch, space, predicted, target_ms, predicted, probs, None, score)
 
 
 NNI_ARCH = "nni_arch.json"

@@ -105,7 +105,9 @@ class RunDir:
             self.check_compatible(saved, resolved, costs)
             ckpt = self.load_checkpoint()
             done, cfg = int(ckpt["epoch"]) + 1, SearchConfig.from_dict(resolved["search"])
-            if cfg.warmup_epochs_effective + cfg.n_epochs < done:
+            stages = (resolved.get("parts") or {}).get("stages")
+            total = sum(int(st["epochs"]) for st in stages) if stages else cfg.warmup_epochs_effective + cfg.n_epochs
+            if total < done:
                 raise RunError(f"{self.path} has finished {done} epochs ({cfg.warmup_epochs_effective} of warm-up); "
                                f"--epochs {cfg.n_epochs} would end before that: give at least "
                                f"{done - cfg.warmup_epochs_effective} to continue it")

@@ -1,45 +1,38 @@
-"""The search loop: warm-up on random single paths, then weight steps on ``train`` interleaved with
-architecture steps (gradient or REINFORCE) on the held-out ``valid`` split; a checkpoint after every epoch."""
+"""The search loop. It knows only the three kinds of part (:mod:`hwnas.search.mixed`, :mod:`.optim`,
+:mod:`.estim`): it builds the supernet with the method's mixed op, the architecture optimizer and the estimator
+chain (:func:`hwnas.search.methods.resolve_parts`), runs the chain epoch by epoch with a checkpoint after each,
+and exports the architecture the optimizer prefers (or the best one a search stage scored)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from ..errors import HwnasError, UsageError
+from ..errors import UsageError
 from ..io import output_lock
-from ..predictors.block_costs import BlockCosts, expected_latency_ms
+from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
-from ..train.data import DataSplits, cycle, make_loader
+from ..train.data import DataSplits, make_loader
 from ..train.device import Runtime
-from ..train.distributed import SINGLE, DistContext, setup
-from ..train.training import (
-    WeightOptimizer,
-    cosine_lr,
-    evaluate,
-    generator,
-    restore_rng_state,
-    rng_state,
-    seeded,
-    set_lr,
-    sgd,
-)
+from ..train.distributed import DistContext, setup
+from ..train.training import WeightOptimizer, generator, restore_rng_state, rng_state, seeded, sgd
 from .config import SearchConfig
-from .export import ExportedArch, export_arch, save_exported
-from .gradient import GradientArchStep
+from .estim import ESTIMATORS, SearchDiverged, SearchState
+from .estim.base import summary
+from .export import ExportedArch, export_arch, export_fixed, save_exported
 from .latency_loss import check_latency_loss
-from .reinforce import ReinforceArchStep
+from .methods import resolve_parts
+from .mixed import MIXED_OPS
+from .optim import OPTIMIZERS, check_fit
 from .run import RunDir, RunError, temp_run_dir
-from .supernet import Supernet, build_supernet
+from .supernet import build_supernet
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +40,7 @@ EpochCallback = Callable[[int, dict[str, Any]], None]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class SearchDiverged(HwnasError, ValueError):
-    """A loss or α became NaN/inf; the run directory keeps the last good checkpoint."""
+__all__ = ["SearchDiverged", "SearchResult", "check_costs", "check_target", "run_search"]
 
 
 @dataclass(frozen=True)
@@ -84,8 +76,15 @@ def check_target(costs: BlockCosts, config: SearchConfig) -> None:
         raise UsageError(f"target {config.target_ms:.4g} ms is below the fastest architecture in the space: the "
                          f"smallest achievable latency is {fastest:.4g} ms under this latency model "
                          f"(slowest {costs.max_ms():.4g} ms)")
-    if config.method == "grad":
+    optim = OPTIMIZERS.get(config.arch_optim or _method_optim(config))
+    if optim.fits == "gradient" or optim.__name__ == "DirectGradOptim":
         check_latency_loss(config.latency_loss, config.target_ms, fastest)
+
+
+def _method_optim(config: SearchConfig) -> str:
+    from .methods import get_method
+
+    return get_method(config.method).optim
 
 
 def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, config: SearchConfig, *,
@@ -147,6 +146,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, config.channels_last)
     if not ctx.enabled:
         ctx = replace(ctx, device=rt.device)
+    cfg = config
+    parts = resolve_parts(cfg)
+    mixed = MIXED_OPS.create(parts["mixed_op"]["type"], _args(parts["mixed_op"]))
+    optim = OPTIMIZERS.create(parts["optim"]["type"], _args(parts["optim"]), config=cfg, costs=costs, dist=ctx,
+                              runtime=rt, latency_fn=latency_fn)
+    check_fit(parts["optim"]["type"], mixed)
+    stages = [ESTIMATORS.create(s["type"], {k: v for k, v in s.items() if k not in ("type", "epochs")},
+                                epochs=int(s["epochs"])) for s in parts["stages"]]
+    if not stages:
+        raise UsageError("the search has no stage to run (every estimator of the chain was left out)")
+    supernet = _supernet_run(cfg, space) if cfg.supernet else None
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
 
@@ -155,6 +165,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         resolved = rd.describe(config, space, costs, data_desc,
                                {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
                                if latency_fn else None, inputs=inputs)
+        resolved["parts"] = parts
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
@@ -163,46 +174,48 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     path, ckpt = ctx.from_main(start)
     rd = RunDir(path)
 
-    cfg = config
     # the one placement path: the supernet (weights, α, BatchNorm buffers) on the run's device before any optimiser
     # is built, so their states live there too
     net = rt.place_module(ctx.prepare(seeded(lambda: build_supernet(space, dropout=cfg.dropout,
                                                                     weights=cfg.supernet_weights), cfg.seed)))
+    net.set_mixed_op(mixed)
     gens = {"arch": generator(cfg.seed + 1), "data": generator(cfg.seed + 2), "valid": generator(cfg.seed + 3)}
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
+    if supernet is not None:
+        _load_supernet(net, supernet)
     if weight_optimizer is not None:
         weight_opt = weight_optimizer(net.weight_parameters())
     else:
         weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                          weight_decay=cfg.weight_decay)
     scaler = rt.scaler()
-    arch_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_optim_lr,
-                                betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
-                                weight_decay=cfg.arch_weight_decay)
-    strategy = (GradientArchStep(cfg, costs, dist=ctx, runtime=rt) if cfg.method == "grad"
-                else ReinforceArchStep(cfg, costs, latency_fn, dist=ctx, runtime=rt))
+    arch_settings = optim.optimizer_settings() or dict(
+        lr=cfg.arch_optim_lr, betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
+        weight_decay=cfg.arch_weight_decay)
+    arch_params = optim.parameters(net)
+    arch_opt = torch.optim.Adam(arch_params or [torch.nn.Parameter(torch.zeros(1))], **arch_settings)
+    optim.bind(arch_opt)
     history: list[dict[str, Any]] = []
-    start = 0
+    first = 0
+    total = sum(s.epochs for s in stages)
     if ckpt is not None:
         try:
             net.load_state_dict(ckpt["net"])
             weight_opt.load_state_dict(ckpt["weight_opt"])
             arch_opt.load_state_dict(ckpt["arch_opt"])
-            strategy.load_state_dict(ckpt["strategy"])
+            optim.load_state_dict(ckpt["strategy"])
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
             restore_rng_state(gens, ckpt["rng"])
-            history, start = list(ckpt["history"]), int(ckpt["epoch"]) + 1
+            history, first = list(ckpt["history"]), int(ckpt["epoch"]) + 1
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # another run's, or edited
             raise RunError(f"the checkpoint in {rd.path} does not fit this run ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); move it away to start over") \
                 from None
-        log(f"resuming {rd.path} after epoch {start} of {cfg.warmup_epochs_effective + cfg.n_epochs}")
+        log(f"resuming {rd.path} after epoch {first} of {total}")
     # weight steps through DDP (a no-op wrapper in one process); α is averaged by the architecture steps
     model = ctx.wrap(net, net.arch_parameter_names())
 
-    warm = cfg.warmup_epochs_effective
-    total = warm + cfg.n_epochs
     gb = cfg.batch_size * ctx.world_size  # the global batch: every rank takes its share of it
     train_loader, valid_loader = loaders
     if data is not None:
@@ -220,28 +233,37 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         raise UsageError(f"the training data gives no batch of {gb} images: lower --batch-size")
     log(f"training on {rt.device}" + (f" ({rt.describe().get('device_name')})" if rt.device.type == "cuda" else "")
         + f", mixed precision {rt.amp}" + (", channels-last" if rt.channels_last else ""))
+    log("parts: " + _describe_parts(parts))
     if ctx.enabled:
         log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
             f"and step, global batch {gb}, {nb} steps per epoch")
-    st = _State(net, model, strategy, train_loader, valid_loader, cfg, weight_opt, arch_opt, gens, rd, ctx, nb, gb,
-                total, rt, scaler, loss_fn, eval_loader)
-    for epoch in range(start, total):
-        row = _epoch(st, epoch)
+    st = SearchState(net, model, optim, train_loader, valid_loader, cfg, weight_opt, arch_opt, gens, rd, ctx, nb, gb,
+                     total, rt, costs, scaler, loss_fn, eval_loader, data=data, latency_fn=latency_fn, log=log)
+    if supernet is not None:
+        st.extra.update(supernet_dir=str(supernet[0]), supernet_epoch=int(supernet[1]["epoch"]), data_desc=data_desc)
+    for est in stages:
+        est.check(st)
+        if not est.trains:
+            st.extra["scoring"] = est.describe()
+    for epoch in range(first, total):
+        est, stage_epoch = _stage_of(stages, epoch)
+        st.extra["epoch"] = epoch
+        row = est.run_epoch(st, epoch, stage_epoch)
         ctx.check_in_sync(net, gens, f"in epoch {epoch + 1}")
         history.append(row)
         if ctx.is_main:
             rd.write_log(history)
             rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
-                                "arch_opt": arch_opt.state_dict(), "strategy": strategy.state_dict(),
+                                "arch_opt": arch_opt.state_dict(), "strategy": optim.state_dict(),
                                 "rng": rng_state(gens), "history": history, "config": cfg.to_dict(),
                                 "scaler": scaler.state_dict() if scaler is not None else None,
                                 "device": str(rt.device)})
         ctx.barrier()  # the epoch's checkpoint is on disk before any rank starts the next one
-        log(_summary(row, total, cfg.target_ms))
+        log(summary(row, total, cfg.target_ms))
         for cb in callbacks:
             cb(epoch, row)
 
-    exported = export_arch(net, costs, cfg.target_ms, how=cfg.export)
+    exported = _export(st, stages, costs, cfg)
     if ctx.is_main:
         save_exported(exported, rd.file(RunDir.ARCH))
     ctx.barrier()
@@ -254,164 +276,74 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
                         tuple(history), exported)
 
 
-@dataclass
-class _State:
-    """What every epoch of one search works on; ``model`` is ``net`` or ``net`` under DDP, ``gb`` the global
-    batch (``ctx`` shards it), ``nb`` the steps per epoch."""
-
-    net: Supernet
-    model: torch.nn.Module
-    strategy: Any
-    train_loader: Any
-    valid_loader: Any
-    cfg: SearchConfig
-    weight_opt: torch.optim.Optimizer
-    arch_opt: torch.optim.Optimizer
-    gens: dict[str, torch.Generator]
-    rd: RunDir
-    ctx: DistContext
-    nb: int
-    gb: int
-    total: int
-    rt: Runtime
-    scaler: Any = None
-    loss_fn: LossFn | None = None
-    eval_loader: Any = None
+def _args(part: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in part.items() if k != "type"}
 
 
-def _epoch(st: _State, epoch: int) -> dict[str, Any]:
-    """One epoch: weight steps on random single paths (warm-up) or sampled from α, with architecture steps."""
-    net, model, strategy, cfg, ctx, rd, nb, gb = st.net, st.model, st.strategy, st.cfg, st.ctx, st.rd, st.nb, st.gb
-    weight_opt, arch_opt, gens, total = st.weight_opt, st.arch_opt, st.gens, st.total
-    warm = cfg.warmup_epochs_effective
-    phase = "warmup" if epoch < warm else "search"
-    t0, span = (epoch * nb, warm * nb) if phase == "warmup" else ((epoch - warm) * nb, cfg.n_epochs * nb)
-    valid_iter = cycle(st.valid_loader)
-    started = time.perf_counter()
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+def _describe_parts(parts: dict[str, Any]) -> str:
+    def one(p: dict[str, Any]) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in p.items() if k != "type")
+        return p["type"] + (f"({extra})" if extra else "")
 
-    def add(metrics: dict[str, Any]) -> None:
-        for k, v in metrics.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
-                sums[k] = sums.get(k, 0.0) + float(v)
-                counts[k] = counts.get(k, 0) + 1
-
-    # the bar is updated by hand: tqdm.auto's asyncio bar calls iter() on what it wraps, and a second iter() of a
-    # DataLoader with persistent workers starts a second pass (its sampler draws a second permutation)
-    bar = tqdm(total=nb, disable=not cfg.progress or not ctx.is_main, desc=f"{phase} {epoch + 1}/{total}",
-               unit="batch", leave=False)
-    # the weight steps' loss and hits stay on the device: reading them every step would wait for the GPU each time
-    # (a host sync per step); they are read, and checked for NaN, every `check_every` steps and at the end
-    running = torch.zeros(3, dtype=torch.float64, device=st.rt.device)  # Σ step loss, Σ step accuracy, steps
-    check_every = max(1, min(25, nb))
-    lr = cosine_lr(cfg.init_lr, t0, span)
-    for i, (x, y) in enumerate(st.train_loader):
-        bar.update()
-        lr = cosine_lr(cfg.init_lr, t0 + i, span)
-        set_lr(weight_opt, lr)
-        n = len(y)
-        x, y = st.rt.place_batch(*ctx.shard(x, y))
-        net.train()
-        net.sample(gens["arch"], uniform=phase == "warmup")  # the same path on every rank: same generator
-        weight_opt.zero_grad(set_to_none=True)
-        with st.rt.autocast():  # weights only: α, its optimiser and the latency term stay fp32
-            out = model(x)
-        out = out.float()
-        loss = (st.loss_fn(out, y) if st.loss_fn is not None else ctx.cross_entropy(out, y, n, cfg.label_smoothing))
-        if st.scaler is not None:
-            st.scaler.scale(loss).backward()
-            st.scaler.step(weight_opt)
-            st.scaler.update()
-        else:
-            loss.backward()
-            weight_opt.step()
-        if len(y):
-            with torch.no_grad():
-                running[0] += loss.detach()
-                running[1] += (out.argmax(1) == y).double().mean()
-                running[2] += 1
-        if (i + 1) % check_every == 0 or i + 1 == nb:
-            loss_sum, _, steps = running.tolist()
-            _check_finite(torch.tensor(loss_sum), "training loss", epoch, i, rd)
-            shown = {"train_loss": loss_sum / steps} if steps else {}
-            if "arch_loss" in sums:
-                shown["arch_loss"] = sums["arch_loss"] / counts["arch_loss"]
-            bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
-        if phase == "search" and (i + 1) % cfg.grad_update_arch_param_every == 0:
-            for _ in range(cfg.grad_update_steps):
-                vx, vy = next(valid_iter)
-                m = strategy.step(net, vx, vy, arch_opt, gens["arch"])
-                if not m.pop("finite", True):
-                    _check_finite(torch.tensor(float("nan")), "architecture loss", epoch, i, rd)
-                add(m)
-    bar.close()
-    loss_sum, acc_sum, steps = running.tolist()  # waits for the device: the epoch's steps are done
-    train_s = time.perf_counter() - started
-    if steps:
-        sums.update(train_loss=loss_sum, train_acc=acc_sum)
-        counts.update(train_loss=int(steps), train_acc=int(steps))
-    means = _mean_over_ranks(sums, counts, ctx) if ctx.enabled else {k: sums[k] / counts[k] for k in sums}
-    row = _row(net, strategy, st.eval_loader, cfg, epoch, phase, lr, means, ctx, gb, st.rt)
-    row["train_s"] = round(train_s, 4)  # the epoch's weight and architecture steps, without evaluation or saving
-    for name, t in net.state_dict().items():  # α, weights and BatchNorm statistics: nothing bad is checkpointed
-        if t.is_floating_point():
-            _check_finite(t, f"network state ({name})", epoch, nb, rd)
-    return row
+    return (f"mixed op {one(parts['mixed_op'])}; optimizer {one(parts['optim'])}; estimators "
+            + " -> ".join(one(s) for s in parts["stages"]))
 
 
-def _check_finite(t: torch.Tensor, what: str, epoch: int, step: int, rd: RunDir) -> None:
-    if not bool(torch.all(torch.isfinite(t.detach()))):
-        kept = (f"the last good checkpoint (after epoch {rd.load_checkpoint()['epoch'] + 1}) "
-                f"is kept in {rd.path}" if rd.has_checkpoint else f"no epoch had finished, so {rd.path} has no checkpoint")
-        raise SearchDiverged(f"{what} became NaN/inf in epoch {epoch + 1}, step {step + 1}; stopped. {kept}. "
-                             f"Lower --init-lr / --arch-lr, or check the data for NaN values")
+def _stage_of(stages: list[Any], epoch: int) -> tuple[Any, int]:
+    start = 0
+    for est in stages:
+        if epoch < start + est.epochs:
+            return est, epoch - start
+        start += est.epochs
+    raise IndexError(epoch)  # pragma: no cover - the loop stops at the total
 
 
-_METRICS = ("train_loss", "train_acc", "arch_loss", "arch_ce", "arch_acc", "reward", "baseline", "sampled_ms")
+def _export(st: SearchState, stages: list[Any], costs: BlockCosts, cfg: SearchConfig) -> ExportedArch:
+    """The optimizer's preferred architecture (argmax α, fitted to the target), or, after a search stage, the best
+    architecture it scored within the constraint."""
+    searcher = next((s for s in reversed(stages) if not s.trains), None)
+    if searcher is None or searcher.epochs == 0:
+        return export_arch(st.net, costs, cfg.target_ms, how=cfg.export, probs=st.optim.probabilities(st.net),
+                           best=st.optim.best_indices(st.net))
+    best = searcher.best(st)
+    if best is None:
+        raise UsageError("the search stage scored no architecture within the latency constraint; raise the band "
+                         "(search_args band) or the rounds")
+    return export_fixed(st.net.space.from_indices(best[0]), st.net.space, costs, cfg.target_ms, score=best[1])
 
 
-def _mean_over_ranks(sums: dict[str, float], counts: dict[str, int], ctx: DistContext) -> dict[str, float]:
-    """The epoch's means over every rank's steps (one message; each rank's loss is its share of the global
-    batch's, so the mean over ranks is the global batch's value)."""
-    keys = sorted(set(_METRICS) | set(sums))
-    t = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(counts.get(k, 0)) for k in keys], dtype=torch.float64)
-    t = ctx.all_reduce_sum(t)
-    return {k: float(t[i] / t[len(keys) + i]) for i, k in enumerate(keys) if t[len(keys) + i] > 0}
+def _supernet_run(cfg: SearchConfig, space: SearchSpace) -> tuple[Path, dict[str, Any]]:
+    """The trained supernet a search-only method starts from: its run directory and checkpoint, checked."""
+    from ..space.model_space import check_same_space
+
+    rd = RunDir(cfg.supernet)
+    if not rd.path.is_dir() or not rd.has_checkpoint:
+        raise UsageError(f"--supernet {cfg.supernet}: not a search run directory with a checkpoint.pt")
+    saved = rd.config()
+    check_same_space(saved.get("space"), space, f"the supernet run {rd.path}")
+    if getattr(space, "kind", None) != "model" and saved.get("space") != space.to_dict():
+        raise UsageError(f"the supernet run {rd.path} was trained on another space ({saved['space'].get('name')}, "
+                         f"kernels {saved['space'].get('kernels')}, expands {saved['space'].get('expands')}, "
+                         f"resolution {saved['space'].get('resolution')}): search it with that space")
+    weights = saved["search"].get("supernet_weights", "separate")
+    if weights != cfg.supernet_weights and not (cfg.supernet_weights == "auto" or weights == "auto"):
+        raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
+                         f"{cfg.supernet_weights}: give --supernet-weights {weights}")
+    if getattr(space, "kind", None) != "model" and weights == "separate":
+        raise UsageError(f"the supernet run {rd.path} was trained with separate weights per candidate, which do not "
+                         f"rank networks (every child's weights saw a sliver of the steps): train one with shared "
+                         f"weights (--supernet-weights shared, --method spos or ofa)")
+    return rd.path, rd.load_checkpoint()
 
 
-def _row(net: Supernet, strategy, valid_loader: Any, cfg: SearchConfig, epoch: int, phase: str, lr: float,
-         means: dict[str, float], ctx: DistContext = SINGLE, gb: int | None = None, rt: Runtime | None = None
-         ) -> dict[str, Any]:
-    arch = net.argmax_arch()
-    costs = strategy.costs
-    with torch.no_grad():
-        exp_ms = float(expected_latency_ms(net.probs(), costs))
-    row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": lr}
-    for k in ("train_loss", "train_acc", "arch_loss", "arch_ce", "arch_acc", "reward", "baseline", "sampled_ms"):
-        row[k] = means.get(k, float("nan"))
-    row["valid_loss"] = row["valid_acc"] = float("nan")
-    if (epoch + 1) % cfg.arch_valid_frequency == 0:
-        net.set_arch(arch)
-        row["valid_loss"], row["valid_acc"] = evaluate(net, valid_loader, gb or cfg.batch_size, batch_stats=True,
-                                                       label_smoothing=cfg.label_smoothing, dist=ctx, runtime=rt)
-    row.update({"expected_ms": exp_ms, "argmax_ms": costs.arch_ms(arch, net.space), "target_ms": cfg.target_ms,
-                "entropy": net.entropy(), "arch": arch.to_string()})
-    for d, (labels, p) in enumerate(zip(net.space.choice_labels(), net.probs(), strict=True)):
-        for label, v in zip(labels, p.tolist(), strict=True):
-            row[f"p{d}_{label}"] = round(v, 6)
-    return row
-
-
-def _summary(row: dict[str, Any], total: int, target: float | None) -> str:
-    parts = [f"epoch {row['epoch']}/{total} [{row['phase']}]", f"train loss {row['train_loss']:.3f}",
-             f"acc {row['train_acc']:.3f}"]
-    if row["valid_acc"] == row["valid_acc"]:
-        parts.append(f"valid acc {row['valid_acc']:.3f}")
-    parts.append(f"E[LAT] {row['expected_ms']:.4g} ms, argmax {row['argmax_ms']:.4g} ms"
-                 + (f" (target {target:.4g})" if target else ""))
-    parts.append(f"entropy {row['entropy']:.2f}")
-    return "  ".join(parts)
+def _load_supernet(net: Any, supernet: tuple[Path, dict[str, Any]]) -> None:
+    path, ckpt = supernet
+    state = {k: v for k, v in ckpt["net"].items() if not k.endswith(".alpha") and k != "alpha"}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.endswith("alpha")] + list(unexpected)
+    if bad:
+        raise RunError(f"the supernet checkpoint in {path} does not fit this space ({len(bad)} weights differ, e.g. "
+                       f"{bad[0]})")
 
 
 def _loader_size(loader: Any) -> str:

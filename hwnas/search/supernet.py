@@ -1,20 +1,13 @@
 """The over-parameterised network: every decision of the space is a mixed op over its options.
 
 A decision (:class:`ArchDecision`) holds architecture logits ``alpha`` (one per option: every candidate of a
-block or ``LayerChoice``, ``zero`` where the space allows it, every subset of an ``InputChoice``) and runs in one of
-these modes:
+block or ``LayerChoice``, ``zero`` where the space allows it, every subset of an ``InputChoice``) and runs in mode
+``None`` (single path: the ``active`` option only, a plain child network) or in a mode of its mixed op
+(:mod:`hwnas.search.mixed`: ``BinGate``'s ``full`` / ``two`` / ``full_v2`` binary gates, ``WeightedSum``'s
+``sum``, ``GumbelSum``'s ``gumbel``). Every decision of a supernet shares one mixed op (``BinGate`` unless
+:meth:`_SupernetMixin.set_mixed_op` says otherwise).
 
-- ``None``   : single path, the ``active`` option only (weight steps, warm-up, evaluation): a plain child network.
-- ``full``   : all options forward; the active one with its graph, the others detached; out = Σ g_i·o_i.
-- ``two``    : two sampled options forward (active with graph, the other detached); out = Σ g_i·o_i.
-- ``full_v2``: the active option only; the others are recomputed in backward to get their gate gradients
-  (input choices, whose options are sums of tensors, run as ``full``).
-- ``darts``  : Σ softmax(α)_i·o_i over all options with full graphs (for cost comparisons only).
-
-Zero (skip) outputs its input, so every candidate returns the whole block output; the constant this adds to
-every gate gradient cancels in the α gradient, since Σ_j p_j·(δ_ij − p_i) = 0.
-
-One mechanism serves both kinds of space: the built-in MBConv spaces (:class:`Supernet`, one :class:`MixedOp` per
+One mechanism serves both kinds of space: the built-in MBConv spaces (:class:`Supernet`, one :class:`MixedBlock` per
 block) and a user's model with ``LayerChoice`` / ``InputChoice`` (:class:`ModelSupernet`: the model itself, whose
 choices run through the decisions of their keys, so choices sharing a key share α, the sampled path and the gates).
 """
@@ -33,22 +26,24 @@ from ..space.choices import InputChoice, LayerChoice
 from ..space.discovery import find_choices
 from ..space.spaces import BlockPosition, SearchSpace
 from ..space.spec import ArchSpec
-from .gates import ActivePathWithGateGrads, alpha_grad_from_gates, rescale_pair
+from .gates import alpha_grad_from_gates, rescale_pair
+from .mixed import BinGate, MixedOp
 from .shared import SharedCandidate, SharedMBConv, check_weights
-
-MODES = (None, "full", "two", "full_v2", "darts")
 
 
 class ArchDecision(nn.Module):
-    """One decision: α over ``n`` options, the sampled active option, the involved options and their gates."""
+    """One decision: α over ``n`` options, the sampled active option, the involved options, and what its mixed op
+    keeps for the current mode (binary gates, Gumbel weights)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, mixed: MixedOp | None = None):
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(n))
         self.mode: str | None = None
         self.active = 0
         self.involved: tuple[int, ...] = (0,)
         self.gates: torch.Tensor | None = None
+        self.mix: torch.Tensor | None = None
+        object.__setattr__(self, "mixed", mixed or BinGate())  # shared by the supernet's decisions: not a child
         self._old_alpha: torch.Tensor | None = None
         self._host: tuple[tuple[int, int], torch.Tensor] | None = None
 
@@ -91,14 +86,12 @@ class ArchDecision(nn.Module):
         self.set_mode(mode)
 
     def set_mode(self, mode: str | None) -> None:
-        if mode not in MODES:
-            raise UsageError(f"unknown binary mode {mode!r}; known: full, two, full_v2")
+        if mode is not None and mode not in self.mixed.modes:
+            raise UsageError(f"mode {mode!r} is not one of the {self.mixed.name} mixed op's "
+                             f"({', '.join(self.mixed.modes) or 'single path only'})")
         self.mode = mode
         self.gates = None
-        if mode in ("full", "two", "full_v2"):
-            g = torch.zeros(self.n, device=self.alpha.device)
-            g[self.active] = 1.0
-            self.gates = g.requires_grad_(True)
+        self.mixed.on_mode(self)
 
     # ---- architecture gradient ------------------------------------------------------------------------------
     def accumulate_alpha_grad(self) -> None:
@@ -119,51 +112,24 @@ class ArchDecision(nn.Module):
         self._old_alpha = None
 
 
-class _Path:
-    """What ``full_v2``'s autograd function reads: the candidates and the decision's active/involved options."""
-
-    def __init__(self, candidates: nn.ModuleList, decision: ArchDecision):
-        self.candidates, self.active, self.involved = candidates, decision.active, decision.involved
-
-
 def mixed_forward(decision: ArchDecision, candidates: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
-    """The output of ``candidates`` on ``x`` under the decision's mode (see the module docstring)."""
+    """The output of ``candidates`` on ``x``: the active one alone, or as the decision's mixed op runs its mode."""
     if decision.mode is None:
         return candidates[decision.active](x)
-    if decision.mode == "darts":
-        p = decision.probs()
-        return sum(p[i] * op(x) for i, op in enumerate(candidates))
-    if decision.mode == "full_v2":
-        return ActivePathWithGateGrads.apply(x, decision.gates, _Path(candidates, decision))
-    out = 0
-    for i in decision.involved:
-        if i == decision.active:
-            oi = candidates[i](x)
-        else:
-            with torch.no_grad():
-                oi = candidates[i](x)
-        out = out + decision.gates[i] * oi
-    return out
+    return decision.mixed.forward(decision, candidates, x)
 
 
 def input_forward(decision: ArchDecision, choice: InputChoice, inputs: list[torch.Tensor | None]) -> Any:
-    """An ``InputChoice`` under the decision's mode: the active subset alone (None when it is empty, exactly as the
-    fixed network), or the gated sum of the involved subsets (an empty subset counts as zeros)."""
+    """An ``InputChoice``: the active subset alone (None when it is empty, exactly as the fixed network), or as the
+    decision's mixed op runs its mode (an empty subset counts as zeros)."""
     subsets = [[inputs[i] for i in o] for o in choice.options]
     if decision.mode is None:
         return choice.reduce(subsets[decision.active])
     like = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
-    if decision.mode == "darts":
-        p = decision.probs()
-        return sum(p[i] * choice.reduce(s, like) for i, s in enumerate(subsets))
-    out = 0
-    for i in (range(decision.n) if decision.mode == "full_v2" else decision.involved):
-        oi = choice.reduce(subsets[i], like)
-        out = out + decision.gates[i] * (oi if i == decision.active else oi.detach())
-    return out
+    return decision.mixed.input_forward(decision, choice, subsets, like)
 
 
-class MixedOp(ArchDecision):
+class MixedBlock(ArchDecision):
     """A searchable block of a built-in space: its decision and its candidate blocks (``zero`` included)."""
 
     def __init__(self, pos: BlockPosition, weights: str = "separate"):
@@ -231,6 +197,16 @@ class _SupernetMixin:
         for d in self.decisions():
             d.set_mode(mode)
 
+    def set_mixed_op(self, op: MixedOp) -> None:
+        """Run every decision through ``op`` (one instance, shared)."""
+        for d in self.decisions():
+            d.set_mode(None)
+            object.__setattr__(d, "mixed", op)
+
+    @property
+    def mixed_op(self) -> MixedOp:
+        return self.decisions()[0].mixed if self.decisions() else BinGate()
+
     def set_indices(self, indices: list[int] | tuple[int, ...], mode: str | None = None) -> None:
         for d, i in zip(self.decisions(), indices, strict=True):
             d.set_active(int(i), mode)
@@ -269,14 +245,14 @@ class _SupernetMixin:
 
 
 class Supernet(_SupernetMixin, nn.Module):
-    """A built-in space: stem -> first fixed block -> one :class:`MixedOp` per searchable block -> head."""
+    """A built-in space: stem -> first fixed block -> one :class:`MixedBlock` per searchable block -> head."""
 
     def __init__(self, space: SearchSpace, *, dropout: float = 0.0, weights: str = "separate"):
         super().__init__()
         self.space = space
         self.weights = "shared" if check_weights(weights) == "auto" else weights
         self.stem, self.first, self.head = build_fixed(space, dropout)
-        self.blocks = nn.ModuleList(MixedOp(pos, self.weights) for pos in space.positions())
+        self.blocks = nn.ModuleList(MixedBlock(pos, self.weights) for pos in space.positions())
 
     def decisions(self) -> list[ArchDecision]:
         return list(self.blocks)

@@ -1,0 +1,47 @@
+"""The ProxylessNAS schedule (ModularNAS ``DefaultEstimator`` / ``SuperNetEstimator``): ``warmup`` trains the
+weights alone on uniformly drawn single paths; ``supernet`` alternates weight steps (on paths the optimizer or
+the mixed op draws) with an architecture step on a held-out batch every ``arch_every`` weight steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ESTIMATORS, Estimator, SearchState, check_finite
+
+
+@ESTIMATORS.register("warmup", "WarmupEstimator")
+class Warmup(Estimator):
+    phase = "warmup"
+
+    def set_path(self, st: SearchState, step: int) -> None:
+        st.mixed.weight_path(st.net, st.gens["arch"], uniform=True)
+
+
+@ESTIMATORS.register("supernet", "SuperNetEstimator", "DefaultEstimator")
+class Alternating(Estimator):
+    """``arch_every`` / ``arch_steps`` default to the search settings (``grad_update_arch_param_every``,
+    ``grad_update_steps``: NNI's names)."""
+
+    phase = "search"
+
+    def __init__(self, *, epochs: int, arch_every: int | None = None, arch_steps: int | None = None):
+        super().__init__(epochs=epochs)
+        self.arch_every, self.arch_steps = arch_every, arch_steps
+
+    def after_step(self, st: SearchState, step: int, valid_iter: Any, add: Any) -> None:
+        if not st.optim.steps_on_valid:
+            return
+        every = self.arch_every or st.cfg.grad_update_arch_param_every
+        if (step + 1) % every:
+            return
+        for _ in range(self.arch_steps or st.cfg.grad_update_steps):
+            vx, vy = next(valid_iter)
+            m = st.optim.step(st.net, vx, vy, st.arch_opt, st.gens["arch"])
+            if not m.pop("finite", True):
+                import torch
+
+                check_finite(torch.tensor(float("nan")), "architecture loss", st.extra["epoch"], step, st.rd)
+            add(m)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "arch_every": self.arch_every, "arch_steps": self.arch_steps}

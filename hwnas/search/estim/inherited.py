@@ -1,0 +1,225 @@
+"""``inherited``: search a trained supernet without training it (Once-for-All's and SPOS's second half; ModularNAS's
+supernet estimator driven by ``EvolutionOptim``). Each epoch is one round of a derivative-free optimizer: it
+proposes architectures, each is scored by its accuracy on the held-out split with the supernet's weights, and the
+optimizer learns from the scores.
+
+- Scoring a candidate: the child network is cut out of the supernet (its weights are slices of the shared ones),
+  its BatchNorm statistics are re-estimated on ``recalibrate_batches`` training batches (the supernet's mix every
+  path and fit none), and it is evaluated on the held-out split. Scores are cached per architecture in the run
+  (``scores.csv``) and, when the supernet comes from another run (``--supernet RUN``), in that run too
+  (``RUN/scores-<digest>.csv``), so every later target and device reuses them.
+- The latency constraint: proposals the latency model (or ``latency_fn``) puts over the target, or more than
+  ``band`` under it, are drawn again, so every network found lands within the band under its target.
+- ``predictor`` > 0: an accuracy predictor (Once-for-All's: a small MLP over the one-hot architecture encoding,
+  scikit-learn's ``MLPRegressor``) is fitted on that many scored random candidates, and the optimizer then learns
+  from its predictions; the ``top_k`` best predicted are scored for real at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import UsageError
+from ...io import atomic_write
+from ...space.builder import build_model
+from ...train.data import ImageSet, make_loader
+from ...train.deploy import recalibrate_bn
+from ...train.training import evaluate, generator
+from .base import ESTIMATORS, Estimator, SearchState
+
+SCORES = "scores.csv"
+
+
+@ESTIMATORS.register("inherited", "SuperNetEvaluator", "evolve")
+class InheritedAccuracy(Estimator):
+    phase = "evolve"
+    trains = False
+
+    def __init__(self, *, epochs: int, per_round: int = 50, recalibrate_batches: int = 10, band: float = 0.05,
+                 predictor: int = 0, top_k: int = 10):
+        super().__init__(epochs=epochs)
+        if per_round < 1 or recalibrate_batches < 0 or not 0 <= band < 1 or predictor < 0 or top_k < 1:
+            raise UsageError("inherited: per_round >= 1, recalibrate_batches >= 0, 0 <= band < 1, predictor >= 0 "
+                             "and top_k >= 1")
+        self.per_round, self.recalibrate_batches, self.band = per_round, recalibrate_batches, float(band)
+        self.predictor, self.top_k = predictor, top_k
+
+    # ---- set-up -------------------------------------------------------------------------------------------------
+    def check(self, st: SearchState) -> None:
+        if not st.optim.derivative_free:
+            raise UsageError(f"the inherited estimator scores architectures that a derivative-free optimizer "
+                             f"proposes (evolution, regularized-evolution, random, grid), not {st.optim.name}")
+        t = st.cfg.target_ms
+        if t is not None and st.latency_fn is None:
+            lo, hi = st.costs.min_ms(), st.costs.max_ms()
+            if not lo <= t:
+                raise UsageError(f"target {t:.4g} ms is below the fastest architecture ({lo:.4g} ms)")
+            if t * (1 - self.band) > hi:
+                raise UsageError(f"target {t:.4g} ms minus the band ({self.band:.0%}) is above the slowest "
+                                 f"architecture ({hi:.4g} ms): no architecture lands within the band; raise band or "
+                                 f"lower the target")
+        space = st.net.space
+
+        def latency(idx: list[int]) -> float:
+            arch = space.from_indices(idx)
+            return float(st.latency_fn(arch)) if st.latency_fn else float(st.costs.arch_ms(arch, space))
+
+        def feasible(idx: list[int]) -> bool:
+            if t is None:
+                return True
+            lat = latency(idx)
+            return t * (1 - self.band) <= lat <= t
+
+        def repair(rng: np.random.Generator) -> list[int]:
+            """A random architecture moved into the band: random per-decision probabilities, fitted to the target
+            by the export's own fitting (cheaper where over, richer where under)."""
+            from ..derive import fit_to_target
+
+            p = tuple(tuple(float(v) for v in rng.dirichlet(np.ones(n))) for n in sizes)
+            return space.indices(fit_to_target(p, st.costs, space, t, fill=self.band))
+
+        sizes = [d.n for d in st.net.decisions()]
+        st.optim.bind_space(sizes, feasible, repair if t is not None else None)
+        st.extra["latency"] = latency
+
+    # ---- scoring ------------------------------------------------------------------------------------------------
+    def _loaders(self, st: SearchState) -> tuple[Any, Any]:
+        if "calib_loader" not in st.extra:
+            if st.data is not None:
+                train = st.data.train.with_augment(False) if isinstance(st.data.train, ImageSet) else st.data.train
+                calib = make_loader(train, st.gb, generator=generator(st.cfg.seed + 5), workers=st.cfg.workers,
+                                    device=st.rt.device)
+            else:
+                calib = st.train_loader
+            st.extra["calib_loader"] = calib
+        return st.extra["calib_loader"], st.eval_loader
+
+    def score(self, st: SearchState, idx: list[int]) -> float:
+        """Held-out accuracy of the child with the supernet's weights and re-estimated BatchNorm statistics."""
+        key = st.net.space.from_indices(idx).to_string()
+        cache = st.extra.setdefault("scores", {})
+        if key in cache:
+            return cache[key]
+        calib, valid = self._loaders(st)
+        arch = st.net.space.from_indices(idx)
+        child = build_model(arch, st.net.space)
+        child.load_state_dict(st.net.child_state_dict(arch))
+        child = st.rt.place_module(child)
+        if self.recalibrate_batches:
+            recalibrate_bn(child, calib, self.recalibrate_batches, st.rt)
+        _, acc = evaluate(child, valid, st.gb, dist=st.ctx, runtime=st.rt)
+        cache[key] = float(acc)
+        st.extra["new_scores"] = st.extra.get("new_scores", 0) + 1
+        return cache[key]
+
+    def _fit_predictor(self, st: SearchState) -> Any:
+        from sklearn.neural_network import MLPRegressor
+
+        sizes = st.optim.sizes
+        ask_random = [st.optim.feasible_from(st.optim.random) for _ in range(self.predictor)]
+        xs = np.array([_one_hot(i, sizes) for i in ask_random])
+        ys = np.array([self.score(st, i) for i in ask_random])
+        model = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=int(st.cfg.seed))
+        model.fit(xs, ys)
+        return model
+
+    # ---- one round ----------------------------------------------------------------------------------------------
+    def run_epoch(self, st: SearchState, epoch: int, stage_epoch: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        load_cache(st)
+        st.extra["new_scores"] = 0
+        model = None
+        if self.predictor:
+            model = self._fit_predictor(st)
+        proposals = st.optim.ask(self.per_round)
+        for idx in proposals:
+            s = float(model.predict(np.array([_one_hot(idx, st.optim.sizes)]))[0]) if model is not None \
+                else self.score(st, idx)
+            st.optim.tell(idx, s)
+        if model is not None and stage_epoch == self.epochs - 1:  # the best predicted, scored for real
+            ranked = sorted(st.optim.scores.items(), key=lambda kv: kv[1], reverse=True)[:self.top_k]
+            st.extra["final"] = {k: self.score(st, list(k)) for k, _ in ranked}
+        save_cache(st)
+        best = self.best(st)
+        row: dict[str, Any] = {"epoch": epoch + 1, "phase": self.phase, "round": stage_epoch + 1,
+                               "proposed": len(proposals), "scored": len(st.extra.get("scores", {})),
+                               "new_scores": st.extra["new_scores"], "train_s": round(time.perf_counter() - t0, 4),
+                               "target_ms": st.cfg.target_ms}
+        if best is not None:
+            arch = st.net.space.from_indices(best[0])
+            row.update(best_score=best[1], best_arch=arch.to_string(), best_ms=st.extra["latency"](best[0]))
+        return row
+
+    def best(self, st: SearchState) -> tuple[list[int], float] | None:
+        """The best architecture scored for real (with a predictor: among the re-scored ``top_k``)."""
+        final = st.extra.get("final")
+        if final:
+            k = max(final, key=lambda k: final[k])
+            return list(k), final[k]
+        feasible = {k: v for k, v in st.optim.scores.items() if st.optim.feasible(list(k))}
+        if not feasible:
+            return None
+        k = max(feasible, key=lambda k: feasible[k])
+        return list(k), feasible[k]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "per_round": self.per_round, "recalibrate_batches": self.recalibrate_batches,
+                "band": self.band, "predictor": self.predictor, "top_k": self.top_k}
+
+
+def _one_hot(idx: list[int], sizes: list[int]) -> list[float]:
+    out: list[float] = []
+    for i, n in zip(idx, sizes, strict=True):
+        out += [1.0 if j == i else 0.0 for j in range(n)]
+    return out
+
+
+# ---- the score cache ------------------------------------------------------------------------------------------
+def cache_files(st: SearchState) -> list[Path]:
+    """This run's ``scores.csv`` and, for a supernet from another run, that run's cache for these scoring settings
+    (a digest of the checkpoint's epoch, the data and the estimator settings)."""
+    files = [st.rd.file(SCORES)]
+    sup = st.extra.get("supernet_dir")
+    if sup is not None:
+        key = json.dumps({"epoch": st.extra.get("supernet_epoch"), "data": st.extra.get("data_desc"),
+                          "estimator": st.extra.get("scoring")}, sort_keys=True)
+        files.append(Path(sup) / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:12]}.csv")
+    return files
+
+
+def load_cache(st: SearchState) -> None:
+    cache = st.extra.setdefault("scores", {})
+    for f in cache_files(st):
+        if not f.exists():
+            continue
+        try:
+            for line in f.read_text().splitlines()[1:]:
+                arch, _, score = line.rpartition(",")
+                v = float(score)
+                if arch and math.isfinite(v) and 0 <= v <= 1:
+                    cache.setdefault(arch, v)
+        except (OSError, ValueError):  # a damaged cache is only lost time: scores are computed again
+            continue
+
+
+def save_cache(st: SearchState) -> None:
+    """Atomic writes of every score known (two searches on one supernet may overwrite each other's rows: the cache
+    then only misses them, and they are computed again)."""
+    if not st.ctx.is_main:
+        return
+    cache = st.extra.get("scores", {})
+    text = "arch,score\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(cache.items()))
+    for f in cache_files(st):
+        try:
+            atomic_write(f, lambda fh: fh.write(text))
+        except OSError:
+            if f == cache_files(st)[0]:
+                raise
+

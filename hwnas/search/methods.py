@@ -1,0 +1,106 @@
+"""Named methods: combinations of a mixed op, an architecture optimizer and a chain of estimators, as ModularNAS
+names its configurations. ``hwnas search --method NAME`` (or ``method:`` in a config file) picks one; every part
+can be overridden (``--mixed-op``, ``--arch-optim``, ``stages``), and a combination that makes no sense is refused
+in one line naming what fits (:func:`hwnas.search.optim.check_fit`).
+
+| method | mixed op | optimizer | estimators |
+|---|---|---|---|
+| ``proxyless-g`` (``grad``) | BinGate | binarygate | warmup, supernet |
+| ``proxyless-r`` (``rl``) | BinGate | reinforce | warmup, supernet |
+| ``darts`` | WeightedSum | darts | warmup, supernet |
+| ``gdas`` | GumbelSum (hard) | darts | warmup, supernet |
+| ``gumbel`` (SNAS) | GumbelSum (soft) | darts | warmup, supernet |
+| ``enas`` | Index | enas | warmup, supernet |
+| ``spos`` | Index | evolution | spos, inherited |
+| ``ofa`` | Index | evolution | progressive, inherited |
+| ``evolution`` / ``random`` | Index | evolution / random | inherited (on a trained ``supernet``) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnknownNameError, UsageError
+
+
+@dataclass(frozen=True)
+class Method:
+    mixed_op: str
+    optim: str
+    training: str | None            # the main training estimator (after the warm-up), or None
+    search: bool = False            # a derivative-free search stage after training
+    warmup: bool = True             # honours warmup / warmup_epochs
+    mixed_op_args: dict[str, Any] = field(default_factory=dict)
+    train_args: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+METHODS: dict[str, Method] = {
+    "proxyless-g": Method("BinGate", "binarygate", "supernet", summary="ProxylessNAS, gradient (binary gates)"),
+    "proxyless-r": Method("BinGate", "reinforce", "supernet", summary="ProxylessNAS, REINFORCE"),
+    "darts": Method("WeightedSum", "darts", "supernet", summary="DARTS, first order"),
+    "gdas": Method("GumbelSum", "darts", "supernet", mixed_op_args={"hard": True},
+                   summary="GDAS / GumbelDARTS: hard Gumbel-softmax samples, one path per step"),
+    "gumbel": Method("GumbelSum", "darts", "supernet", mixed_op_args={"hard": False},
+                     summary="SNAS / FBNet: soft Gumbel-softmax over every candidate"),
+    "enas": Method("Index", "enas", "supernet", summary="ENAS: LSTM controller, REINFORCE, shared weights"),
+    "spos": Method("Index", "evolution", "spos", search=True, warmup=False,
+                   summary="single-path one-shot training, then evolution on inherited accuracy"),
+    "ofa": Method("Index", "evolution", "progressive", search=True, warmup=False,
+                  summary="Once-for-All: progressive shrinking, then evolution on inherited accuracy"),
+    "evolution": Method("Index", "evolution", None, search=True, warmup=False,
+                        summary="evolution on a trained supernet (--supernet RUN)"),
+    "random": Method("Index", "random", None, search=True, warmup=False,
+                     summary="random search on a trained supernet (--supernet RUN)"),
+}
+ALIASES = {"grad": "proxyless-g", "rl": "proxyless-r", "snas": "gumbel", "gumbeldarts": "gdas",
+           "once-for-all": "ofa"}
+
+
+def method_names() -> list[str]:
+    return sorted([*METHODS, *ALIASES])
+
+
+def get_method(name: str) -> Method:
+    key = ALIASES.get(name, name)
+    if key not in METHODS:
+        raise UnknownNameError(f"unknown method {name!r}; known: {', '.join(method_names())}")
+    return METHODS[key]
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)
+
+
+def resolve_parts(cfg: Any) -> dict[str, Any]:
+    """The parts a search config stands for: the mixed op and its settings, the optimizer and its settings, and
+    the estimator chain as ``[{"type", "epochs", ...settings}]`` (what ``config.json`` records as ``parts``)."""
+    from .estim import ESTIMATORS
+    from .mixed import MIXED_OPS
+    from .optim import OPTIMIZERS
+
+    m = get_method(cfg.method)
+    mixed = cfg.mixed_op or m.mixed_op
+    margs = dict(m.mixed_op_args) if mixed == m.mixed_op else {}
+    if MIXED_OPS.get(mixed).__name__ in ("BinGate", "BinGateUniform"):
+        margs.setdefault("binary_mode", cfg.binary_mode)
+    margs.update(cfg.mixed_op_args or {})
+    optim = cfg.arch_optim or m.optim
+    if cfg.stages is not None:
+        stages = [dict(s) for s in cfg.stages]
+    else:
+        stages = []
+        if m.warmup and cfg.warmup_epochs_effective > 0 and cfg.supernet is None:
+            stages.append({"type": "warmup", "epochs": cfg.warmup_epochs_effective})
+        if m.training is not None and cfg.supernet is None:
+            stages.append({"type": m.training, "epochs": cfg.n_epochs, **m.train_args, **(cfg.train_args or {})})
+        if m.search:
+            stages.append({"type": "inherited", "epochs": cfg.search_rounds, **(cfg.search_args or {})})
+    for s in stages:
+        if not isinstance(s, dict) or "type" not in s or "epochs" not in s:
+            raise UsageError(f"each stage must be an object with 'type' and 'epochs', not {s!r}")
+        ESTIMATORS.check_args(s["type"], {k: v for k, v in s.items() if k not in ("type", "epochs")})
+    return {"mixed_op": {"type": MIXED_OPS.get(mixed).name, **MIXED_OPS.check_args(mixed, margs)},
+            "optim": {"type": OPTIMIZERS.get(optim).name, **OPTIMIZERS.check_args(optim, cfg.arch_optim_args)},
+            "stages": [{**s, "type": ESTIMATORS.get(s["type"]).name} for s in stages]}

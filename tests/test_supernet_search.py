@@ -1,0 +1,113 @@
+"""Issue 25: a supernet trained for ranking (SPOS, sandwich, distillation, progressive shrinking), searched many times
+without training again (evolution / random on inherited accuracy, under any latency model), and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwnas.errors import HwnasError
+from hwnas.predictors.block_costs import BlockCosts
+from hwnas.search import SearchConfig, run_search
+from hwnas.search.estim.base import SearchState
+from hwnas.search.estim.progressive import ProgressiveShrinking
+from hwnas.search.supernet import build_supernet
+from hwnas.space import get_space
+from hwnas.train.data import load_synthetic
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_synthetic(resolution=16, n=160, seed=2)
+
+
+def _cfg(**kw):
+    base = dict(batch_size=32, init_lr=0.05, progress=False, supernet_weights="shared", n_epochs=2, search_rounds=2,
+                search_args={"per_round": 4, "recalibrate_batches": 1})
+    return SearchConfig(**{**base, **kw})
+
+
+def _target(costs, frac=0.5):
+    return round(costs.min_ms() + frac * (costs.max_ms() - costs.min_ms()), 4)
+
+
+def test_progressive_shrinking_opens_kernel_then_depth_then_width(space, costs):
+    net = build_supernet(space, weights="shared")
+    st = SearchState(net, net, None, None, None, None, None, None, {}, None, None, 1, 1, 1, None, costs)
+    ps = ProgressiveShrinking(epochs=8)
+    tokens = []
+    for e in range(8):
+        allowed = ps.allowed(st, e)
+        tokens.append({pos.choices[i].token for pos, opts in zip(space.positions(), allowed, strict=True) for i in opts})
+    kmax = max(c.kernel for c in space.candidates)
+    emax = max(c.expand for c in space.candidates)
+    assert tokens[0] == {f"k{kmax}e{emax}"}                               # the full network first: the teacher
+    assert all(t.endswith(f"e{emax}") for t in tokens[3] - {"zero"})      # kernels open before widths
+    assert "zero" not in tokens[2] and "zero" in tokens[5]                # depth after kernel
+    assert tokens[7] >= {c.token for c in space.candidates}               # at the end, every option
+    assert [ps.phase_at(e)[0] for e in range(8)] == ["full"] * 2 + ["kernel"] * 2 + ["depth"] * 2 + ["expand"] * 2
+
+
+@pytest.mark.parametrize("method, train_args", [("ofa", None), ("spos", {"sandwich": True, "distill": True})])
+def test_a_ranking_supernet_is_searched_at_a_target_within_the_band(space, costs, data, tmp_path, method, train_args):
+    t = _target(costs)
+    res = run_search(space, costs, data, _cfg(method=method, target_ms=t, train_args=train_args),
+                     run_dir=tmp_path / "run", log=None)
+    assert t * 0.95 <= res.predicted_ms <= t
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["parts"]["stages"][-1]["type"] == "inherited"
+    assert cfg["parts"]["stages"][0]["type"] == ("progressive" if method == "ofa" else "spos")
+    scores = (tmp_path / "run" / "scores.csv").read_text().splitlines()
+    assert scores[0] == "arch,score" and len(scores) > 2
+    assert json.loads((tmp_path / "run" / "arch.json").read_text())["score"] >= 0
+
+
+def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path):
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    other_device = BlockCosts(costs.const_ms * 2, tuple(tuple(v * 1.7 for v in c) for c in costs.costs))
+    found = []
+    for i, (model, frac) in enumerate([(costs, 0.3), (costs, 0.7), (other_device, 0.5)]):
+        t = _target(model, frac)
+        res = run_search(space, model, data, _cfg(method="evolution", supernet=str(sup), target_ms=t),
+                         run_dir=tmp_path / f"s{i}", log=None)
+        assert t * 0.95 <= res.predicted_ms <= t and [r["phase"] for r in res.history] == ["evolve", "evolve"]
+        found.append(res)
+    # the scores live with the supernet too: a later search of the same target into a new folder scores nothing anew
+    caches = list(sup.glob("scores-*.csv"))
+    assert len(caches) == 1 and len(caches[0].read_text().splitlines()) > 8
+    again = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs, 0.3)),
+                       run_dir=tmp_path / "again", log=None)
+    assert again.arch == found[0].arch and sum(r["new_scores"] for r in again.history) == 0
+
+
+def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, capsys):
+    sup = tmp_path / "sup"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    other = get_space("tiny", kernels=(3,))
+    other_costs = BlockCosts(0.1, tuple((0.01,) * len(p.choices) for p in other.positions()))
+    with pytest.raises(HwnasError, match="another space|differ") as info:
+        run_search(other, other_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=0.15),
+                   run_dir=tmp_path / "x", log=None)
+    assert len(str(info.value).splitlines()) == 1
+    sep = tmp_path / "separate"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0, supernet_weights="separate"), run_dir=sep,
+               log=None)
+    with pytest.raises(HwnasError, match="separate weights"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sep), supernet_weights="separate",
+                                            target_ms=_target(costs)), run_dir=tmp_path / "y", log=None)
+    with pytest.raises(HwnasError, match="below the fastest"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=costs.min_ms() / 2),
+                   run_dir=tmp_path / "z", log=None)
+    with pytest.raises(HwnasError, match="above the slowest"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=costs.max_ms() * 2),
+                   run_dir=tmp_path / "w", log=None)
+    with pytest.raises(HwnasError, match="not a search run"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(tmp_path / "nothing"),
+                                            target_ms=_target(costs)), run_dir=tmp_path / "v", log=None)
+    with pytest.raises(HwnasError, match="shared weights"):
+        run_search(space, costs, data, _cfg(method="ofa", supernet_weights="separate", target_ms=_target(costs)),
+                   run_dir=tmp_path / "u", log=None)
+    for d in ("x", "y", "z", "w", "v", "u"):
+        assert not (tmp_path / d / "checkpoint.pt").exists()
