@@ -92,6 +92,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     import torch
     import torch.nn.functional as F
 
+    from hwnas.search.mixed import WeightedSum
     from hwnas.search.supernet import Supernet
     from hwnas.space import build_model
     from hwnas.train.training import seeded
@@ -122,6 +123,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
             opt.step()
         return net, step
     net = place(seeded(lambda: Supernet(space), 0))
+    darts_op = WeightedSum()
     idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
     wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
     aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
@@ -134,7 +136,8 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
             wopt.step()
             return
         if mode == "darts":
-            net.set_mode("darts")
+            net.set_mixed_op(darts_op)
+            net.set_mode("sum")
             wopt.zero_grad(set_to_none=True)
             aopt.zero_grad(set_to_none=True)
             F.cross_entropy(fwd(net), y).backward()

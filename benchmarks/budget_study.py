@@ -63,6 +63,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "r16-w25-n4k-e5-distort": {"n": 4000, "epochs": 5, "distort": True},
     "r16-w25-n6k-e3": {"n": 6000, "epochs": 3},
     "r16-w50-n2k-e5": {"n": 2000, "epochs": 5, "width": 0.5},
+    "r16-w25-n2k-e5": {"n": 2000, "epochs": 5},          # issue 25: a cheaper budget with slope?
+    "r16-w25-n2k-e3": {"n": 2000, "epochs": 3},
     "r28-w25-n2k-e4": {"n": 2000, "epochs": 4, "res": 28},
     "r16-w25-n2k-e10-lr0.1": {"n": 2000, "epochs": 10, "lr": 0.1},
     "r16-w25-n2k-e10-ls0": {"n": 2000, "epochs": 10, "ls": 0.0},

@@ -86,9 +86,11 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     sup = tmp_path / "sup"
     run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
     other = get_space("tiny", kernels=(3,))
-    other_costs = BlockCosts(0.1, tuple((0.01,) * len(p.choices) for p in other.positions()))
+    other_costs = BlockCosts(0.1, tuple(tuple(0.01 * (i + 1) for i in range(len(p.choices)))
+                                        for p in other.positions()))
     with pytest.raises(HwnasError, match="another space|differ") as info:
-        run_search(other, other_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=0.15),
+        run_search(other, other_costs, data, _cfg(method="evolution", supernet=str(sup),
+                                                  target_ms=_target(other_costs)),
                    run_dir=tmp_path / "x", log=None)
     assert len(str(info.value).splitlines()) == 1
     sep = tmp_path / "separate"

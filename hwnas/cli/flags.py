@@ -160,6 +160,20 @@ def add_space_args(p: argparse.ArgumentParser, default: str | None = "proxyless-
     g.add_argument("--num-classes", type=bounded_int(1, 100_000), help="classifier outputs")
 
 
+def key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with the value read as YAML (``3``, ``0.5``, ``true``, ``[0.3, 0.7]``, else the text)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
 SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes", "model", "input_shape")
 _NAMED_ONLY = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
 

@@ -17,6 +17,7 @@ from .flags import (
     backend_from_args,
     bounded_int,
     finite_float,
+    key_value,
     latency_model_from_args,
     non_negative_float,
     non_negative_int,
@@ -51,6 +52,21 @@ CONFIG_FLAGS = [
     ("--label-smoothing", "label_smoothing", non_negative_float, "default 0.1"),
     ("--seed", "seed", seed_int, "default 0"),
     ("--export", "export", str, "fit (default: argmax fitted to the target under the latency model) | argmax"),
+    ("--mixed-op", "mixed_op", str, "the method's mixed op, replaced: BinGate, BinGateUniform, WeightedSum, "
+                                    "GumbelSum, Index"),
+    ("--arch-optim", "arch_optim", str, "the method's architecture optimizer, replaced: binarygate, reinforce, "
+                                        "darts, directgrad, enas, evolution, regularized-evolution, random, grid"),
+    ("--search-rounds", "search_rounds", non_negative_int, "rounds of the derivative-free search after training "
+                                                          "(spos, ofa, evolution, random; default 10)"),
+    ("--supernet", "supernet", str, "a trained supernet run (spos, ofa, ...) to search without training it again "
+                                    "(--method evolution or random), at any target and latency model"),
+]
+# flag -> SearchConfig field holding a part's settings (KEY=VALUE, repeatable; values read as YAML: 3, 0.5, true)
+ARG_FLAGS = [
+    ("--mixed-op-arg", "mixed_op_args", "a setting of the mixed op, e.g. hard=false (GumbelSum), binary_mode=two"),
+    ("--optim-arg", "arch_optim_args", "a setting of the architecture optimizer, e.g. population=50 (evolution)"),
+    ("--train-arg", "train_args", "a setting of the training estimator, e.g. sandwich=true distill=true (spos)"),
+    ("--search-arg", "search_args", "a setting of the search stage, e.g. band=0.05 per_round=50 predictor=200"),
 ]
 
 # what `hwnas search` records in the run's config.json ("inputs") so that `--resume -o RUN` alone can continue it
@@ -70,7 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_space_args(s, default=None)
     add_latency_model_args(s, predictor_help="saved predictor (joblib) with block_costs(), e.g. a calibrated one")
     s.add_argument("--target-ms", type=positive_float, help="latency target T in ms (omit to search for accuracy only)")
-    s.add_argument("--method", choices=["grad", "rl"], help="grad: Proxyless-G (default); rl: Proxyless-R")
+    from ..search.methods import method_names
+
+    s.add_argument("--method", choices=method_names(), metavar="METHOD",
+                   help="a named method (docs/methods.md): grad = proxyless-g (default), rl = proxyless-r, darts, gdas, "
+                        "gumbel, enas, spos, ofa, evolution, random")
     s.add_argument("--data", help="digits (default), digits-hard, fashion-mnist[:DIR], idx:DIR, cifar10:DIR, "
                                   "folder:DIR (train/<class> + val/<class>, or <class>/), synthetic")
     s.add_argument("--data-limit", type=positive_int,
@@ -81,12 +101,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the run in --output from its last checkpoint (alone: with the inputs and "
                         "settings recorded in its config.json; settings given now override those that resuming "
                         "can change, such as --epochs, and the others are refused)")
-    s.add_argument("--config", help="search settings JSON (SearchConfig fields); flags override it")
+    s.add_argument("--config", help="an experiment file in ModularNAS's shape (YAML or JSON: search_space, mixed_op, "
+                                    "optim, estim, latency, trainer, data; docs/methods.md), or a JSON of search "
+                                    "settings; flags override it")
     s.add_argument("--rl-latency", choices=["model", "measure"],
                    help="REINFORCE latency: the table/predictor (default) or measured with --backend")
     g = s.add_argument_group("search settings (override --config)")
     for flag, field, typ, help_ in CONFIG_FLAGS:
         g.add_argument(flag, dest=f"cfg_{field}", type=typ, help=help_)
+    for flag, field, help_ in ARG_FLAGS:
+        g.add_argument(flag, dest=f"arg_{field}", metavar="KEY=VALUE", action="append", type=key_value, help=help_)
     g.add_argument("--no-warmup", action="store_true", help="skip warm-up")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     add_training_args(s)
@@ -132,9 +156,15 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
 
     if saved is not None:
         base = SearchConfig.from_dict(saved["search"])
+    elif a.config:
+        base = a.config_settings
     else:
-        base = SearchConfig.load(a.config) if a.config else SearchConfig()
+        base = SearchConfig()
     changes = {field: getattr(a, f"cfg_{field}") for _, field, _, _ in CONFIG_FLAGS}
+    for _, field, _ in ARG_FLAGS:
+        given = getattr(a, f"arg_{field}")
+        if given:
+            changes[field] = {**(getattr(base, field) or {}), **dict(given)}
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
     if a.no_warmup:
         changes["warmup"] = False
@@ -175,6 +205,13 @@ def cmd_search(a: argparse.Namespace) -> int:
     main = is_main_process()  # under torchrun, only rank 0 prints
     say = print if main else (lambda *_a, **_k: None)
     saved = None
+    if a.config and not a.resume:
+        from ..search.experiment import load_experiment
+
+        a.config_settings, file_inputs = load_experiment(a.config)
+        for k, v in file_inputs.items():  # the file's space, latency model and data, unless a flag gives them
+            if getattr(a, k, None) is None:
+                setattr(a, k, v)
     if a.resume and RunDir(a.output).file(RunDir.CONFIG).exists():
         saved = RunDir(a.output).config()
         if not (a.table or a.predictor):
@@ -198,8 +235,14 @@ def cmd_search(a: argparse.Namespace) -> int:
     say(data.describe())
     say(f"latency model: {model.costs.min_ms():.4g} ms (fastest) to {model.costs.max_ms():.4g} ms (slowest) for "
         f"{space.name}")
+    from ..search.methods import resolve_parts
+    from ..search.optim import OPTIMIZERS
+
+    optim = OPTIMIZERS.get(resolve_parts(cfg)["optim"]["type"])
+    # optimizers that score whole architectures can use any latency model (a fitted predictor, the device itself)
+    scores_archs = optim.fits == "single_path"
     latency_fn = None
-    if cfg.method == "rl" and a.rl_latency == "measure":
+    if scores_archs and a.rl_latency == "measure":
         from ..space import build_model
 
         backend = backend_from_args(a)
@@ -209,7 +252,7 @@ def cmd_search(a: argparse.Namespace) -> int:
             return getattr(backend.measure(build_model(arch, space), shape), backend.protocol.column)
 
         latency_fn = measured_ms
-    elif cfg.method == "rl" and model.predictor is not None:
+    elif scores_archs and model.predictor is not None:
         pred = model.predictor
 
         def predicted_ms(arch):

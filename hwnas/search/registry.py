@@ -1,6 +1,10 @@
 """One small registry per kind of search part (mixed ops, α optimizers, estimators), as timm keeps one per
 extension point: ``register`` names a class, ``create`` builds it from a name and keyword settings, ``names`` lists
-what is there. A name or a setting that is not known is one line naming what is."""
+what is there. A name or a setting that is not known is one line naming what is.
+
+A part of your own needs no change to hwnas: name it ``package.module:Class`` (``--arch-optim
+my_parts:HillClimb``, or ``type:`` in an experiment file); the module is imported from the current directory or
+PYTHONPATH and the class registered under its own ``@REGISTRY.register`` name (``docs/write-your-own.md``)."""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
-        self.kind = kind
+    def __init__(self, kind: str, symbol: str, where: str):
+        self.kind, self.symbol, self.where = kind, symbol, where  # e.g. "mixed op", "MIXED_OPS", "hwnas.search.mixed"
         self._classes: dict[str, type[T]] = {}
 
     def register(self, name: str, *aliases: str) -> Callable[[type[T]], type[T]]:
@@ -39,9 +43,37 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> type[T]:
         cls = self._classes.get(str(name)) or self._classes.get(str(name).lower())
+        if cls is None and ":" in str(name):
+            cls = self._import(str(name))
         if cls is None:
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())} (or "
+                                   f"package.module:Class for your own)")
         return cls
+
+    def _import(self, ref: str) -> type[T]:
+        import importlib
+        import os
+        import sys
+
+        mod, _, attr = ref.partition(":")
+        if os.getcwd() not in sys.path and "" not in sys.path:  # a console script leaves the current directory out
+            sys.path.append(os.getcwd())
+        try:
+            obj: Any = importlib.import_module(mod)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {mod!r} for the {self.kind} {ref} ({exc}); is it on PYTHONPATH?") from None
+        except AttributeError:
+            raise UsageError(f"module {mod!r} has no {attr!r} (the {self.kind} {ref})") from None
+        except Exception as exc:  # the user's module fails while it is imported
+            raise UsageError(f"importing {mod!r} for the {self.kind} {ref} failed: {type(exc).__name__}: {exc}") \
+                from None
+        if obj not in self._classes.values():
+            raise UsageError(f"{ref} is not a registered {self.kind}: decorate the class with "
+                             f"@{self.symbol}.register(\"its-name\") (from {self.where} import {self.symbol})")
+        self._classes[ref] = obj
+        return obj
 
     def settings(self, name: str) -> dict[str, Any]:
         """The keyword settings ``name``'s class takes, with their defaults."""

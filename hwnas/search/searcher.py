@@ -156,6 +156,11 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
                                 epochs=int(s["epochs"])) for s in parts["stages"]]
     if not stages:
         raise UsageError("the search has no stage to run (every estimator of the chain was left out)")
+    for est in stages:
+        est.validate(cfg, space, costs, optim, latency_fn)
+    if data is None and any(est.name == "subnet" for est in stages):
+        raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run on "
+                         "your own DataLoaders")
     supernet = _supernet_run(cfg, space) if cfg.supernet else None
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
@@ -169,7 +174,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
-        return rd.path, rd.start(resolved, costs, resume=resume)
+        ckpt = rd.start(resolved, costs, resume=resume)
+        write_experiment(rd, config, parts, inputs)
+        return rd.path, ckpt
 
     path, ckpt = ctx.from_main(start)
     rd = RunDir(path)
@@ -274,6 +281,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
                         tuple(history), exported)
+
+
+def write_experiment(rd: RunDir, config: SearchConfig, parts: dict[str, Any], inputs: dict[str, Any] | None) -> None:
+    """``experiment.yaml``: the resolved run in the experiment file's shape (``hwnas search --config`` reads it)."""
+    import yaml
+
+    from ..io import atomic_write_text
+    from .experiment import to_experiment
+
+    atomic_write_text(rd.file("experiment.yaml"), yaml.safe_dump(to_experiment(config, parts, inputs),
+                                                                   sort_keys=False))
 
 
 def _args(part: dict[str, Any]) -> dict[str, Any]:

@@ -77,8 +77,11 @@ class Estimator:
             raise UsageError(f"estimator epochs must be an integer >= 0, not {epochs!r}")
         self.epochs = epochs
 
+    def validate(self, cfg: Any, space: Any, costs: BlockCosts, optim: Any, latency_fn: Any) -> None:
+        """Refuse, in one line, a search this estimator cannot run, before anything is written."""
+
     def check(self, st: SearchState) -> None:
-        """Refuse, in one line, a search this estimator cannot run (called before the first epoch)."""
+        """Set up what the estimator needs from the search (called before the first epoch)."""
 
     def set_path(self, st: SearchState, step: int) -> None:
         """The path of one weight step (default: drawn by the optimizer, else by the mixed op from α)."""
@@ -116,7 +119,7 @@ class Estimator:
         return {"type": self.name, "epochs": self.epochs}
 
 
-ESTIMATORS: Registry[Estimator] = Registry("estimator")
+ESTIMATORS: Registry[Estimator] = Registry("estimator", "ESTIMATORS", "hwnas.search.estim")
 
 
 def weight_epoch(est: Estimator, st: SearchState, epoch: int, stage_epoch: int) -> dict[str, Any]:

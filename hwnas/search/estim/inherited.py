@@ -52,19 +52,22 @@ class InheritedAccuracy(Estimator):
         self.predictor, self.top_k = predictor, top_k
 
     # ---- set-up -------------------------------------------------------------------------------------------------
-    def check(self, st: SearchState) -> None:
-        if not st.optim.derivative_free:
-            raise UsageError(f"the inherited estimator scores architectures that a derivative-free optimizer "
-                             f"proposes (evolution, regularized-evolution, random, grid), not {st.optim.name}")
-        t = st.cfg.target_ms
-        if t is not None and st.latency_fn is None:
-            lo, hi = st.costs.min_ms(), st.costs.max_ms()
+    def validate(self, cfg: Any, space: Any, costs: Any, optim: Any, latency_fn: Any) -> None:
+        if not optim.derivative_free:
+            raise UsageError(f"the {self.name} estimator scores architectures that a derivative-free optimizer "
+                             f"proposes (evolution, regularized-evolution, random, grid), not {optim.name}")
+        t = cfg.target_ms
+        if t is not None and latency_fn is None:
+            lo, hi = costs.min_ms(), costs.max_ms()
             if not lo <= t:
                 raise UsageError(f"target {t:.4g} ms is below the fastest architecture ({lo:.4g} ms)")
             if t * (1 - self.band) > hi:
                 raise UsageError(f"target {t:.4g} ms minus the band ({self.band:.0%}) is above the slowest "
                                  f"architecture ({hi:.4g} ms): no architecture lands within the band; raise band or "
                                  f"lower the target")
+
+    def check(self, st: SearchState) -> None:
+        t = st.cfg.target_ms
         space = st.net.space
 
         def latency(idx: list[int]) -> float:

@@ -33,11 +33,11 @@ class ProgressiveShrinking(SinglePathOneShot):
                              f"({', '.join(PHASES)}), not {list(schedule)}")
         self.schedule = [v / sum(sched) for v in sched]
 
-    def check(self, st: SearchState) -> None:
-        if getattr(st.net.space, "kind", None) == "model":
+    def validate(self, cfg: Any, space: Any, costs: Any, optim: Any, latency_fn: Any) -> None:
+        if getattr(space, "kind", None) == "model":
             raise UsageError("progressive shrinking shrinks kernels, depth and widths of MBConv blocks; a model space's "
                              "candidates are arbitrary modules: use the spos estimator (sandwich, distill) instead")
-        if getattr(st.net, "weights", "shared") != "shared":
+        if cfg.supernet_weights == "separate":
             raise UsageError("progressive shrinking trains elastic kernels and widths, which need shared weights: "
                              "this supernet has separate weights per candidate (use --supernet-weights shared)")
 

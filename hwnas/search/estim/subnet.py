@@ -24,7 +24,7 @@ class SubNet(InheritedAccuracy):
         self.epochs_each = epochs_each
 
     def check(self, st: SearchState) -> None:
-        if st.data is None:
+        if st.data is None:  # pragma: no cover - refused before the run starts (run_search checks the data)
             raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run "
                              "on the user's own DataLoaders")
         super().check(st)

@@ -73,7 +73,7 @@ class MixedOp:
         return {"type": self.name}
 
 
-MIXED_OPS: Registry[MixedOp] = Registry("mixed op")
+MIXED_OPS: Registry[MixedOp] = Registry("mixed op", "MIXED_OPS", "hwnas.search.mixed")
 
 
 def weighted_input_sum(decision: Any, choice: Any, subsets: list[list[Any]], like: Any, weights: torch.Tensor,

@@ -100,7 +100,7 @@ class ArchOptimizer:
         return {"type": self.name}
 
 
-OPTIMIZERS: Registry[ArchOptimizer] = Registry("architecture optimizer")
+OPTIMIZERS: Registry[ArchOptimizer] = Registry("architecture optimizer", "OPTIMIZERS", "hwnas.search.optim")
 
 
 def fits(cls: type[ArchOptimizer], mixed_op: Any) -> bool:

@@ -1,0 +1,114 @@
+"""Issue 26: experiment files in ModularNAS's shape (validated, flags over them, the resolved file in the run), the
+documented YAML of every named method, and a method written outside hwnas (docs/write-your-own.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwnas.cli import main
+from hwnas.errors import HwnasError
+from hwnas.search.experiment import load_experiment
+from hwnas.search.methods import METHODS, resolve_parts
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def json_log(run: Path) -> list[dict]:
+    import pandas as pd
+
+    return pd.read_csv(run / "log.csv").to_dict("records")
+
+
+def _yaml_blocks(page: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", (DOCS / page).read_text(), re.S)
+
+
+def test_every_named_method_has_a_documented_experiment_file_that_resolves(tmp_path):
+    blocks = _yaml_blocks("methods.md")
+    documented = {yaml.safe_load(b)["method"] for b in blocks}
+    assert documented >= set(METHODS) - {"random"}
+    for i, block in enumerate(blocks):
+        f = tmp_path / f"{i}.yaml"
+        f.write_text(block)
+        cfg, inputs = load_experiment(f)
+        parts = resolve_parts(cfg)
+        doc = yaml.safe_load(block)
+        assert parts["mixed_op"]["type"] == doc["mixed_op"]["type"]
+        assert [s["type"] for s in parts["stages"]] == [s["type"] for s in doc["estim"].values()]
+        assert inputs["space"] == "proxyless-cifar" and Path(inputs["predictor"]).is_absolute()
+
+
+@pytest.fixture
+def table(tmp_path):
+    t = tmp_path / "t.csv"
+    assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", str(t)]) == 0
+    return t
+
+
+def test_an_experiment_file_runs_flags_override_it_and_the_run_keeps_it_resolved(tmp_path, table, capsys):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({
+        "method": "gdas", "search_space": {"name": "tiny"},
+        "mixed_op": {"type": "GumbelSum", "hard": True, "tau_max": 4.0},
+        "optim": {"type": "darts", "lr": 0.05},
+        "estim": {"warmup": {"type": "warmup", "epochs": 1},
+                  "search": {"type": "supernet", "epochs": 3, "arch_every": 1}},
+        "latency": {"table": "t.csv", "target_ms": 0.5, "loss": "add#abs", "lambda": 1.0},
+        "trainer": {"batch_size": 16, "progress": False}, "data": {"name": "synthetic", "limit": 96}},
+        sort_keys=False))  # the stages run in the file's order
+    run = tmp_path / "run"
+    assert main(["search", "--config", str(exp), "--batch-size", "32", "--mixed-op-arg", "tau_min=0.5", "-o",
+                 str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["search"]["batch_size"] == 32  # the flag over the file
+    assert cfg["parts"]["mixed_op"] == {"type": "GumbelSum", "hard": True, "tau_max": 4.0, "tau_min": 0.5}
+    assert [(s["type"], s["epochs"]) for s in cfg["parts"]["stages"]] == [("warmup", 1), ("supernet", 3)]
+    assert cfg["parts"]["stages"][1]["arch_every"] == 1
+    assert len({r["entropy"] for r in json_log(run)}) > 1  # α moved
+    resolved = yaml.safe_load((run / "experiment.yaml").read_text())
+    assert resolved["optim"] == {"type": "darts", "lr": 0.05} and resolved["latency"]["target_ms"] == 0.5
+    # the resolved file runs again as it is
+    assert main(["search", "--config", str(run / "experiment.yaml"), "-o", str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["parts"] == cfg["parts"]
+
+
+@pytest.mark.parametrize("doc, fragment", [
+    ({"mixd_op": {"type": "BinGate"}}, "mixd_op: Extra inputs are not permitted; allowed: method, search_space"),
+    ({"latency": {"target": 0.3}}, "latency.target: Extra inputs are not permitted; allowed: table, predictor, "
+                                   "target_ms"),
+    ({"mixed_op": {"type": "BinGate", "mode": "two"}}, "mixed op 'BinGate' has no setting mode; its settings: "
+                                                       "binary_mode='full_v2'"),
+    ({"estim": [{"type": "spos"}]}, "estim.0.epochs: Field required"),
+    ({"optim": {"type": "evolution", "populaton": 5}}, "has no setting populaton"),
+    ({"trainer": {"batchsize": 3}}, "unknown search setting(s): batchsize"),
+])
+def test_a_typo_names_the_key_and_what_is_allowed_in_one_line(tmp_path, doc, fragment, capsys):
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(HwnasError) as info:
+        load_experiment(f)
+    msg = str(info.value)
+    assert fragment in msg and len(msg.splitlines()) == 1 and str(f) in msg
+    assert main(["search", "--config", str(f), "--space", "tiny", "-o", str(tmp_path / "r")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_method_written_outside_hwnas_runs_by_its_module_name(tmp_path, table, monkeypatch):
+    code = next(b for b in re.findall(r"```python\n(.*?)```", (DOCS / "write-your-own.md").read_text(), re.S)
+                if "my_parts.py" in b)
+    (tmp_path / "my_parts.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "hill"
+    assert main(["search", "--method", "spos", "--arch-optim", "my_parts:HillClimb", "--space", "tiny", "--table",
+                 str(table), "--target-ms", "0.2", "--data", "synthetic", "--data-limit", "96", "--epochs", "1",
+                 "--search-rounds", "3", "--search-arg", "per_round=3", "--quiet", "-o", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["parts"]["optim"]["type"] == "hill-climb"
+    assert 0.19 <= json.loads((run / "arch.json").read_text())["predicted_ms"] <= 0.2
+    assert main(["search", "--method", "spos", "--arch-optim", "my_parts:Nothing", "--space", "tiny", "--table",
+                 str(table), "--data", "synthetic", "-o", str(tmp_path / "x")]) == 2
