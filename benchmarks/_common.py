@@ -86,13 +86,16 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     """(network, step()) for one search-cost measurement (``benchmarks/search_cost.py`` on the CPU,
     ``benchmarks/gpu_check.py`` on CUDA with or without autocast): ``child`` trains the plain child network,
     ``weight`` its path inside the supernet, ``two``/``full``/``full_v2`` take an architecture step with binary gates
-    (the common child forced as the active path), ``darts`` a DARTS step over every candidate. Every forward runs
-    under the autocast of ``amp_dtype``, as hwnas's search runs its weight and architecture steps (α, the gates and
-    the loss stay fp32)."""
+    (the common child forced as the active path), ``darts`` a DARTS step over every candidate (weights and α);
+    ``gdas`` / ``snas`` an architecture step through a hard / soft Gumbel-softmax sum (``GumbelSum``);
+    ``reinforce`` a REINFORCE / ENAS step's scoring of 4 sampled paths (forward only); ``sandwich`` a weight step
+    of the sandwich rule (largest, smallest and 2 random paths, each back-propagated). Every forward runs under
+    the autocast of ``amp_dtype``, as hwnas's search runs its weight and architecture steps (α, the gates and the
+    loss stay fp32)."""
     import torch
     import torch.nn.functional as F
 
-    from hwnas.search.mixed import WeightedSum
+    from hwnas.search.mixed import GumbelSum, WeightedSum
     from hwnas.search.supernet import Supernet
     from hwnas.space import build_model
     from hwnas.train.training import seeded
@@ -124,7 +127,13 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
         return net, step
     net = place(seeded(lambda: Supernet(space), 0))
     darts_op = WeightedSum()
+    gumbel_op = GumbelSum(hard=mode == "gdas")
     idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
+    sizes = [b.n for b in net.blocks]
+    largest = [max(range(len(b.choices)), key=lambda i, b=b: (b.choices[i].kernel, b.choices[i].expand))
+               for b in net.blocks]
+    smallest = [min(range(len(b.choices)), key=lambda i, b=b: (b.choices[i].kernel, b.choices[i].expand))
+                for b in net.blocks]
     wopt = torch.optim.SGD(net.weight_parameters(), lr=0.01, momentum=0.9)
     aopt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, betas=(0.0, 0.999))
 
@@ -133,6 +142,30 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
             net.set_indices(idx)
             wopt.zero_grad(set_to_none=True)
             F.cross_entropy(fwd(net), y).backward()
+            wopt.step()
+            return
+        if mode in ("gdas", "snas"):
+            net.set_mixed_op(gumbel_op)
+            gumbel_op.arch_mode(net, gen)
+            aopt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(fwd(net), y)
+            torch.autograd.backward(loss, inputs=net.arch_parameters())
+            aopt.step()
+            net.set_mode(None)
+            return
+        if mode == "reinforce":
+            with torch.no_grad():
+                for _ in range(4):
+                    net.set_indices([int(torch.randint(n, (1,), generator=gen)) for n in sizes])
+                    fwd(net)
+            return
+        if mode == "sandwich":
+            wopt.zero_grad(set_to_none=True)
+            paths = [largest, smallest] + [[int(torch.randint(n, (1,), generator=gen)) for n in sizes]
+                                           for _ in range(2)]
+            for path in paths:
+                net.set_indices(path)
+                F.cross_entropy(fwd(net), y).backward()
             wopt.step()
             return
         if mode == "darts":

@@ -371,7 +371,7 @@ def search_step(c: Check) -> dict:
     res = 32 if c.quick else 224
     name = "proxyless-cifar" if c.quick else "proxyless-mobile"
     extra = {"width_mult": 0.25} if c.quick else {}
-    modes = ("child", "weight", "two", "full_v2", "darts")
+    modes = ("child", "weight", "two", "full_v2", "gdas", "snas", "reinforce", "sandwich", "darts")
     amps = {"off": None, "bf16": torch.bfloat16} if c.cuda else {"off": None}
     rows = []
     for amp, dtype in amps.items():
@@ -407,7 +407,7 @@ def search_step(c: Check) -> dict:
         for n_cand in CANDIDATES:
             r = {row["mode"]: row for row in rows if row["amp"] == amp and row["candidates"] == n_cand}
             child = r["child"]
-            for mode in ("two", "full_v2"):
+            for mode in ("two", "full_v2", "gdas", "snas", "reinforce"):
                 amortised = (ARCH_EVERY * r["weight"]["step_ms"] + r[mode]["step_ms"]) / ARCH_EVERY
                 ratios.append({"amp": amp, "candidates": n_cand, "mode": mode,
                                "memory_vs_child": max(r[mode]["peak_step_mb"], r["weight"]["peak_step_mb"])
@@ -415,6 +415,7 @@ def search_step(c: Check) -> dict:
                                "amortised_time_vs_child": amortised / child["step_ms"],
                                "arch_step_time_vs_child": r[mode]["step_ms"] / child["step_ms"],
                                "darts_time_vs_child": r["darts"]["step_ms"] / child["step_ms"],
+                               "sandwich_time_vs_child": r["sandwich"]["step_ms"] / child["step_ms"],
                                "darts_memory_vs_child": r["darts"]["peak_step_mb"] / child["peak_step_mb"]
                                if c.cuda else None})
     goals = {"full_v2_12_amortised_time_vs_child": 1.5, "bf16_memory_vs_child": 1.3}

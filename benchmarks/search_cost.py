@@ -8,7 +8,10 @@ is added where a block allows it (7 / 13 choices there). Every configuration run
 - ``weight``   the supernet's weight step: the same child as the single active path of the supernet;
 - ``full`` / ``two`` / ``full_v2``  the supernet's architecture step in that binary mode (forward with gates,
   backward to α and the gates, Adam on α), with the same child as the active path;
-- ``darts``    a DARTS-style step: softmax(α)-weighted sum of all candidates, backward to weights and α.
+- ``darts``    a DARTS-style step: softmax(α)-weighted sum of all candidates, backward to weights and α;
+- ``gdas`` / ``snas``  an architecture step through a hard (one path) / soft (every candidate) Gumbel-softmax sum;
+- ``reinforce``  the scoring of 4 sampled paths in a REINFORCE / ENAS step (forward only);
+- ``sandwich``   a weight step of the sandwich rule (largest, smallest and 2 random paths: SPOS / Once-for-All).
 
 Peak memory = the process's peak RSS (``ru_maxrss``) during the timed steps minus its RSS just before the
 first step (model, optimiser and batch already allocated): the memory the step itself needs. Step time = median
@@ -33,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, step_fns, write_result  # noqa: E402
 
 CANDIDATES = {6: {"kernels": (3, 5, 7), "expands": (3, 6)}, 12: {"kernels": (3, 5, 7, 9), "expands": (3, 6)}}
-MODES = ("child", "weight", "two", "full_v2", "full", "darts")
+MODES = ("child", "weight", "two", "full_v2", "full", "gdas", "snas", "reinforce", "sandwich", "darts")
 
 
 def _rss_mb() -> float:
@@ -110,7 +113,8 @@ def main() -> None:
     for m, n in configs:
         r, c = best[(m, n)], best[("child", n)]
         mem, tim = r["peak_mb"] / c["peak_mb"], r["step_s"] / c["step_s"]
-        amort = (c["step_s"] + r["step_s"] / 5) / c["step_s"] if m in ("two", "full_v2", "full") else float("nan")
+        amort = ((c["step_s"] + r["step_s"] / 5) / c["step_s"] if m in ("two", "full_v2", "full", "gdas", "snas", "reinforce")
+                 else float("nan"))
         goal = "yes" if m in ("two", "full_v2") and mem <= 1.3 and tim <= 1.5 else ("no" if m in ("two", "full_v2")
                                                                                      else "")
         rows.append([m, n, r["params_m"], r["peak_mb"], mem, r["step_s"] * 1000, tim, amort, goal])
