@@ -111,14 +111,8 @@ class InheritedAccuracy(Estimator):
         if key in cache:
             return cache[key]
         calib, valid = self._loaders(st)
-        arch = st.net.space.from_indices(idx)
-        child = build_model(arch, st.net.space)
-        child.load_state_dict(st.net.child_state_dict(arch))
-        child = st.rt.place_module(child)
-        if self.recalibrate_batches:
-            recalibrate_bn(child, calib, self.recalibrate_batches, st.rt)
-        _, acc = evaluate(child, valid, st.gb, dist=st.ctx, runtime=st.rt)
-        cache[key] = float(acc)
+        cache[key] = inherited_accuracy(st.net, st.net.space.from_indices(idx), calib, valid, st.rt,
+                                        self.recalibrate_batches, batch_size=st.gb, dist=st.ctx)
         st.extra["new_scores"] = st.extra.get("new_scores", 0) + 1
         return cache[key]
 
@@ -175,6 +169,18 @@ class InheritedAccuracy(Estimator):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "per_round": self.per_round, "recalibrate_batches": self.recalibrate_batches,
                 "band": self.band, "predictor": self.predictor, "top_k": self.top_k}
+
+
+def inherited_accuracy(net: Any, arch: Any, calib: Any, valid: Any, runtime: Any, batches: int, *,
+                       batch_size: int = 256, dist: Any = None) -> float:
+    """Accuracy on ``valid`` of ``arch`` cut out of the supernet ``net`` (its weights are slices of the shared
+    ones), its BatchNorm statistics re-estimated on ``batches`` batches of ``calib`` first (0: the supernet's)."""
+    child = build_model(arch, net.space)
+    child.load_state_dict(net.child_state_dict(arch))
+    child = runtime.place_module(child)
+    if batches:
+        recalibrate_bn(child, calib, batches, runtime)
+    return float(evaluate(child, valid, batch_size, dist=dist, runtime=runtime)[1])
 
 
 def _one_hot(idx: list[int], sizes: list[int]) -> list[float]:

@@ -1,0 +1,261 @@
+"""Issue 25: does the supernet rank networks as training does?
+
+1. ``--networks`` (≥ 40) networks of ``proxyless-cifar`` spread evenly over the MAC range (``plan_archs``), each
+   retrained from scratch with two seeds at the budget (``budget_study.BUDGETS``; Fashion-MNIST, the 10,000 test
+   images). The **ceiling** is Kendall's τ between the two seeds' test accuracies: no proxy can rank better than
+   retraining repeats itself.
+2. One weight-shared supernet per training recipe and seed, trained with ``hwnas search`` on the budget's
+   training images for ``--supernet-epochs``: ``uniform`` (SPOS: one uniformly drawn path per step), ``sandwich``
+   (largest, smallest and 2 random paths per step), ``distill`` (sandwich with in-place distillation from the
+   largest path) and ``progressive`` (Once-for-All's progressive shrinking, with sandwich and distillation).
+3. Every network scored on each supernet by its inherited accuracy (child cut out of the shared weights,
+   BatchNorm statistics re-estimated on 10 training batches) on ``--score-images`` Fashion-MNIST training images
+   that neither the supernet nor the retraining saw. τ and Spearman's ρ against the mean of the retraining seeds,
+   per supernet seed and pooled, with 95% bootstrap intervals over networks (and seeds).
+
+Goal: τ ≥ 0.6 with its interval above 0.4, at a budget whose ceiling is at least 0.7.
+
+Each retrain and each supernet is a shard of ``benchmarks/results/ranking/`` written as it ends: run several
+processes (one per ``--only`` part) and rerun to resume. One torch thread per process.
+
+    python benchmarks/ranking.py --only retrain --retrain-seeds 0        # and 1, in another process
+    python benchmarks/ranking.py --only supernet --recipes uniform distill --supernet-seeds 0 1 2
+    python benchmarks/ranking.py --summary                                  # ranking.json and its table
+    python benchmarks/ranking.py --quick                                    # a minute, into a temporary folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, write_result  # noqa: E402
+from budget_study import _RAW, BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # noqa: E402
+
+from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.predictors.archs import plan_archs  # noqa: E402
+from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "uniform": {"method": "spos"},
+    "sandwich": {"method": "spos", "train_args": {"sandwich": True, "paths": 2}},
+    "distill": {"method": "spos", "train_args": {"sandwich": True, "distill": True, "paths": 2}},
+    "progressive": {"method": "ofa"},
+}
+BUDGET = "r16-w25-n2k-e3"
+
+
+def budget_of(name: str) -> dict[str, Any]:
+    return {**DEFAULT, **(QUICK | BUDGETS)[name]}
+
+
+def score_set(cfg: dict[str, Any], n: int, data_seed: int = 0) -> Any:
+    """``n`` Fashion-MNIST training images outside the budget's own (same preprocessing): the scoring split."""
+    from hwnas.train.data import _labels
+    from hwnas.train.data.datasets import ImageData
+    from hwnas.train.data.datasets import to_float as _to_float
+
+    fashion_mnist(cfg, data_seed=data_seed)  # loads _RAW
+    rng = np.random.default_rng(data_seed)
+    order = rng.permutation(len(_RAW["train_y"]))
+    keep = order[cfg["n"]:cfg["n"] + n]  # the budget's images are order[:n]
+    x = torch.as_tensor(_RAW["train_x"][keep] / 255.0, dtype=torch.float32)[:, None]
+    return ImageData(_to_float(x, cfg["res"]), _labels(_RAW["train_y"][keep].copy()))
+
+
+def networks(space, n: int) -> list[Any]:
+    return plan_archs(space, n, seed=100)
+
+
+# ---- 1. retraining -----------------------------------------------------------------------------------------------
+def run_retrain(out: Path, budget: str, n: int, seed: int, log=print) -> None:
+    cfg = budget_of(budget)
+    space, data = space_for(cfg), fashion_mnist(cfg)
+    path = out / f"retrain-{budget}-seed{seed}.json"
+    shard = read_json(path, "shard", expect=dict) if path.exists() else {"budget": budget, "seed": seed, "runs": {}}
+    for arch in networks(space, n):
+        key = str(arch)
+        if key in shard["runs"]:
+            continue
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = retrain(arch, space, data, RetrainConfig(epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
+                                                     label_smoothing=cfg["ls"], seed=seed), progress=False, log=None)
+        shard["runs"][key] = {"test_acc": r.test_acc, "seconds": time.perf_counter() - t0,
+                              "cpu_seconds": time.process_time() - c0, "macs": space.macs(arch)}
+        atomic_write_json(path, shard)
+        log(f"retrain seed {seed} {len(shard['runs'])}/{n}: {r.test_acc:.4f} ({time.perf_counter() - t0:.0f} s)")
+
+
+# ---- 2, 3. supernets and their scores ------------------------------------------------------------------------
+def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: int, epochs: int,
+                 score_images: int, log=print) -> None:
+    from dataclasses import replace
+
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.estim.inherited import inherited_accuracy
+    from hwnas.search.run import RunDir
+    from hwnas.search.supernet import build_supernet
+    from hwnas.train.data import make_loader
+    from hwnas.train.device import Runtime
+    from hwnas.train.training import generator
+
+    path = out / f"supernet-{budget}-{recipe}-seed{seed}.json"
+    shard = read_json(path, "shard", expect=dict) if path.exists() else {}
+    if shard.get("scores") and len(shard["scores"]) >= n:
+        return
+    cfg = budget_of(budget)
+    space, data = space_for(cfg), fashion_mnist(cfg)
+    # a size proxy (kernel² × expansion; zero costs nothing): it orders each block's options for the sandwich's
+    # largest and smallest paths; no latency target is involved in training a supernet
+    costs = BlockCosts(0.0, tuple(tuple(0.0 if c.is_zero else float(c.kernel * c.kernel * c.expand)
+                                        for c in p.choices) for p in space.positions()))
+    run = work / f"{budget}-{recipe}-seed{seed}"
+    recipe_cfg = RECIPES[recipe]
+    search = SearchConfig(**{**recipe_cfg, "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
+                             "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": "shared",
+                             "search_rounds": 0, "progress": False})
+    t0, c0 = time.perf_counter(), time.process_time()
+    if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
+        run_search(space, costs, data, search, run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    net = build_supernet(space, weights="shared")
+    net.load_state_dict(RunDir(run).load_checkpoint()["net"])
+    rt = Runtime.create("cpu")
+    scoring = score_set(cfg, score_images)
+    plain = data.train_all()
+    calib = make_loader(plain.with_augment(False) if hasattr(plain, "with_augment") else plain, 64,
+                        generator=generator(seed + 5))
+    t1 = time.perf_counter()
+    scores = {str(a): inherited_accuracy(net, a, calib, scoring, rt, 10) for a in networks(space, n)}
+    shard = {"budget": budget, "recipe": recipe, "seed": seed, "epochs": epochs, "search": replace(search).to_dict(),
+             "train_s": shard.get("train_s", train_s), "train_cpu_s": shard.get("train_cpu_s", train_cpu),
+             "score_s": time.perf_counter() - t1, "score_images": score_images, "scores": scores}
+    atomic_write_json(path, shard)
+    log(f"supernet {recipe} seed {seed}: trained {train_s:.0f} s, scored {n} networks {shard['score_s']:.0f} s")
+
+
+# ---- the summary -------------------------------------------------------------------------------------------------
+def kendall(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def bootstrap(fn, cols: list[np.ndarray], reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    n = len(cols[0])
+    vals = []
+    for _ in range(reps):
+        idx = rng.integers(n, size=n)
+        v = fn(*[c[idx] for c in cols])
+        if v == v:
+            vals.append(v)
+    return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
+
+
+def summarise(out: Path, budget: str) -> dict[str, Any]:
+    seeds = {}
+    for f in sorted(out.glob(f"retrain-{budget}-seed*.json")):
+        shard = json.loads(f.read_text())
+        seeds[shard["seed"]] = shard["runs"]
+    if len(seeds) < 2:
+        raise SystemExit(f"ranking: need two retraining seeds of {budget} in {out}")
+    s0, s1 = sorted(seeds)[:2]
+    archs = sorted(set(seeds[s0]) & set(seeds[s1]))
+    a0 = np.array([seeds[s0][a]["test_acc"] for a in archs])
+    a1 = np.array([seeds[s1][a]["test_acc"] for a in archs])
+    mean = (a0 + a1) / 2
+    res: dict[str, Any] = {"budget": budget, "config": budget_of(budget), "networks": len(archs),
+                           "retrain_cpu_s_mean": float(np.mean([seeds[s][a]["cpu_seconds"] for s in (s0, s1)
+                                                                for a in archs])),
+                           "accuracy_range": [float(mean.min()), float(mean.max())],
+                           "ceiling": {"kendall_tau": kendall(a0, a1), "kendall_ci": bootstrap(kendall, [a0, a1]),
+                                       "spearman_rho": spearman(a0, a1)},
+                           "recipes": {}}
+    for recipe in RECIPES:
+        shards = [json.loads(f.read_text()) for f in sorted(out.glob(f"supernet-{budget}-{recipe}-seed*.json"))]
+        shards = [s for s in shards if all(a in s["scores"] for a in archs)]
+        if not shards:
+            continue
+        per_seed = []
+        for s in shards:
+            sc = np.array([s["scores"][a] for a in archs])
+            per_seed.append({"seed": s["seed"], "kendall_tau": kendall(sc, mean), "spearman_rho": spearman(sc, mean),
+                             "kendall_ci": bootstrap(kendall, [sc, mean]), "train_cpu_s": s["train_cpu_s"],
+                             "score_s": s["score_s"], "epochs": s["epochs"]})
+        # pooled: τ averaged over supernet seeds, its interval over networks and seeds resampled together
+        scores = np.array([[s["scores"][a] for a in archs] for s in shards])
+        rng = np.random.default_rng(1)
+        boots = []
+        for _ in range(2000):
+            idx = rng.integers(len(archs), size=len(archs))
+            sd = rng.integers(len(shards), size=len(shards))
+            v = np.mean([kendall(scores[k][idx], mean[idx]) for k in sd])
+            if v == v:
+                boots.append(v)
+        res["recipes"][recipe] = {"seeds": per_seed, "kendall_tau_mean": float(np.mean([p["kendall_tau"]
+                                                                                        for p in per_seed])),
+                                  "kendall_ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
+                                  "spearman_rho_mean": float(np.mean([p["spearman_rho"] for p in per_seed]))}
+    return res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budget", default=BUDGET)
+    p.add_argument("--networks", type=int, default=40)
+    p.add_argument("--retrain-seeds", type=int, nargs="*", default=[0, 1])
+    p.add_argument("--supernet-seeds", type=int, nargs="*", default=[0, 1, 2])
+    p.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    p.add_argument("--supernet-epochs", type=int, default=12)
+    p.add_argument("--score-images", type=int, default=2000)
+    p.add_argument("--only", choices=["retrain", "supernet"])
+    p.add_argument("--summary", action="store_true")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS / "ranking")
+    p.add_argument("--work", type=Path, default=None, help="supernet run folders (default: a temporary folder)")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    if a.quick:
+        a.budget, a.networks, a.supernet_seeds, a.supernet_epochs, a.score_images = "quick-tiny", 6, [0], 2, 200
+        a.recipes = ["uniform", "progressive"]
+        a.out = Path(tempfile.mkdtemp(prefix="hwnas-ranking-"))
+    a.out.mkdir(parents=True, exist_ok=True)
+    work = a.work or Path(tempfile.mkdtemp(prefix="hwnas-ranking-work-"))
+    if not a.summary:
+        if a.only in (None, "retrain"):
+            for s in a.retrain_seeds:
+                run_retrain(a.out, a.budget, a.networks, s)
+        if a.only in (None, "supernet"):
+            for s in a.supernet_seeds:
+                for r in a.recipes:
+                    run_supernet(a.out, work, a.budget, a.networks, r, s, a.supernet_epochs, a.score_images)
+    res = summarise(a.out, a.budget)
+    path = write_result("ranking", res, directory=a.out if a.quick else None)
+    print(f"ceiling τ {res['ceiling']['kendall_tau']:.2f} {res['ceiling']['kendall_ci']} over {res['networks']} "
+          f"networks (accuracy {res['accuracy_range'][0]:.3f}..{res['accuracy_range'][1]:.3f})")
+    for r, v in res["recipes"].items():
+        print(f"  {r:12s} τ {v['kendall_tau_mean']:.2f} [{v['kendall_ci'][0]:.2f}, {v['kendall_ci'][1]:.2f}]  "
+              f"ρ {v['spearman_rho_mean']:.2f}  ({len(v['seeds'])} supernet seeds)")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
