@@ -330,8 +330,8 @@ def test_label_smoothing_and_config_files_are_checked(tmp_path, table, capsys):
     base = ["search", "--table", str(table), "--data", "synthetic", "--quiet", "-o", str(tmp_path / "r")]
     assert main(base + ["--label-smoothing", "5"]) == 2
     assert "label_smoothing" in one_error(capsys)
-    for text, fragment in (("[1, 2]", "JSON object"), ('{"n_epochs": "many"}', "n_epochs must be an integer"),
-                           ("nope", "not valid JSON")):
+    for text, fragment in (("[1, 2]", "must hold a mapping"), ('{"n_epochs": "many"}', "n_epochs must be an integer"),
+                           ("nope: [", "not valid YAML/JSON"), ("nope", "must hold a mapping")):
         (tmp_path / "c.json").write_text(text)
         assert main(base + ["--config", str(tmp_path / "c.json")]) == 2
         assert fragment in one_error(capsys)

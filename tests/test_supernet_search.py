@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from hwnas.cli import main
 from hwnas.errors import HwnasError
 from hwnas.predictors.block_costs import BlockCosts
 from hwnas.search import SearchConfig, run_search
@@ -113,3 +114,28 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
                    run_dir=tmp_path / "u", log=None)
     for d in ("x", "y", "z", "w", "v", "u"):
         assert not (tmp_path / d / "checkpoint.pt").exists()
+
+
+def test_pareto_draws_a_front_from_one_supernet(tmp_path):
+    import pandas as pd
+
+    from hwnas.predictors.block_costs import lut_block_costs
+    from hwnas.profilers.table import LatencyTable
+
+    t = str(tmp_path / "t.csv")
+    assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", t]) == 0
+    costs = lut_block_costs(LatencyTable.load(t), get_space("tiny"))
+    targets = f"{_target(costs, 0.3):.4f},{_target(costs, 0.7):.4f}"
+    out = tmp_path / "p"
+    assert main(["pareto", "--table", t, "--backend", "fake", "--targets", targets, "--method", "spos",
+                 "--supernet-weights", "shared", "--data", "synthetic", "--data-limit", "80", "--epochs", "1",
+                 "--warmup-epochs", "1", "--retrain-epochs", "1", "--export-tolerance", "0", "--quiet", "-o",
+                 str(out)]) == 0
+    points = pd.read_csv(out / "points.csv")
+    assert (points["method"] == "spos").sum() == 2
+    runs = sorted((out / "search").glob("T*/config.json"))
+    assert len(runs) == 2 and (out / "search" / "supernet" / "checkpoint.pt").exists()
+    for r in runs:  # both targets searched the one supernet, neither trained again
+        cfg = json.loads(r.read_text())
+        assert cfg["search"]["supernet"] == str(out / "search" / "supernet")
+        assert [s["type"] for s in cfg["parts"]["stages"]] == ["inherited"]

@@ -91,7 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                          "folder:PATH")
     s.add_argument("--data-limit", type=positive_int, default=600,
                    help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
-    s.add_argument("--method", choices=["grad", "rl"], default="grad")
+    from ..search.methods import METHODS, method_names
+
+    s.add_argument("--method", choices=[m for m in method_names() if METHODS.get(m) is None or METHODS[m].training],
+                   default="grad", metavar="METHOD",
+                   help="the search at each target: grad (default), rl, darts, gdas, gumbel, enas; spos or ofa train "
+                        "one supernet and search it at every target without training again")
     s.add_argument("--supernet-weights", choices=["separate", "shared"], default="separate",
                    help="candidate weights of the searches' and the one-shot supernet (shared: Once-for-All style)")
     s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")

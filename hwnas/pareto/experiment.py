@@ -91,10 +91,44 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
               binary_mode=cfg.binary_mode, init_lr=0.05, supernet_weights=cfg.supernet_weights, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
               seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, workers=cfg.workers)
-    if cfg.method == "rl":
+    from ..search.methods import get_method
+
+    if get_method(cfg.method).optim in ("reinforce", "enas"):
         kw.update(rl_preset="hard", rl_samples=4)
     kw.update(over)
     return SearchConfig(**kw)
+
+
+def search_label(cfg: ParetoConfig) -> str:
+    """The searched networks' method in points.csv: ``proxylessnas`` for ProxylessNAS (gradient or REINFORCE), else
+    the method's name."""
+    from ..search.methods import canonical
+
+    name = canonical(cfg.method)
+    return SEARCH if name in ("proxyless-g", "proxyless-r") else name
+
+
+def trains_once(cfg: ParetoConfig) -> bool:
+    """Whether the method trains one supernet and searches it per target (spos, ofa) rather than searching anew."""
+    from ..search.methods import get_method
+
+    return get_method(cfg.method).search
+
+
+def train_supernet(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: ParetoConfig, run_dir: Path,
+                   log: Callable[[str], None]) -> Path:
+    """The method's supernet (``spos``, ``ofa``), trained once for every target (as many epochs as one search's
+    warm-up and search together), reused or resumed in ``run_dir``."""
+    from ..search import run_search
+    from ..search.run import RunDir
+
+    rd = RunDir(run_dir)
+    epochs = cfg.warmup_epochs + cfg.search_epochs
+    if not (rd.has_checkpoint and int(rd.load_checkpoint()["epoch"]) + 1 >= epochs):
+        log(f"training the {cfg.method} supernet once for every target ({epochs} epochs)")
+        run_search(space, costs, data, _search_config(cfg, None, n_epochs=epochs, search_rounds=0),
+                   run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+    return run_dir
 
 
 def target_dir(t: float) -> str:
@@ -197,8 +231,14 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
 
     if not (run_dir / RunDir.ARCH).exists():
         rd = RunDir(run_dir)
-        run_search(space, costs, data, _search_config(cfg, target), run_dir=run_dir, resume=rd.has_checkpoint,
-                   log=None)
+        if trains_once(cfg):  # one supernet for every target, searched per target without training again
+            supernet = train_supernet(space, costs, data, cfg, run_dir.parent / "supernet", log)
+            conf = _search_config(cfg, target, method="evolution", supernet=str(supernet),
+                                  search_rounds=cfg.evo_generations,
+                                  arch_optim_args={"population": max(2, cfg.evo_population)})
+        else:
+            conf = _search_config(cfg, target)
+        run_search(space, costs, data, conf, run_dir=run_dir, resume=rd.has_checkpoint, log=None)
     exported, _, record = load_exported(run_dir)
     argmax = space.parse(record["argmax"]) if "argmax" in record else exported
     probs = _probabilities(record, space)
@@ -405,13 +445,14 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
     latency = lambda a: costs.arch_ms(a, space)  # noqa: E731
     plan: list[dict[str, Any]] = []
     measure = device_latency(space, backend) if cfg.export_tolerance > 0 else None
-    log(f"[a] ProxylessNAS search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
+    label = search_label(cfg)
+    log(f"[a] {label} search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
     for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
         fitted, argmax, record = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log,
                                                measure=measure,
                                                measure_settings={"latency_model": stages["search"]["latency_model"],
                                                                  "backend": backend_settings(backend)})
-        plan.append({"method": SEARCH, "target_ms": t, "arch": fitted, "argmax": str(argmax),
+        plan.append({"method": label, "target_ms": t, "arch": fitted, "argmax": str(argmax),
                      "argmax_predicted_ms": latency(argmax), "export_tries": len(record.get("export_check", []))})
     log("[b] baselines: random under the constraint, evolution on a one-shot supernet, hand-designed")
     fitness = oneshot_fitness(space, data, cfg, out / "oneshot", costs)
@@ -464,10 +505,10 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
         files["alpha"] = alpha
     hv = summary.set_index("method")["hypervolume"]
     notes = []
-    if SEARCH in hv and RANDOM in hv and hv[RANDOM] > 0:
-        notes.append(f"hypervolume ratio search/random = {hv[SEARCH] / hv[RANDOM]:.3f}")
-    if SEARCH in hv and EVOLUTION in hv and hv[EVOLUTION] > 0:
-        notes.append(f"hypervolume ratio search/evolution = {hv[SEARCH] / hv[EVOLUTION]:.3f}")
+    if label in hv and RANDOM in hv and hv[RANDOM] > 0:
+        notes.append(f"hypervolume ratio search/random = {hv[label] / hv[RANDOM]:.3f}")
+    if label in hv and EVOLUTION in hv and hv[EVOLUTION] > 0:
+        notes.append(f"hypervolume ratio search/evolution = {hv[label] / hv[EVOLUTION]:.3f}")
     if flat:
         notes.append(flatness_sentence(flat))
     for n in notes:

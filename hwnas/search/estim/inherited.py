@@ -155,16 +155,18 @@ class InheritedAccuracy(Estimator):
         return row
 
     def best(self, st: SearchState) -> tuple[list[int], float] | None:
-        """The best architecture scored for real (with a predictor: among the re-scored ``top_k``)."""
+        """The best architecture scored for real (with a predictor: among the re-scored ``top_k``) within the band
+        under the target; where the space has none there (a coarse space), the best under the target."""
         final = st.extra.get("final")
-        if final:
-            k = max(final, key=lambda k: final[k])
-            return list(k), final[k]
-        feasible = {k: v for k, v in st.optim.scores.items() if st.optim.feasible(list(k))}
-        if not feasible:
-            return None
-        k = max(feasible, key=lambda k: feasible[k])
-        return list(k), feasible[k]
+        pool = {k: v for k, v in (final or st.optim.scores).items()}
+        t = st.cfg.target_ms
+        for ok in (lambda k: st.optim.feasible(list(k)),
+                   lambda k: t is None or st.extra["latency"](list(k)) <= t):
+            feasible = {k: v for k, v in pool.items() if ok(k)}
+            if feasible:
+                k = max(feasible, key=lambda k: feasible[k])
+                return list(k), feasible[k]
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "per_round": self.per_round, "recalibrate_batches": self.recalibrate_batches,
