@@ -113,11 +113,12 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
 
     def hook(mod: nn.Module, args: tuple, out: Any) -> None:
         if isinstance(mod, InputChoice):
-            bad = [i for i, t in enumerate(args[0]) if not isinstance(t, torch.Tensor)]
+            ins = mod.as_list(args[0])  # a list, or NNI 1.x's dict keyed by choose_from
+            bad = [i for i, t in enumerate(ins) if not isinstance(t, torch.Tensor)]
             if bad:
-                raise UsageError(f"InputChoice {mod.key!r} got {type(args[0][bad[0]]).__name__} as input {bad[0]}: "
+                raise UsageError(f"InputChoice {mod.key!r} got {type(ins[bad[0]]).__name__} as input {bad[0]}: "
                                  "every candidate input must be a tensor")
-            shapes = tuple(tuple(t.shape) for t in args[0])
+            shapes = tuple(tuple(t.shape) for t in ins)
         else:
             if len(args) != 1 or not isinstance(args[0], torch.Tensor):
                 raise UsageError(f"LayerChoice {mod.key!r} is called with {len(args)} argument(s); hwnas times "
@@ -200,7 +201,8 @@ def discover(model: nn.Module, input_shape: tuple[int, ...]):
                                       tuple(tuple(ks) for ks in per_option), classes))
         else:
             for path, c in members:
-                if (c.n_candidates, c.n_chosen, c.reduction) != (first.n_candidates, first.n_chosen, first.reduction):
+                if (c.n_candidates, c.n_chosen, c.reduction, c.input_names) != \
+                        (first.n_candidates, first.n_chosen, first.reduction, first.input_names):
                     raise UsageError(f"key {key!r} is reused by InputChoices with different settings: {first_path!r} "
                                      f"and {path!r}")
                 if c.reduction == "none":

@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import UsageError
 from .choices import InputChoice, LayerChoice
 from .discovery import find_choices
+from .nni_json import ChoiceInfo, read_value
 from .spec import ArchError, ModelArch
 
 
@@ -29,9 +30,10 @@ class FixedInputChoice(nn.Module):
         super().__init__()
         self.n_candidates, self.reduction = choice.n_candidates, choice.reduction
         self.chosen = tuple(choice.options[option])
-        self._reduce = choice.reduce
+        self._reduce, self._as_list = choice.reduce, choice.as_list
 
-    def forward(self, inputs: list[torch.Tensor | None]) -> Any:
+    def forward(self, inputs: list[torch.Tensor | None] | dict[str, torch.Tensor | None]) -> Any:
+        inputs = self._as_list(inputs)  # a list, or NNI 1.x's dict keyed by choose_from
         return self._reduce([inputs[i] for i in self.chosen])
 
     def extra_repr(self) -> str:
@@ -43,8 +45,10 @@ def apply_fixed_architecture(model: nn.Module, arch: ModelArch | Mapping[str, An
     """``model`` with every ``LayerChoice`` replaced by its chosen candidate and every ``InputChoice`` by a fixed
     selector, so it holds exactly the chosen network's parameters (NNI's ``apply_fixed_architecture``).
 
-    ``arch``: a :class:`ModelArch`, an NNI JSON dict (key → one-hot list), hwnas's record, or the path of a JSON file
-    holding either. Keys that do not match the model's choices are refused with the differences."""
+    ``arch``: a :class:`ModelArch`, an NNI JSON dict (key → one-hot list, or any other dialect NNI writes: see
+    :mod:`hwnas.space.nni_json`), hwnas's record, or the path of a JSON file holding either. Keys that do not match
+    the model's choices are refused with the differences; a choice with a single option (a one-candidate
+    ``LayerChoice``, an ``InputChoice`` of one option) may be left out, as hwnas's older files did."""
     found = find_choices(model)
     for path, c in found:
         if c.key is None:
@@ -74,7 +78,7 @@ def apply_fixed_architecture(model: nn.Module, arch: ModelArch | Mapping[str, An
     for path, c in found:
         parent, name = _child(model, path)
         if isinstance(c, LayerChoice):
-            label = chosen[c.key]
+            label = chosen.get(c.key, c.names[0])  # left out: a single candidate (checked above)
             if label not in c.names:
                 raise ArchError(f"choice {c.key!r}: {label!r} is not one of {list(c.names)}")
             setattr(parent, name, c.candidates[c.names.index(label)])
@@ -88,13 +92,14 @@ def apply_fixed_architecture(model: nn.Module, arch: ModelArch | Mapping[str, An
 
 
 def _trivial(found: list[tuple[str, Any]], key: str) -> bool:
-    return all(isinstance(c, InputChoice) and len(c.options) < 2 for _, c in found if c.key == key)
+    """Whether the choices of ``key`` have a single option (either kind): a file may leave them out."""
+    return all(len(c) < 2 for _, c in found if c.key == key)
 
 
 def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) -> dict[str, str]:
     """key -> chosen label from hwnas's record (``{"arch": "k=v;..."}``, ``{"choices": {...}}``, ``k=v;...``) or NNI's
-    JSON (key -> one-hot list over a LayerChoice's candidates / multi-hot list over an InputChoice's inputs; a label
-    or an index is accepted too), read against the model's own choice modules."""
+    JSON in any of its dialects (:func:`hwnas.space.nni_json.read_value`), read against the model's own choice
+    modules."""
     if isinstance(data, str):
         text = data.strip()
         if text.startswith("{"):
@@ -117,23 +122,5 @@ def _chosen_labels(data: Mapping[str, Any] | str, found: list[tuple[str, Any]]) 
         if c is None:
             out[str(key)] = str(v)  # reported as not in the model by the caller
             continue
-        if isinstance(v, list):
-            if any(b not in (True, False, 0, 1) for b in v):
-                raise ArchError(f"choice {key!r}: {v} is not a list of booleans")
-            hot = tuple(i for i, b in enumerate(v) if b)
-            if isinstance(c, LayerChoice):
-                if len(v) != len(c.names) or len(hot) != 1:
-                    raise ArchError(f"choice {key!r}: expected a one-hot list of {len(c.names)}, got {v}")
-                out[key] = c.names[hot[0]]
-            else:
-                if len(v) != c.n_candidates or hot not in c.options:
-                    raise ArchError(f"input choice {key!r}: {v} is not a valid choice of {c.n_candidates} inputs "
-                                    f"(n_chosen={c.n_chosen})")
-                out[key] = c.names[c.options.index(hot)]
-        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(c.names):
-            out[key] = c.names[v]
-        elif isinstance(v, str) and v in c.names:
-            out[key] = v
-        else:
-            raise ArchError(f"choice {key!r}: cannot read {v!r} (a one-hot list, a label or an index)")
+        out[key] = read_value(ChoiceInfo.of(key, c), v)
     return out

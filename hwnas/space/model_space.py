@@ -33,6 +33,7 @@ from .counting import count_params
 from .discovery import Decision, discover, find_choices, load_factory, qualified
 from .fixed import apply_fixed_architecture
 from .keys import ModuleKey, parse_shape, shape_text
+from .nni_json import ChoiceInfo, label_inputs, read_value, write_value
 from .spec import ArchError, ModelArch
 
 
@@ -63,6 +64,10 @@ class ModelSpace:
         self.fingerprint = hashlib.sha1(json.dumps(
             [d.to_dict() for d in self.decisions] + [self._rest, shape_text(self.input_shape)],
             sort_keys=True).encode()).hexdigest()[:16]
+        inputs = {c.key: c for _, c in find_choices(template) if isinstance(c, InputChoice)}  # keys set by discover
+        # an InputChoice of one option is no decision, but NNI's JSON has its key: key -> its only label
+        self.single_inputs = {k: c.names[0] for k, c in inputs.items() if len(c.options) < 2}
+        self.input_names = {k: list(c.input_names) for k, c in inputs.items() if c.input_names}
 
     # ---- the interface the stages use (shared with the built-in MBConv spaces) ------------------------------------
     @property
@@ -189,59 +194,65 @@ class ModelSpace:
 
     def _parse_string(self, text: str) -> ModelArch:
         given = ModelArch.pairs(text)
+        for key, label in list(given.items()):  # a one-option InputChoice: no decision, but its key may be named
+            if key in self.single_inputs:
+                if label != self.single_inputs[key]:
+                    raise ArchError(f"input choice {key!r}: {label!r} is not its only option "
+                                    f"{self.single_inputs[key]!r}")
+                del given[key]
         order = self.decision_names()  # any order is accepted; the record keeps the model's
+        for d in self.decisions:  # a one-candidate LayerChoice may be left out, as a one-option InputChoice is
+            if d.key not in given and len(d.labels) == 1:
+                given[d.key] = d.labels[0]
         if set(given) == set(order):
             return self.validate(ModelArch(tuple((k, given[k]) for k in order)))
         return self.validate(ModelArch(tuple(given.items())))
 
+    def choice_info(self, key: str) -> ChoiceInfo:
+        """What reading NNI's JSON needs to know of the choice ``key`` (a decision or a one-option InputChoice)."""
+        if key in self.single_inputs:
+            label = self.single_inputs[key]
+            return ChoiceInfo(key, "input", (label,), max(label_inputs(label), default=-1) + 1,
+                              self._names_of(key), "all")
+        d = self.decisions[self.decision_names().index(key)]
+        if d.kind == "layer":
+            return ChoiceInfo(key, "layer", d.labels)
+        n_chosen = {len(label_inputs(lab)) for lab in d.labels}
+        return ChoiceInfo(key, "input", d.labels, self._input_count(d), self._names_of(key),
+                          n_chosen.pop() if len(n_chosen) == 1 else None)
+
+    def _names_of(self, key: str) -> tuple[str, ...] | None:
+        names = self.input_names.get(key)
+        return tuple(names) if names else None
+
+    def nni_keys(self) -> list[str]:
+        """Every key NNI's JSON has: the decisions' and the one-option InputChoices'."""
+        return self.decision_names() + [k for k in self.single_inputs if k not in self.decision_names()]
+
     def from_nni(self, data: Mapping[str, Any]) -> ModelArch:
-        """NNI's exported JSON: key → list of booleans (one-hot over a LayerChoice's candidates, multi-hot over an
-        InputChoice's inputs); a label or an index is accepted for a LayerChoice too."""
-        unknown = sorted(set(data) - set(self.decision_names()))
-        missing = sorted(set(self.decision_names()) - set(data))
+        """NNI's exported JSON, in any of its dialects (:func:`hwnas.space.nni_json.read_value`): key → list of
+        booleans (one-hot over a LayerChoice's candidates, multi-hot over an InputChoice's inputs), names, indices.
+        A choice with a single option (of either kind) may be left out."""
+        keys = self.nni_keys()
+        single = {d.key for d in self.decisions if len(d.labels) == 1} | set(self.single_inputs)
+        unknown = sorted(set(data) - set(keys))
+        missing = sorted(set(keys) - set(data) - single)
         if unknown or missing:
             raise ArchError(f"the JSON's keys do not match model space {self.name!r}"
                             + (f"; not in the model: {unknown}" if unknown else "")
                             + (f"; missing: {missing}" if missing else ""))
-        pairs = []
-        for d in self.decisions:
-            v = data[d.key]
-            if isinstance(v, list):
-                if any(b not in (True, False, 0, 1) for b in v):
-                    raise ArchError(f"choice {d.key!r}: {v} is not a list of booleans")
-                hot = tuple(i for i, b in enumerate(v) if b)
-                if d.kind == "layer":
-                    if len(v) != len(d.labels) or len(hot) != 1:
-                        raise ArchError(f"choice {d.key!r}: expected a one-hot list of {len(d.labels)}, got {v}")
-                    pairs.append((d.key, d.labels[hot[0]]))
-                elif len(v) != self._input_count(d):
-                    raise ArchError(f"input choice {d.key!r}: expected a list of {self._input_count(d)} (one per "
-                                    f"input), got {v}")
-                else:
-                    label = "+".join(map(str, hot)) if hot else "none"
-                    if label not in d.labels:
-                        raise ArchError(f"input choice {d.key!r}: {v} chooses inputs {list(hot)}, which is not one of "
-                                        f"its options {list(d.labels)}")
-                    pairs.append((d.key, label))
-            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(d.labels):
-                pairs.append((d.key, d.labels[v]))
-            elif isinstance(v, str) and v in d.labels:
-                pairs.append((d.key, v))
-            else:
-                raise ArchError(f"choice {d.key!r}: cannot read {v!r} (a one-hot list, a label or an index)")
-        return self.validate(ModelArch(tuple(pairs)))
+        for key in self.single_inputs:
+            if key in data:
+                read_value(self.choice_info(key), data[key])  # its only option, or refused
+        return self.validate(ModelArch(tuple(
+            (d.key, read_value(self.choice_info(d.key), data[d.key]) if d.key in data else d.labels[0])
+            for d in self.decisions)))
 
     def to_nni(self, arch: ModelArch) -> dict[str, list[bool]]:
-        """NNI's JSON for ``arch``: key → one-hot list (LayerChoice) or multi-hot list over inputs (InputChoice)."""
-        out = {}
-        for d, i in zip(self.decisions, self.indices(arch), strict=True):
-            if d.kind == "layer":
-                out[d.key] = [j == i for j in range(len(d.labels))]
-            else:
-                chosen = set() if d.labels[i] == "none" else {int(v) for v in d.labels[i].split("+")}
-                n = self._input_count(d)
-                out[d.key] = [j in chosen for j in range(n)]
-        return out
+        """NNI 1.x's JSON for ``arch`` (``apply_fixed_architecture``'s format): every key, each a one-hot list over a
+        LayerChoice's candidates or a multi-hot list over an InputChoice's inputs."""
+        chosen = {**self.validate(arch).as_dict(), **self.single_inputs}
+        return {k: write_value(self.choice_info(k), chosen[k]) for k in self.nni_keys()}
 
     def _input_count(self, d: Decision) -> int:
         mod = self._template.get_submodule(d.paths[0])
@@ -284,7 +295,8 @@ class ModelSpace:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "factory": self.factory_ref,
                 "input_shape": list(self.input_shape), "fingerprint": self.fingerprint,
-                "num_classes": self.num_classes, "decisions": [d.to_dict() for d in self.decisions]}
+                "num_classes": self.num_classes, "decisions": [d.to_dict() for d in self.decisions],
+                "single_inputs": dict(self.single_inputs), "input_names": dict(self.input_names)}
 
     def __repr__(self) -> str:
         return (f"ModelSpace({self.name!r}, {len(self.decisions)} decisions, input {shape_text(self.input_shape)}, "
@@ -316,6 +328,10 @@ class RecordedModelSpace(ModelSpace):
             self.fingerprint = str(d["fingerprint"])
             self.num_classes = d.get("num_classes")
             self.decisions = tuple(Decision.from_dict(x) for x in d["decisions"])
+            # recorded since NNI's JSON holds every key (older records lack them: their one-option InputChoices are
+            # then unknown keys)
+            self.single_inputs = {str(k): str(v) for k, v in dict(d.get("single_inputs") or {}).items()}
+            self.input_names = {str(k): [str(n) for n in v] for k, v in dict(d.get("input_names") or {}).items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the model space record is incomplete or damaged ({type(exc).__name__}: {exc})") \
                 from None
