@@ -293,21 +293,50 @@ def sp_shape(cls) -> tuple[int, ...]:
 NNI_PYTHON = Path(os.environ.get("HWNAS_NNI_PYTHON", "/work/nni-venv/bin/python"))
 
 
+class Nni3Twin(nn.Module):
+    """The choices of ``tests/nni3_fixed_arch.py``'s NNI 3.0 model space, under the same keys."""
+
+    def __init__(self):
+        super().__init__()
+        self.lc = LayerChoice([nn.Conv2d(3, 4, k, padding=k // 2) for k in (1, 3, 5, 7)], key="LayerChoice1")
+        self.act = LayerChoice(OrderedDict([("relu", nn.ReLU()), ("tanh", nn.Tanh())]), key="act")
+        self.ic = InputChoice(3, n_chosen=None, key="InputChoice2")
+        self.skip = InputChoice(1, n_chosen=None, key="skip")
+        self.one = InputChoice(1, n_chosen=1, key="one")
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.act(self.lc(x))
+        z = self.ic([y, y * 2, y * 3])
+        s = self.skip([y])
+        return self.fc((z if s is None else z + s).mean((2, 3)) + self.one([y]).mean((2, 3)))
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not NNI_PYTHON.exists(), reason="no NNI 3.0 venv (HWNAS_NNI_PYTHON)")
-def test_nni3_fixed_arch_loads_hwnas_json(tmp_path):
-    """NNI 3.0's ``fixed_arch`` builds a model space frozen to a JSON of label -> value. hwnas writes NNI 1.x's
-    one-hot lists (the seed's format); NNI 3.0 takes candidate names / input indices. The check records what
-    NNI 3.0 does with each form, so a change in either tool shows here."""
-    space = ModelSpace(SeedExample, (1, 3, 8, 8))
-    arch = space.parse({"LayerChoice1": 1, "InputChoice2": [0, 1]})
-    (tmp_path / "nni1.json").write_text(json.dumps(space.to_nni(arch)))
-    (tmp_path / "nni3.json").write_text(json.dumps({"LayerChoice1": 1, "InputChoice2": [0, 1]}))
-    script = ROOT / "tests" / "nni3_fixed_arch.py"
-    out = subprocess.run([str(NNI_PYTHON), str(script), str(tmp_path)], capture_output=True, text=True,
-                         timeout=600)
+def test_nni3_loads_hwnas_nni3_json_and_not_the_nni1_one(tmp_path):
+    """NNI 3.0 has no ``apply_fixed_architecture``; its fixed-architecture loaders (``model_context``,
+    ``ModelSpace.freeze``) take a sample of label -> candidate name / list of input indices. hwnas's
+    ``nni3_arch.json`` loads there to the same network; NNI 1.x's one-hot file (``nni_arch.json``) does not (NNI 3.0
+    refuses the LayerChoice's list), and NNI 3.0 reads an InputChoice's booleans as indices: [false] keeps input 0.
+    Both files load back in hwnas to the same architecture."""
+    from hwnas.search.export import NNI3_ARCH, NNI_ARCH, ExportedArch, save_exported
+
+    space = ModelSpace(Nni3Twin, (1, 3, 8, 8))
+    arch = space.parse("LayerChoice1=1;act=tanh;InputChoice2=0+2;skip=none")
+    save_exported(ExportedArch(arch, space, 1.0, None, 1.0, tuple((1.0,) * len(lab) for lab in
+                                                                   space.choice_labels())), tmp_path / "arch.json")
+    masks_only = {**json.loads((tmp_path / NNI3_ARCH).read_text()), "skip": [False]}
+    (tmp_path / "inputs_as_masks.json").write_text(json.dumps(masks_only))
+    (tmp_path / "arch.json").unlink()
+    out = subprocess.run([str(NNI_PYTHON), str(ROOT / "tests" / "nni3_fixed_arch.py"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["nni3.json"] == {"kernel": 3, "inputs": [0, 1]}  # NNI 3.0's own form: the same network
-    # and the NNI 3.0 form loads in hwnas to the same architecture
-    assert space.parse((tmp_path / "nni3.json").read_text()) == arch
+    want = {"kernel": 3, "act": "Tanh", "inputs": [0, 2], "skip": [], "one": [0]}
+    assert seen["nni"] == "3.0"
+    assert seen[NNI3_ARCH] == {"model_context": want, "freeze": want}
+    assert all("error" in r and "not found in [0, 1, 2, 3]" in r["error"] for r in seen[NNI_ARCH].values())
+    assert seen["inputs_as_masks.json"]["freeze"]["skip"] == [0]  # NNI 3.0's reading of [false]: input 0
+    for name in (NNI_ARCH, NNI3_ARCH, "inputs_as_masks.json"):  # hwnas reads every form the same
+        assert space.parse((tmp_path / name).read_text()) == arch, name

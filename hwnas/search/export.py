@@ -68,14 +68,18 @@ def export_fixed(arch: ArchSpec, space: SearchSpace, costs: BlockCosts, target_m
 
 
 NNI_ARCH = "nni_arch.json"
+NNI3_ARCH = "nni3_arch.json"
 
 
 def save_exported(exported: ExportedArch, path: str | Path) -> None:
-    """``arch.json`` (hwnas's record); for a model space also ``nni_arch.json`` beside it: NNI's format, key ->
-    one-hot list (multi-hot over an InputChoice's inputs), which ``apply_fixed_architecture`` reads."""
+    """``arch.json`` (hwnas's record); for a model space also ``nni_arch.json`` beside it: NNI 1.x's format, every
+    key -> one-hot list (multi-hot over an InputChoice's inputs), which ``apply_fixed_architecture`` reads; and
+    ``nni3_arch.json``: NNI 3.0's sample (candidate name or index, list of input indices), which NNI 3.0's
+    ``model_context`` / ``ModelSpace.freeze`` read (NNI 3.0 cannot read the one-hot lists) and hwnas reads too."""
     atomic_write_json(path, exported.to_dict())
     if getattr(exported.space, "kind", None) == "model":
         atomic_write_json(Path(path).with_name(NNI_ARCH), exported.space.to_nni(exported.arch))
+        atomic_write_json(Path(path).with_name(NNI3_ARCH), exported.space.to_nni3(exported.arch))
 
 
 def load_exported(path: str | Path) -> tuple[ArchSpec, SearchSpace, dict[str, Any]]:

@@ -254,6 +254,23 @@ class ModelSpace:
         chosen = {**self.validate(arch).as_dict(), **self.single_inputs}
         return {k: write_value(self.choice_info(k), chosen[k]) for k in self.nni_keys()}
 
+    def to_nni3(self, arch: ModelArch) -> dict[str, Any]:
+        """NNI 3.0's sample for ``arch`` (what ``nni.nas.space.model_context`` and ``ModelSpace.freeze`` take): every
+        key, a LayerChoice's candidate name (its index for a list of candidates), an InputChoice's list of input
+        indices. NNI 3.0 does not read NNI 1.x's one-hot lists (it refuses them for a LayerChoice and reads an
+        InputChoice's booleans as indices); hwnas reads both forms."""
+        chosen = {**self.validate(arch).as_dict(), **self.single_inputs}
+        out: dict[str, Any] = {}
+        for k in self.nni_keys():
+            info = self.choice_info(k)
+            if info.kind == "input":
+                out[k] = list(label_inputs(chosen[k]))
+            elif info.labels == tuple(str(i) for i in range(len(info.labels))):
+                out[k] = int(chosen[k])  # a list of candidates: NNI 3.0 names them 0, 1, ...
+            else:
+                out[k] = chosen[k]
+        return out
+
     def _input_count(self, d: Decision) -> int:
         mod = self._template.get_submodule(d.paths[0])
         return mod.n_candidates  # type: ignore[union-attr]
