@@ -125,6 +125,11 @@ def test_ambiguous_and_wrong_values_are_refused_in_one_line_naming_choice_and_va
     _one_line_refusal({"two3": "x"}, "'two3'", '"x"')
     _one_line_refusal({"op": [True, True, False]}, "'op'", "[true, true, false]")
     _one_line_refusal({"op": [0, 1]}, "'op'", "[0, 1]")  # two candidates
+    for read in (lambda d: apply_fixed_architecture(Net(), d), lambda d: ModelSpace(Net, (1, 1, 28, 28)).parse(d)):
+        with pytest.raises(ArchError, match=r"'conv1': \[0, 1\] is ambiguous.*\[false, true\]"):
+            read({"conv1": [0, 1], "skipcon": [True]})  # two candidates as indices, candidate 1 as a mask
+    fixed = apply_fixed_architecture(Inputs(), {**BASE, "two3": torch.tensor([True, False, True])})
+    assert fixed.two3.chosen == (0, 2)  # a tensor, as NNI's to_list reads it
     _one_line_refusal({"op": 3}, "'op'", "3")
 
 

@@ -82,6 +82,8 @@ def _mask_hot(info: ChoiceInfo, v: list[Any], n: int, what: str) -> tuple[int, .
 def read_value(info: ChoiceInfo, value: Any) -> str:
     """The label ``value`` chooses for the choice ``info`` (an ``ArchError`` in one line, naming the choice and the
     value, when it chooses nothing valid or could mean two things)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, list)):  # a tensor or array, as NNI's to_list
+        value = value.tolist()
     if isinstance(value, tuple):
         value = list(value)
     return _read_layer(info, value) if info.kind == "layer" else _read_input(info, value)
@@ -116,10 +118,12 @@ def _read_layer(info: ChoiceInfo, v: Any) -> str:
     distinct = all(i is not None for i in idx) and len(set(idx)) == len(idx)
     if as_mask is not None and not distinct:  # repeats: no index list, so the 0/1 one-hot it is
         return info.labels[as_mask]
-    raise ArchError(f"choice {key!r}: cannot read {show(v)}: " + (
-        f"as NNI's index list it chooses {len(v)} candidates, as a 0/1 mask candidate {info.labels[as_mask]!r}; "
-        f"write {show([j == as_mask for j in range(n)])} if the mask is meant" if as_mask is not None else
-        f"expected one candidate (one of {list(info.labels)} or an index below {n}) or a one-hot list of {n}"))
+    if as_mask is not None:
+        raise ArchError(f"choice {key!r}: {show(v)} is ambiguous: as NNI's index list it chooses {len(v)} candidates, "
+                        f"as a 0/1 mask candidate {info.labels[as_mask]!r}; write "
+                        f"{show([j == as_mask for j in range(n)])} if the mask is meant")
+    raise ArchError(f"choice {key!r}: cannot read {show(v)}: expected one candidate (one of {list(info.labels)} or "
+                    f"an index below {n}) or a one-hot list of {n}")
 
 
 def _input_index(info: ChoiceInfo, x: Any) -> int | None:
