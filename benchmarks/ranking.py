@@ -58,18 +58,27 @@ def budget_of(name: str) -> dict[str, Any]:
     return {**DEFAULT, **(QUICK | BUDGETS)[name]}
 
 
-def score_set(cfg: dict[str, Any], n: int, data_seed: int = 0) -> Any:
-    """``n`` Fashion-MNIST training images outside the budget's own (same preprocessing): the scoring split."""
+def score_set(cfg: dict[str, Any], n: int, data_seed: int = 0, valid_fraction: float = 0.1) -> Any:
+    """``n`` Fashion-MNIST training images outside the budget's own, preprocessed as the budget's: resized and
+    normalised with the budget's training split's statistics (as ``budget_study.fashion_mnist`` draws it)."""
     from hwnas.train.data import _labels
     from hwnas.train.data.datasets import ImageData
     from hwnas.train.data.datasets import to_float as _to_float
 
+    if cfg["distort"]:
+        raise SystemExit("ranking: the scoring split is not distorted; pick a budget without -distort")
     fashion_mnist(cfg, data_seed=data_seed)  # loads _RAW
     rng = np.random.default_rng(data_seed)
     order = rng.permutation(len(_RAW["train_y"]))
+    own = _to_float(torch.as_tensor(_RAW["train_x"][order[:cfg["n"]]] / 255.0, dtype=torch.float32)[:, None],
+                    cfg["res"])
+    held = rng.permutation(cfg["n"])[:max(1, int(round(cfg["n"] * valid_fraction)))]  # _split's draw
+    train = own[np.setdiff1d(np.arange(cfg["n"]), held)]
+    mean = train.mean(dim=(0, 2, 3), keepdim=True)
+    std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     keep = order[cfg["n"]:cfg["n"] + n]  # the budget's images are order[:n]
     x = torch.as_tensor(_RAW["train_x"][keep] / 255.0, dtype=torch.float32)[:, None]
-    return ImageData(_to_float(x, cfg["res"]), _labels(_RAW["train_y"][keep].copy()))
+    return ImageData((_to_float(x, cfg["res"]) - mean) / std, _labels(_RAW["train_y"][keep].copy()))
 
 
 def networks(space, n: int) -> list[Any]:
@@ -137,6 +146,11 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
                         generator=generator(seed + 5))
     t1 = time.perf_counter()
     scores = {str(a): inherited_accuracy(net, a, calib, scoring, rt, 10) for a in networks(space, n)}
+    own = float(RunDir(run).read_log()["valid_acc"].iloc[-1])
+    median = float(np.median(list(scores.values())))
+    if median < 0.5 * own:  # the children must be scored on images preprocessed as the supernet trained on
+        raise SystemExit(f"ranking: {recipe} seed {seed}: median inherited accuracy {median:.3f} against the "
+                         f"supernet's own validation {own:.3f}: the scoring split is not preprocessed as its images")
     shard = {"budget": budget, "recipe": recipe, "seed": seed, "epochs": epochs, "search": replace(search).to_dict(),
              "train_s": shard.get("train_s", train_s), "train_cpu_s": shard.get("train_cpu_s", train_cpu),
              "score_s": time.perf_counter() - t1, "score_images": score_images, "scores": scores}

@@ -15,6 +15,11 @@ batch 32, as ``make demo``) and the same retrain:
 - ``rl-shared``: REINFORCE (hard preset, 4 samples per step), weight-shared;
 - ``evolution-shared``: Once-for-All-style evolution (population 16, 4 generations) scored on a one-shot
   weight-shared supernet trained 9 epochs on uniform paths (one per seed, shared by the targets);
+- ``spos-evolution`` (issue 25): train once, search many with hwnas's own parts: one SPOS supernet per seed
+  (``--method spos``, uniform single paths, shared weights, the same 9 supernet epochs and batch), then at each
+  target ``--method evolution --supernet RUN`` (regularized evolution scored by inherited accuracy with BatchNorm
+  recalibration on the held-out split, candidates over the target rejected under the latency model); every
+  retrained network is also scored on that supernet (``inherited_spos_test_acc``: its τ);
 - ``random``: a random architecture moved under the target (no search budget);
 - ``nni``: NNI 3.0 ``Proxyless`` in its own venv (``peers/nni_worker.py``; its expected-latency penalty driven by
   the same per-block costs).
@@ -145,7 +150,7 @@ BUDGET = "r16-w25-n2k-e10-distort"
 # seeds that played no part in choosing it
 FRESH_SEEDS_FROM = 5
 TARGET_FRACS = (0.2, 0.4, 0.6)
-METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni")
+METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni", "spos-evolution")
 # recipe probes (issue 16's list of what to try): grad-shared (or grad) with one setting changed, same search budget
 PROBES = {
     "grad-shared-warm6": dict(warmup_epochs=6, search_epochs=3),  # longer warm-up, same 9 supernet epochs
@@ -284,6 +289,8 @@ def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, 
             extra: dict[str, Any] = {}
             if method == "random":
                 arch = random_under_target(space, latency, t, rng)
+            elif method == "spos-evolution":
+                arch, extra = spos_evolution(space, costs, data, t, seed, quick, work / f"seed{seed}")
             elif method.startswith("evolution"):
                 fit = inherited()["fit"]
                 cfg = method_config(method, seed, quick)
@@ -335,9 +342,61 @@ def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, 
             ret["inherited_recal_test_acc"] = _inherited_acc_recalibrated(inherited()["net"], space.parse(a), space,
                                                                           data, seed)
             save()
+    if "spos-evolution" in methods:  # every retrained network on the seed's SPOS supernet (its ranking)
+        for a, ret in shard["retrained"].items():
+            if "inherited_spos_test_acc" not in ret:
+                ret["inherited_spos_test_acc"] = spos_score(space, data, seed, quick, work / f"seed{seed}",
+                                                            space.parse(a))
+                save()
     shard["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     save()
     return shard
+
+
+def _spos_supernet(space, costs, data, seed: int, quick: bool, work: Path) -> Path:
+    """The seed's SPOS supernet (trained once, resumed if killed): 9 epochs of uniform single paths as the
+    one-shot supernets of the other methods (``QUICK_SEARCH``'s 2 in the quick run)."""
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.run import RunDir
+
+    run = work / "spos-supernet"
+    base = QUICK_SEARCH if quick else SEARCH
+    epochs = base["warmup_epochs"] + base["search_epochs"]
+    if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
+        run_search(space, costs, data, SearchConfig(method="spos", supernet_weights="shared", n_epochs=epochs,
+                                                    batch_size=base["batch_size"], seed=seed, search_rounds=0,
+                                                    progress=False),
+                   run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
+    return run
+
+
+def spos_evolution(space, costs, data, target: float, seed: int, quick: bool, work: Path):
+    """Regularized evolution on the seed's SPOS supernet at ``target`` (no training: ``--supernet RUN``)."""
+    from hwnas.search import SearchConfig, run_search
+
+    sup = _spos_supernet(space, costs, data, seed, quick, work)
+    base = QUICK_SEARCH if quick else SEARCH
+    cfg = SearchConfig(method="evolution", supernet=str(sup), supernet_weights="shared", target_ms=target, seed=seed,
+                       batch_size=base["batch_size"], progress=False,
+                       **({"search_rounds": 2, "search_args": {"per_round": 4, "recalibrate_batches": 2}}
+                          if quick else {}))
+    t0 = time.perf_counter()
+    run = work / "spos-evolution" / f"T{target:.5g}"
+    res = run_search(space, costs, data, cfg, run_dir=run, resume=(run / "config.json").exists(), log=None)
+    return space.parse(res.arch_string), {"spos_search_s": time.perf_counter() - t0,
+                                          "spos_train_s": _train_seconds(sup)}
+
+
+def _train_seconds(run: Path) -> float:
+    from hwnas.search.run import RunDir
+
+    return float(RunDir(run).read_log()["train_s"].fillna(0).sum())
+
+
+def spos_score(space, data, seed: int, quick: bool, work: Path, arch) -> float:
+    """Test accuracy of ``arch`` on the seed's SPOS supernet, BatchNorm recalibrated (as the evolution scores)."""
+    return _inherited_acc_recalibrated(_oneshot_net(space, work / "spos-supernet"), arch, space, data, seed,
+                                       batches=2 if quick else 10)
 
 
 def _oneshot_net(space, run_dir: Path):
@@ -521,10 +580,13 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
     tau = _kendall({(r["seed"], r["arch"]): (r["inherited_test_acc"], r["test_acc"]) for r in rows}, rng)
     tau_recal = _kendall({(r["seed"], r["arch"]): (r["inherited_recal_test_acc"], r["test_acc"]) for r in rows
                           if "inherited_recal_test_acc" in r}, rng)
+    # the same on the seed's SPOS supernet (hwnas --method spos, recalibrated BatchNorm), where it was trained
+    tau_spos = _kendall({(r["seed"], r["arch"]): (r["inherited_spos_test_acc"], r["test_acc"]) for r in rows
+                         if "inherited_spos_test_acc" in r}, rng)
     heads = {f"{h['target_ms']:.5g}": h["summary"] for h in
              (read_json(q, "headroom", expect=dict) for q in sorted(shards.glob("headroom-T*.json"))) if "summary" in h}
     return {"per_target": per_target, "hypervolume_ratio_to_random": hv_ratio, "kendall_tau": tau,
-            "kendall_tau_recalibrated_bn": tau_recal, "headroom": heads,
+            "kendall_tau_recalibrated_bn": tau_recal, "kendall_tau_spos": tau_spos, "headroom": heads,
             "noise": noise(rows, targets), "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
 
 
@@ -662,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table_of(res))
         print(json.dumps({"hypervolume_ratio_to_random": res["hypervolume_ratio_to_random"],
                           "kendall_tau": res["kendall_tau"],
-                          "kendall_tau_recalibrated_bn": res["kendall_tau_recalibrated_bn"]}, indent=1))
+                          "kendall_tau_recalibrated_bn": res["kendall_tau_recalibrated_bn"],
+                          "kendall_tau_spos": res["kendall_tau_spos"]}, indent=1))
         print(f"wrote {out}")
     return 0
 
