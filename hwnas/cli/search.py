@@ -43,7 +43,9 @@ CONFIG_FLAGS = [
     ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),
     ("--arch-every", "grad_update_arch_param_every", positive_int, "architecture step every N weight steps (default 5)"),
     ("--arch-steps", "grad_update_steps", positive_int, "architecture steps each time (default 1)"),
-    ("--latency-loss", "latency_loss", str, "mul#log (default) | add#linear | mul#pow | add#abs"),
+    ("--latency-loss", "latency_loss", str, "auto (default: mul#log where the target and the fastest "
+                                                 "network are above 1 ms, else add#abs) | mul#log | add#linear | "
+                                                 "mul#pow | add#abs (aims E[LAT] at the target; docs/search.md)"),
     ("--loss-alpha", "loss_alpha", finite_float, "mul#log α (default 0.2)"),
     ("--loss-beta", "loss_beta", finite_float, "mul#log / mul#pow β (default 0.3)"),
     ("--loss-lambda", "loss_lambda", finite_float, "add#linear / add#abs λ (default 0.1)"),

@@ -41,18 +41,24 @@ def costs_to_dict(costs: BlockCosts) -> dict[str, Any]:
 
 
 def costs_from_dict(d: dict[str, Any], where: str = "block costs") -> BlockCosts:
-    """Read recorded block costs, checked: finite, non-negative milliseconds in a list per block."""
+    """Read recorded block costs, checked: finite milliseconds in a list per block, and every network's total at
+    least 0. A single cost may be negative: the calibrated predictor's per-candidate corrections are (a candidate
+    cheaper than the reference one), while the total of each network is a latency."""
     import math
 
     def ms(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise RunError(f"{where} is damaged: {v!r} is not a latency in ms")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise RunError(f"{where} is damaged: {v!r} is not a number of ms")
         return float(v)
 
     if not isinstance(d, dict) or "const_ms" not in d or not isinstance(d.get("costs"), list) \
             or not all(isinstance(c, list) and c for c in d["costs"]):
         raise RunError(f"{where} is damaged: expected {{\"const_ms\": ms, \"costs\": [[ms, ...], ...]}}")
-    return BlockCosts(ms(d["const_ms"]), tuple(tuple(ms(v) for v in c) for c in d["costs"]))
+    costs = BlockCosts(ms(d["const_ms"]), tuple(tuple(ms(v) for v in c) for c in d["costs"]))
+    if costs.min_ms() < 0:
+        raise RunError(f"{where} is damaged: the fastest network's latency would be {costs.min_ms():.4g} ms, "
+                       f"below 0")
+    return costs
 
 
 def check_run_config(data: Any, where: str) -> dict[str, Any]:

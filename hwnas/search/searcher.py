@@ -162,14 +162,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run on "
                          "your own DataLoaders")
     supernet = _supernet_run(cfg, space) if cfg.supernet else None
+    # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
+    loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
 
     def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
         rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
-        resolved = rd.describe(config, space, costs, data_desc,
-                               {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
-                               if latency_fn else None, inputs=inputs)
+        extra = {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)} if latency_fn else {}
+        if loss_used:
+            extra["latency_loss"] = loss_used
+        resolved = rd.describe(config, space, costs, data_desc, extra or None, inputs=inputs)
         resolved["parts"] = parts
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
@@ -241,6 +244,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     log(f"training on {rt.device}" + (f" ({rt.describe().get('device_name')})" if rt.device.type == "cuda" else "")
         + f", mixed precision {rt.amp}" + (", channels-last" if rt.channels_last else ""))
     log("parts: " + _describe_parts(parts))
+    if loss_used and cfg.latency_loss != loss_used:
+        log(f"latency loss {cfg.latency_loss}: {loss_used} for a target of {cfg.target_ms:.4g} ms and a fastest "
+            f"network of {costs.min_ms():.4g} ms")
     if ctx.enabled:
         log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
             f"and step, global batch {gb}, {nb} steps per epoch")
