@@ -81,3 +81,37 @@ def test_cli_search_at_a_sub_millisecond_target_with_the_default_loss(table, tmp
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["search"]["latency_loss"] == "auto"
     assert saved["latency_model"]["latency_loss"] == "add#abs"
+
+
+# ---- 3. epochs with fewer batches than --arch-every -------------------------------------------------------------
+def test_arch_every_longer_than_an_epoch_is_clamped_and_alpha_moves(space, costs, data, tmp_path, caplog):
+    """72 synthetic training images at batch 32: 3 batches per epoch, fewer than the default 5 weight steps between
+    architecture steps. Before, α never moved and the run still 'exported' a network."""
+    cfg = _quick(target_ms=0.9, batch_size=32, n_epochs=2, latency_loss="add#abs", arch_optim_lr=0.05)
+    lines: list[str] = []
+    res = run_search(space, costs, data, cfg, run_dir=tmp_path / "r", log=lines.append)
+    assert any("architecture step every 3 weight steps" in line for line in lines), lines
+    search_rows = [r for r in res.history if r["phase"] == "search"]
+    assert all(r["arch_loss"] == r["arch_loss"] for r in search_rows)  # not NaN: α had steps in every epoch
+    assert res.alpha_moved
+
+
+def test_a_search_whose_alpha_never_moved_says_so(space, costs, data, tmp_path, capsys):
+    """Warm-up only (no search epoch): the exported network is the latency model's pick from untrained α."""
+    lines: list[str] = []
+    res = run_search(space, costs, data, _quick(target_ms=0.9, n_epochs=0), run_dir=tmp_path / "r",
+                     log=lines.append)
+    assert not res.alpha_moved
+    assert any("α never moved" in line for line in lines)
+    assert not any("fitted to the target" in line and "never" not in line for line in lines)
+
+
+def test_cli_search_with_short_epochs_adapts_and_one_without_search_epochs_warns(table, tmp_path, capsys):
+    common = ["search", "--space", "tiny", "--table", str(table), "--target-ms", "0.2", "--warmup-epochs", "1",
+              "--data", "synthetic", "--data-limit", "64", "--batch-size", "16", "--quiet"]
+    assert main([*common, "--epochs", "1", "-o", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "architecture step every" in out and "never moved" not in out
+    assert main([*common, "--epochs", "0", "-o", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "α never moved" in out and "not searched" in out

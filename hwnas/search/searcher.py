@@ -52,6 +52,9 @@ class SearchResult:
     run_dir: Path
     history: tuple[dict[str, Any], ...]
     exported: ExportedArch
+    # False when the architecture parameters (α, or a controller's) ended where they started in the epochs this call
+    # ran: the exported network is then the latency model's pick from untrained α, not a searched one
+    alpha_moved: bool = True
 
     @property
     def arch_string(self) -> str:
@@ -258,6 +261,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         est.check(st)
         if not est.trains:
             st.extra["scoring"] = est.describe()
+    before = [p.detach().clone() for p in optim.parameters(net)]
     for epoch in range(first, total):
         est, stage_epoch = _stage_of(stages, epoch)
         st.extra["epoch"] = epoch
@@ -276,17 +280,38 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         for cb in callbacks:
             cb(epoch, row)
 
+    moved = _alpha_moved(before, optim, net, stages, ran=first < total)
     exported = _export(st, stages, costs, cfg)
     if ctx.is_main:
         save_exported(exported, rd.file(RunDir.ARCH))
     ctx.barrier()
+    if not moved:
+        warning = (f"α never moved: no architecture step ran in the {total - first} epoch(s) of this search "
+                   f"({'no search epoch' if not any(e.phase == 'search' and e.epochs for e in stages) else 'see log.csv: arch_loss is empty'}), "
+                   f"so the exported network is not a searched one but the latency model's pick from the initial α; "
+                   f"run search epochs (--epochs) with at least --arch-every batches each")
+        logger.warning(warning)
+        if log is not logger.info:
+            log("warning: " + warning)
     if exported.argmax is not None:
         log(f"argmax architecture {exported.argmax} predicted {costs.arch_ms(exported.argmax, space):.4g} ms; "
-            f"fitted to the target")
+            + ("fitted to the target" if moved else "α never moved: a network fitted to the target by the latency "
+                                                   "model alone"))
     log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
         + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
-                        tuple(history), exported)
+                        tuple(history), exported, alpha_moved=moved)
+
+
+def _alpha_moved(before: list[torch.Tensor], optim: Any, net: Any, stages: list[Any], *, ran: bool) -> bool:
+    """Whether the architecture parameters changed in the epochs just run (True where there is nothing to tell:
+    nothing ran, or a derivative-free optimizer that keeps no α chose the network)."""
+    if not ran or optim.derivative_free or any(not s.trains and s.epochs for s in stages):
+        return True
+    after = [p.detach() for p in optim.parameters(net)]
+    if not after:
+        return True
+    return any(not torch.equal(a.to(b.device), b) for a, b in zip(before, after, strict=True))
 
 
 def write_experiment(rd: RunDir, config: SearchConfig, parts: dict[str, Any], inputs: dict[str, Any] | None) -> None:
