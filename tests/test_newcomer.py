@@ -115,3 +115,20 @@ def test_cli_search_with_short_epochs_adapts_and_one_without_search_epochs_warns
     assert main([*common, "--epochs", "0", "-o", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "α never moved" in out and "not searched" in out
+
+
+# ---- 6. retrain uses the data the run recorded --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run(table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["search", "--space", "tiny", "--table", str(table), "--target-ms", "0.2", "--epochs", "1",
+                 "--warmup-epochs", "1", "--data", "synthetic", "--data-limit", "64", "--batch-size", "16",
+                 "--latency-loss", "add#abs", "--quiet", "-o", str(out)]) == 0
+    return out
+
+
+def test_retrain_without_data_uses_the_runs_data(run, capsys):
+    capsys.readouterr()
+    assert main(["retrain", str(run), "--epochs", "1", "--no-measure", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "(synthetic," in out and "digits" not in out

@@ -123,8 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("source", nargs="?", help="search run directory or exported arch.json")
     r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
     add_space_args(r, default="proxyless-cifar")
-    r.add_argument("--data", default="digits", help="as for search (default digits)")
-    r.add_argument("--data-limit", type=positive_int)
+    r.add_argument("--data", help="as for search (default: the data set the search run recorded, else digits)")
+    r.add_argument("--data-limit", type=positive_int, help="as for search (default: the run's, with its data)")
     r.add_argument("--epochs", type=non_negative_int, default=30)
     r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
     r.add_argument("--lr", type=positive_float, default=0.05)
@@ -363,6 +363,20 @@ def cmd_retrain(a: argparse.Namespace) -> int:
         raise UsageError("retrain needs a search run directory, an arch.json, or --arch with --space")
     if a.inherit and run_dir is None:
         raise UsageError("--inherit needs a search run directory (it holds the supernet checkpoint)")
+    if a.data is None:  # the data the search ran on, as `search --resume` takes it
+        rec = (RunDir(run_dir).config().get("inputs") or {}) if run_dir is not None and \
+            RunDir(run_dir).file(RunDir.CONFIG).exists() else {}
+        if rec.get("data"):
+            a.data = rec["data"]
+            if a.data_limit is None:
+                a.data_limit = rec.get("data_limit")
+            if a.augment is None:
+                a.augment = rec.get("augment")
+            if not a.quiet:
+                print(f"data: {a.data}" + (f" (at most {a.data_limit} images)" if a.data_limit else "")
+                      + ", as the search run recorded (--data to train on another)")
+        else:
+            a.data = "digits"
     cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device or "auto",
                         amp=a.amp or "off", workers=a.workers)
     data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit, augment=a.augment)
