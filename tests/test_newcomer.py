@@ -132,3 +132,14 @@ def test_retrain_without_data_uses_the_runs_data(run, capsys):
     assert main(["retrain", str(run), "--epochs", "1", "--no-measure", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "(synthetic," in out and "digits" not in out
+
+
+# ---- 7. the Python API measures as the CLI does -----------------------------------------------------------------
+@pytest.mark.parametrize("name", ["onnxruntime", "torch"])  # the fake backend keeps its quick protocol
+def test_create_backend_defaults_to_the_clis_protocol(name, tmp_path):
+    from hwnas.cli.flags import backend_from_args
+    from hwnas.cli.main import build_parser
+    from hwnas.profilers import create_backend
+
+    a = build_parser().parse_args(["profile", "--space", "tiny", "--backend", name, "-o", str(tmp_path / "t.csv")])
+    assert create_backend(name, threads=1).settings() == backend_from_args(a).settings()
