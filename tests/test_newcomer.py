@@ -143,3 +143,37 @@ def test_create_backend_defaults_to_the_clis_protocol(name, tmp_path):
 
     a = build_parser().parse_args(["profile", "--space", "tiny", "--backend", name, "-o", str(tmp_path / "t.csv")])
     assert create_backend(name, threads=1).settings() == backend_from_args(a).settings()
+
+
+# ---- 8. labels outside the class range ----------------------------------------------------------------------------
+def test_cifar_batches_with_a_label_outside_the_ten_classes_are_refused_naming_the_file(tmp_path, capsys):
+    import numpy as np
+
+    from hwnas.train.data import load_cifar10, write_cifar_batch
+
+    rng = np.random.default_rng(0)
+    for name, n in (("data_batch_1", 40), ("test_batch", 10)):
+        labels = rng.integers(0, 10, n)
+        if name == "data_batch_1":
+            labels[7] = 99
+        write_cifar_batch(tmp_path / name, rng.integers(0, 255, (n, 3, 32, 32)), labels)
+    with pytest.raises(UsageError, match=r"data_batch_1.*label 99.*0\.\.9"):
+        load_cifar10(tmp_path)
+    assert main(["retrain", "--space", "tiny", "--arch", "k5e6-k5e6|k5e3-k3e6", "--data", f"cifar10:{tmp_path}",
+                 "--epochs", "1", "--no-measure", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "label 99" in err and "Traceback" not in err
+
+
+def test_idx_test_labels_outside_the_training_classes_are_refused(tmp_path):
+    import numpy as np
+
+    from hwnas.train.data import load_idx, write_idx
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 255, (30, 8, 8)).astype(np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", (np.arange(30) % 3).astype(np.uint8))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 255, (6, 8, 8)).astype(np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 7, 0, 1], dtype=np.uint8))
+    with pytest.raises(UsageError, match=r"label 7.*0\.\.2"):
+        load_idx(tmp_path, resolution=8)

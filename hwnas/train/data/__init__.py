@@ -136,6 +136,18 @@ def _check_classes(labels: np.ndarray, num_classes: int, where: str) -> None:
         raise UsageError(f"{where} has {len(present)} class(es) with images; classification needs at least 2")
 
 
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Every label must name one of the ``num_classes`` classes (0..num_classes-1): a label outside that range
+    would stop training with a traceback from the loss, in the middle of a search."""
+    labels = np.asarray(labels)
+    if not len(labels):
+        return
+    bad = labels[(labels < 0) | (labels >= num_classes)]
+    if len(bad):
+        raise UsageError(f"{where} holds label {int(bad[0])} ({len(bad)} image(s) with labels outside the "
+                         f"{num_classes} classes 0..{num_classes - 1})")
+
+
 def _hold_out(n: int, valid_fraction: float, rng: np.random.Generator, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not 0 < valid_fraction < 1:
         raise UsageError("valid_fraction must be between 0 and 1")
@@ -211,6 +223,8 @@ def _streamed(name: str, train_src: Any, test_src: Any, *, num_classes: int, res
     rng = np.random.default_rng(seed)
     n = len(train_src)
     pool = np.arange(n) if limit is None else np.sort(rng.permutation(n)[:limit])
+    check_labels(train_src.labels, num_classes, f"{name}: the training set")
+    check_labels(test_src.labels, num_classes, f"{name}: the test set")
     _check_classes(train_src.labels[pool], num_classes, name)
     tr, va = _hold_out(len(pool), valid_fraction, rng, name)
     test_idx = np.arange(len(test_src)) if limit is None else np.arange(min(limit, len(test_src)))
@@ -271,9 +285,11 @@ def load_cifar10(path: str | Path, *, resolution: int = 32, channels: int = 3, s
     found = [path / f for f in CIFAR_TRAIN_FILES if (path / f).exists()]
     if not found:
         raise InputNotFound(f"no CIFAR-10 training batches (data_batch_1..5) in {path}")
-    parts = [read_cifar_batch(f) for f in found]
+    parts = [read_cifar_batch(f) for f in (*found, path / CIFAR_TEST_FILE)]
+    for f, (_, labels) in zip((*found, path / CIFAR_TEST_FILE), parts, strict=True):
+        check_labels(labels, 10, f"CIFAR-10 batch {f}")
+    test = ArraySource(*parts.pop(), "cifar10")
     train = ArraySource(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), "cifar10")
-    test = ArraySource(*read_cifar_batch(path / CIFAR_TEST_FILE), "cifar10")
     mean, std = train.stats(seed=seed)
     return _streamed("cifar10", train, test, num_classes=10, resolution=resolution, channels=channels, seed=seed,
                      valid_fraction=valid_fraction, limit=limit, augment=augment or "cifar", mean=mean, std=std)
