@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from hwnas.cli import main
 from hwnas.errors import UsageError
@@ -177,3 +178,34 @@ def test_idx_test_labels_outside_the_training_classes_are_refused(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 7, 0, 1], dtype=np.uint8))
     with pytest.raises(UsageError, match=r"label 7.*0\.\.2"):
         load_idx(tmp_path, resolution=8)
+
+
+# ---- 9. export of a model space's retrained network --------------------------------------------------------------
+class TinyNet(torch.nn.Module):
+    """A model space small enough for a test: one LayerChoice, a BatchNorm1d head (as users write them)."""
+
+    def __init__(self):
+        super().__init__()
+        from hwnas.space import LayerChoice
+
+        nn = torch.nn
+        self.conv = LayerChoice([nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 5, padding=2)])
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 4 * 4, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                  nn.Linear(16, 4))
+
+    def forward(self, x):
+        return self.head(torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4))
+
+
+MODEL = ["--model", f"{__name__}:TinyNet", "--input-shape", "1,3,16,16"]
+
+
+def test_export_of_a_model_space_network_takes_model_or_the_recorded_factory(tmp_path, capsys):
+    out = tmp_path / "retrained"
+    assert main(["retrain", *MODEL, "--arch", "conv=1", "--data", "synthetic", "--data-limit", "40", "--epochs", "1",
+                 "--no-measure", "--quiet", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out), *MODEL, "-o", str(tmp_path / "a.onnx")]) == 0
+    assert "within" in capsys.readouterr().out
+    assert main(["export", str(out), "-o", str(tmp_path / "b.onnx")]) == 0  # the factory model.pt records
+    assert (tmp_path / "b.onnx").exists()

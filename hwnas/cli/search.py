@@ -147,7 +147,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-o", "--output", required=True, help="file to write (model.onnx, model.pte)")
     e.add_argument("--data", help="re-estimate BatchNorm statistics of supernet weights on this data set's "
                                   "training images, and check the export on its test images")
-    e.add_argument("--data-limit", type=int)
+    e.add_argument("--data-limit", type=positive_int)
+    e.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
+                   help="a model space's network: your model (default: the factory the run or model.pt records, "
+                        "imported from the current directory or PYTHONPATH); needs --input-shape")
+    e.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1, with --model")
     e.set_defaults(func=cmd_export)
 
 
@@ -287,20 +291,27 @@ def cmd_export(a: argparse.Namespace) -> int:
     fmt = a.format or Path(a.output).suffix.lstrip(".").lower()
     if fmt not in ("onnx", "pte"):
         raise UsageError(f"cannot tell the format from {a.output!r}: pass --format onnx or pte")
+    if a.input_shape and not a.model:
+        raise UsageError("--input-shape goes with --model")
+    import os
+
+    if os.getcwd() not in sys.path:  # a recorded factory is imported from the current directory, as --model is
+        sys.path.insert(0, os.getcwd())
+    given = space_from_args(a) if a.model else None
     data = calib = None
     if a.data:
         src = Path(a.source)
         try:
-            space = load_model(src)[2] if (src.suffix == ".pt" or (src / "model.pt").exists()) else None
+            space = load_model(src, given)[2] if (src.suffix == ".pt" or (src / "model.pt").exists()) else None
         except UsageError:
             space = None
         if space is None:
             from ..search.export import load_exported
 
-            space = load_exported(src)[1]
+            space = given or load_exported(src)[1]
         data = data_for_space(a.data, space, limit=a.data_limit, augment="none")
         calib = make_loader(data.train, 64, generator=torch.Generator().manual_seed(0))
-    model, arch, space, what = run_model(a.source, recalibrate_with=calib)
+    model, arch, space, what = run_model(a.source, recalibrate_with=calib, space=given)
     if data is None and "supernet" in what:
         print("note: BatchNorm statistics are the supernet's (they mix every path); pass --data to re-estimate them")
     path = export_file(model, space, a.output, fmt)
