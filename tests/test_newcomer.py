@@ -209,3 +209,14 @@ def test_export_of_a_model_space_network_takes_model_or_the_recorded_factory(tmp
     assert "within" in capsys.readouterr().out
     assert main(["export", str(out), "-o", str(tmp_path / "b.onnx")]) == 0  # the factory model.pt records
     assert (tmp_path / "b.onnx").exists()
+
+
+# ---- 10. --resume where there is no run -----------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [False, True])
+def test_resume_of_a_folder_without_a_run_says_there_is_no_run(tmp_path, capsys, make):
+    out = tmp_path / "empty"
+    if make:
+        out.mkdir()
+    assert main(["search", "--resume", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no search run to resume" in err and "needs a latency model" not in err

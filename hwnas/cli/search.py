@@ -223,6 +223,10 @@ def cmd_search(a: argparse.Namespace) -> int:
         if not (a.table or a.predictor):
             a = _recorded_inputs(a, saved)
             say(f"resuming {a.output} with the inputs it recorded (config.json)")
+    elif a.resume and not (a.table or a.predictor):
+        raise UsageError(f"there is no search run to resume in {a.output} (no config.json"
+                         + ("" if Path(a.output).exists() else "; the folder does not exist")
+                         + "): start one without --resume, with a latency model (--table or --predictor)")
     for k, v in DEFAULTS.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
