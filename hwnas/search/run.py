@@ -165,7 +165,9 @@ class RunDir:
             # plain tensors and containers only: a checkpoint cannot run code when it is loaded
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types on a damaged file
-            raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {str(exc)[:300]})") from None
+            from ..io import torch_load_problem
+
+            raise RunError(f"checkpoint {path} is corrupt or not hwnas's: {torch_load_problem(exc)}") from None
         need = ("net", "weight_opt", "arch_opt", "strategy", "rng", "history", "epoch")
         missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
         if missing or not isinstance(ckpt["net"], dict) or not isinstance(ckpt["epoch"], int):

@@ -101,7 +101,9 @@ def load_model(path: str | Path, space: Any = None) -> tuple[Network, ArchSpec, 
     except (KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not an hwnas model file (model.pt from hwnas retrain): {exc}") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types on a damaged file
-        raise UsageError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+        from ..io import torch_load_problem
+
+        raise UsageError(f"{path} cannot be read: {torch_load_problem(exc)}") from None
     model = build_model(arch, space)
     model.load_state_dict(state["state_dict"])
     return model.eval(), arch, space
