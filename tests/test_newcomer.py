@@ -220,3 +220,82 @@ def test_resume_of_a_folder_without_a_run_says_there_is_no_run(tmp_path, capsys,
     assert main(["search", "--resume", "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no search run to resume" in err and "needs a latency model" not in err
+
+
+# ---- 12. defaults that work for the user ----------------------------------------------------------------------------
+def test_default_supernet_weights_are_shared_on_built_in_spaces_and_separate_on_model_spaces(space):
+    from hwnas.search.supernet import build_supernet
+    from hwnas.space import ModelSpace
+
+    weights = SearchConfig().supernet_weights
+    assert build_supernet(space, weights=weights).weights == "shared"
+    build_supernet(ModelSpace(TinyNet, (1, 3, 16, 16)), weights=weights)  # not refused: separate there
+
+
+def test_a_predictor_fitted_with_the_default_kind_is_one_search_accepts(table, tmp_path, capsys):
+    archs, pred = tmp_path / "archs.csv", tmp_path / "p.joblib"
+    assert main(["measure-archs", "--space", "tiny", "--backend", "fake", "--n", "12", "--quiet",
+                 "-o", str(archs)]) == 0
+    assert main(["predictor", "fit", "--table", str(table), "--archs", str(archs), "-o", str(pred)]) == 0
+    assert main(["search", "--space", "tiny", "--predictor", str(pred), "--epochs", "1", "--warmup-epochs", "0",
+                 "--data", "synthetic", "--data-limit", "40", "--batch-size", "16", "--quiet",
+                 "-o", str(tmp_path / "r")]) == 0, capsys.readouterr().err
+
+
+# ---- 13. a whole pickled module --------------------------------------------------------------------------------------
+def test_export_of_a_pickled_module_is_one_line_in_hwnas_voice(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), path)  # a whole module: a pickle of classes
+    assert main(["export", str(path), "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "weights_only=False" not in err, err
+    assert "pickled" in err and "state_dict" in err
+
+
+# ---- 14. smaller ones, and the model space's MACs -------------------------------------------------------------------
+def test_measure_archs_on_a_small_model_space_says_it_measured_fewer_and_counts_whole_network_macs(tmp_path, capsys):
+    import pandas as pd
+
+    from hwnas.space import ModelSpace
+    from hwnas.space.counting import count_macs
+
+    out = tmp_path / "a.csv"
+    assert main(["measure-archs", *MODEL, "--backend", "fake", "--n", "8", "--quiet", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 networks" in printed and "holds only 2 distinct networks" in printed
+    space = ModelSpace(TinyNet, (1, 3, 16, 16))
+    rows = pd.read_csv(out)
+    for arch, macs in zip(rows["arch"], rows["macs"], strict=True):
+        assert macs == count_macs(space.build_model(space.parse(arch)), (1, 3, 16, 16))  # head included
+
+
+def test_a_data_limit_below_the_class_count_and_a_head_wider_than_the_classes_are_said(tmp_path, capsys):
+    assert main(["retrain", "--space", "tiny", "--arch", "k5e6-k5e6|k5e3-k3e6", "--data", "digits",
+                 "--data-limit", "5", "--epochs", "1", "--no-measure", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "training images for 10 classes" in out
+    folder = tmp_path / "two"
+    from PIL import Image
+
+    for c in ("cat", "dog"):
+        (folder / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (16, 16), (40 * i, 0, 0) if c == "cat" else (0, 40 * i, 0)).save(folder / c / f"{i}.png")
+    assert main(["retrain", "--space", "tiny", "--arch", "k5e6-k5e6|k5e3-k3e6", "--data", f"folder:{folder}",
+                 "--epochs", "1", "--no-measure", "--quiet", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 classes" in out and "10 outputs" in out and "--num-classes 2" in out
+
+
+def test_small_wording(capsys):
+    from hwnas.cli.main import build_parser
+
+    assert main(["retrain", "--space", "tiny", "--arch", "k5e6-k5e6|k5e3-k3e6", "--data", "synthetic",
+                 "--data-limit", "40", "--epochs", "1", "--no-measure", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 epoch)" in out and "1 epochs" not in out
+    assert main(["profile", *MODEL, "--resolution", "32", "-o", "x.csv"]) == 2
+    assert "--resolution belongs to the named spaces" in capsys.readouterr().err
+    helps = build_parser()._subparsers._group_actions[0].choices
+    limit = next(act for act in helps["search"]._actions if "--data-limit" in act.option_strings)
+    assert "digits, cifar10" not in limit.help and "test" in limit.help

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .flags import (
+    DATA_LIMIT_HELP,
     SPACE_FLAGS,
     add_backend_args,
     add_latency_model_args,
@@ -35,9 +36,10 @@ CONFIG_FLAGS = [
     ("--batch-size", "batch_size", bounded_int(1, 65_536), "images per step and process (default 64; global batch: x processes)"),
     ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
-    ("--supernet-weights", "supernet_weights", str, "separate (default: one set per candidate) | shared (built-in "
-                                                   "spaces: one largest MBConv per block, Once-for-All style) | "
-                                                   "auto (shared for built-in spaces, separate for model spaces)"),
+    ("--supernet-weights", "supernet_weights", str, "auto (default: shared for built-in spaces, separate for model "
+                                                   "spaces) | separate (one set per candidate, as the ProxylessNAS "
+                                                   "paper) | shared (built-in spaces: one largest MBConv per block, "
+                                                   "Once-for-All style)"),
     ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
     ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
     ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),
@@ -95,9 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gumbel, enas, spos, ofa, evolution, random")
     s.add_argument("--data", help="digits (default), digits-hard, fashion-mnist[:DIR], idx:DIR, cifar10:DIR, "
                                   "folder:DIR (train/<class> + val/<class>, or <class>/), synthetic")
-    s.add_argument("--data-limit", type=positive_int,
-                   help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
-                        "copies of each)")
+    s.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP)
     s.add_argument("-o", "--output", type=output_path, required=True, help="run directory")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --output from its last checkpoint (alone: with the inputs and "
@@ -124,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
     add_space_args(r, default="proxyless-cifar")
     r.add_argument("--data", help="as for search (default: the data set the search run recorded, else digits)")
-    r.add_argument("--data-limit", type=positive_int, help="as for search (default: the run's, with its data)")
+    r.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP + " (default: the run's, with its data)")
     r.add_argument("--epochs", type=non_negative_int, default=30)
     r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
     r.add_argument("--lr", type=positive_float, default=0.05)
@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-o", "--output", required=True, help="file to write (model.onnx, model.pte)")
     e.add_argument("--data", help="re-estimate BatchNorm statistics of supernet weights on this data set's "
                                   "training images, and check the export on its test images")
-    e.add_argument("--data-limit", type=positive_int)
+    e.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP)
     e.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
                    help="a model space's network: your model (default: the factory the run or model.pt records, "
                         "imported from the current directory or PYTHONPATH); needs --input-shape")
@@ -401,7 +401,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
                   output=a.output, progress=not a.quiet, log=None if a.quiet else print)
     print(f"arch          {arch}")
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
-          f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
+          f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} "
+          f"epoch{'' if res.epochs == 1 else 's'})")
     print(f"trained on    {res.runtime['device']} (mixed precision {res.runtime['amp']})")
     if res.measured_ms is not None:
         print(f"measured      {res.measured_ms:.4g} ms {backend.protocol.statistic} ({backend.name}, "

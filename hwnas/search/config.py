@@ -66,8 +66,10 @@ class SearchConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.0
     # candidate weights: separate (one set per candidate, ProxylessNAS) | shared (built-in spaces: the centre
-    # kernel and first channels of one largest MBConv per block, Once-for-All style; hwnas.search.shared)
-    supernet_weights: str = "separate"
+    # kernel and first channels of one largest MBConv per block, Once-for-All style; hwnas.search.shared) | auto
+    # (the default: shared on built-in spaces, where separate weights stay at chance in a short search
+    # (docs/search.md), separate on model spaces, whose candidates are arbitrary modules)
+    supernet_weights: str = "auto"
     grad_update_arch_param_every: int = 5   # an architecture step after every this many weight steps
     grad_update_steps: int = 1              # architecture steps each time
     arch_valid_frequency: int = 1           # evaluate the argmax architecture on the held-out split every N epochs

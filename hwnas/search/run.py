@@ -114,7 +114,8 @@ class RunDir:
             stages = (resolved.get("parts") or {}).get("stages")
             total = sum(int(st["epochs"]) for st in stages) if stages else cfg.warmup_epochs_effective + cfg.n_epochs
             if total < done:
-                raise RunError(f"{self.path} has finished {done} epochs ({cfg.warmup_epochs_effective} of warm-up); "
+                raise RunError(f"{self.path} has finished {done} epoch{'' if done == 1 else 's'} "
+                               f"({cfg.warmup_epochs_effective} of warm-up); "
                                f"--epochs {cfg.n_epochs} would end before that: give at least "
                                f"{done - cfg.warmup_epochs_effective} to continue it")
             if "inputs" not in resolved and "inputs" in saved:

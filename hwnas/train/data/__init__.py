@@ -19,6 +19,7 @@ Modules: :mod:`.datasets` (formats, sources, views), :mod:`.transforms` (augment
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,4 +380,26 @@ def data_for_space(name: str, space: Any, *, seed: int = 0, **kwargs: Any) -> Da
     """``load_data`` at the space's resolution and input channels, checked against its classes."""
     data = load_data(name, resolution=space.resolution, channels=space.in_channels, seed=seed, **kwargs)
     data.check_space(space)
+    for note in data_notes(data, space, kwargs.get("limit")):
+        logging.getLogger(__name__).warning("note: " + note)
     return data
+
+
+def data_notes(data: DataSplits, space: Any, limit: int | None = None) -> list[str]:
+    """What a user would not guess from the command line: a training split with fewer images than classes (a
+    small ``--data-limit``), or a classifier with more outputs than the data has classes."""
+    notes = []
+    labels = np.asarray(data.train.labels) if hasattr(data.train, "labels") else None
+    if labels is not None:
+        present = len(np.unique(labels))
+        if len(labels) < data.num_classes or present < data.num_classes:
+            notes.append(f"{data.name}: {len(labels)} training images for {data.num_classes} classes ({present} of "
+                         f"them with any)" + (f", from --data-limit {limit}" if limit else "")
+                         + ": the network cannot learn the classes it never sees")
+    outputs = getattr(space, "num_classes", None)
+    if outputs is not None and data.num_classes < outputs:
+        notes.append(f"{data.name} has {data.num_classes} classes, the network's classifier {outputs} outputs: "
+                     f"{outputs - data.num_classes} are never a target"
+                     + (f" (--num-classes {data.num_classes} sizes the head to the data; a latency table must be "
+                        f"made with it too)" if getattr(space, "kind", None) != "model" else ""))
+    return notes
