@@ -299,3 +299,30 @@ def test_small_wording(capsys):
     helps = build_parser()._subparsers._group_actions[0].choices
     limit = next(act for act in helps["search"]._actions if "--data-limit" in act.option_strings)
     assert "digits, cifar10" not in limit.help and "test" in limit.help
+
+
+# ---- a last batch of one image, with a BatchNorm1d in the user's model ------------------------------------------------
+def test_batches_of_one_image_do_not_stop_a_model_with_batchnorm1d(tmp_path):
+    from hwnas.space import ModelSpace
+    from hwnas.train.data import make_loader
+
+    space = ModelSpace(TinyNet, (1, 3, 16, 16))
+    costs = BlockCosts(0.1, ((0.01, 0.02),))
+    data = load_synthetic(n=68, valid_fraction=0.25)  # 51 training images and 17 held out: 16 + 1 at batch 16
+    assert len(data.valid) % 16 == 1
+    cfg = _quick(target_ms=0.12, grad_update_arch_param_every=1)
+    run_search(space, costs, data, cfg, run_dir=tmp_path / "a", log=None)
+    # the user's own DataLoaders (ProxylessNasTrainer's path), whose last batches hold one image
+    train = make_loader(data.train, 25, generator=torch.Generator().manual_seed(0))   # 25 + 25 + 1
+    valid = make_loader(data.valid, 8, generator=torch.Generator().manual_seed(1))    # 8 + 8 + 1
+    run_search(space, costs, None, cfg, run_dir=tmp_path / "b", train_loader=train, valid_loader=valid, log=None)
+
+
+def test_a_split_of_one_image_is_refused_in_one_line(tmp_path, capsys):
+    from hwnas.space import ModelSpace
+
+    space = ModelSpace(TinyNet, (1, 3, 16, 16))
+    data = load_synthetic(n=5, valid_fraction=0.25)
+    assert len(data.valid) == 1
+    with pytest.raises(UsageError, match="1 held-out.*image"):
+        run_search(space, BlockCosts(0.1, ((0.01, 0.02),)), data, _quick(), log=None)

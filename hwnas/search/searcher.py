@@ -121,9 +121,11 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
     check_target(costs, config)
     if data is not None:
         data.check_space(space)
-        for split in ("train", "valid"):
-            if len(getattr(data, split)) == 0:
-                raise UsageError(f"data {data.name!r} has no {split} images")
+        for split, what in (("train", "training"), ("valid", "held-out (validation)")):
+            n = len(getattr(data, split))
+            if n < 2:  # BatchNorm cannot train on one image, and a split of one is no sample of the data
+                raise UsageError(f"data {data.name!r} has {n} {what} image{'' if n == 1 else 's'}: a search needs "
+                                 f"at least 2 in each split (use more of the data set)")
     elif train_loader is None or valid_loader is None:
         raise UsageError("run_search needs data (DataSplits) or both train_loader and valid_loader")
     ctx = setup()

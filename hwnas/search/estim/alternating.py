@@ -48,6 +48,8 @@ class Alternating(Estimator):
             return
         for _ in range(self.arch_steps or st.cfg.grad_update_steps):
             vx, vy = next(valid_iter)
+            if len(vy) == 1 and _batches(st.valid_loader) > 1:  # a last batch of one image: take the next one
+                vx, vy = next(valid_iter)
             m = st.optim.step(st.net, vx, vy, st.arch_opt, st.gens["arch"])
             if not m.pop("finite", True):
                 import torch
@@ -57,3 +59,10 @@ class Alternating(Estimator):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "arch_every": self.arch_every, "arch_steps": self.arch_steps}
+
+
+def _batches(loader: Any) -> int:
+    try:
+        return len(loader)
+    except TypeError:  # an iterable without a length
+        return 2
