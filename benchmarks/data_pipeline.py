@@ -176,7 +176,8 @@ def rss_worker(folder: str, batch: int) -> dict:
     costs = BlockCosts(0.0, tuple(tuple(0.0 if c.is_zero else c.kernel * c.expand / 10 for c in p.choices)
                                   for p in space.positions()))
     data = data_for_space(f"folder:{folder}", space, augment="cifar")
-    cfg = SearchConfig(n_epochs=1, warmup_epochs=1, batch_size=batch, workers=0, progress=False, device="cpu")
+    cfg = SearchConfig(n_epochs=1, warmup_epochs=1, batch_size=batch, workers=0, progress=False, device="cpu",
+                       supernet_weights="separate")  # the timings recorded before the default became auto
     t0 = time.perf_counter()
     run_search(space, costs, data, cfg, log=None)
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a child would report its parent's size

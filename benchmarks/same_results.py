@@ -36,7 +36,8 @@ def configs(lo: float, hi: float) -> list[tuple[str, dict]]:
     for frac in (0.25, 0.5, 0.75):
         t = round(lo + frac * (hi - lo), 4)
         common = dict(target_ms=t, n_epochs=12, warmup_epochs=4, batch_size=32, arch_optim_lr=0.1,
-                      grad_update_arch_param_every=1, binary_mode="two", init_lr=0.05, progress=False)
+                      grad_update_arch_param_every=1, binary_mode="two", init_lr=0.05, progress=False,
+                      supernet_weights="separate")  # as recorded before the default became auto
         out.append((f"search_constraint grad {frac}", dict(method="grad", latency_loss="add#abs", loss_lambda=1.0,
                                                            **common)))
         out.append((f"search_constraint rl {frac}", dict(method="rl", rl_preset="hard", rl_samples=4, **common)))

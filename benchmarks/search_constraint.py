@@ -96,6 +96,7 @@ def main() -> None:
             cfg = SearchConfig(method=method, target_ms=round(target, 4), n_epochs=a.epochs,
                                warmup_epochs=a.warmup_epochs, batch_size=a.batch_size, arch_optim_lr=a.arch_lr,
                                grad_update_arch_param_every=1, binary_mode="two", init_lr=0.05, progress=False,
+                               supernet_weights="separate",  # the published figures' setting
                                **kw)
             with tempfile.TemporaryDirectory() as run:
                 ts = time.perf_counter()

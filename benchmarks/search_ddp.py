@@ -56,7 +56,8 @@ def _worker(rank: int, world: int, port: int, spec: dict, out: str) -> None:
                                   for p in space.positions()))
     data = load_synthetic(resolution=space.resolution, num_classes=10, n=spec["n"], seed=0, valid_fraction=0.2)
     cfg = SearchConfig(n_epochs=spec["epochs"], warmup_epochs=0, batch_size=spec["batch"], progress=False,
-                       arch_valid_frequency=1000, latency_loss="add#linear", target_ms=float(costs.max_ms()))
+                       arch_valid_frequency=1000, latency_loss="add#linear", target_ms=float(costs.max_ms()),
+                       supernet_weights="separate")  # the timings recorded before the default became auto
     stamps: list[float] = []
     t0 = time.perf_counter()
     res = run_search(space, costs, data, cfg, run_dir=Path(out) / f"run-{rank}", log=None,

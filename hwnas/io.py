@@ -102,6 +102,22 @@ def read_json(path: str | os.PathLike, what: str = "file", *, expect: type | Non
     return data
 
 
+def torch_load_problem(exc: BaseException) -> str:
+    """One line saying why ``torch.load(..., weights_only=True)`` refused a file: torch's own message runs to six
+    lines with terminal colour codes and suggests ``weights_only=False``, which would run the file's code."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "Weights only load failed" in text or "Unsupported global" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        return ("it holds pickled Python objects" + (f" ({found.group(1)})" if found else "")
+                + ", such as a whole module saved with torch.save(model), which hwnas does not unpickle because "
+                  "that can run code: save model.state_dict() instead, or use the model.pt that hwnas retrain -o "
+                  "writes")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
 def require(record: Any, field: str, typ: type | tuple[type, ...], where: str) -> Any:
     """``record[field]``, checked: a missing field or one of the wrong type is a :class:`UsageError` naming the
     file and the field (never a bare ``KeyError: 'space'``)."""

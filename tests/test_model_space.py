@@ -172,7 +172,7 @@ def test_cli_end_to_end_on_a_user_model(tmp_path, capsys, monkeypatch):
     assert main(["search", "--resume", "--epochs", "2", "--quiet", "-o", run]) == 0
     # a named space's flags do not go with --model
     assert main(["profile", *model, "--resolution", "32", "--backend", "fake", "-o", str(tmp_path / "x.csv")]) == 2
-    assert "belong to the named spaces" in capsys.readouterr().err
+    assert "--resolution belongs to the named spaces" in capsys.readouterr().err
 
 
 class _OpaqueOp(nn.Module):

@@ -50,8 +50,11 @@ def setting(monkeypatch):
 
 def _search(setting, tmp_path, target_ms, **kw):
     space, costs, data = setting
+    # separate weights per candidate: the blinded candidates are built by build_block (a shared supernet slices
+    # one MBConv per block instead)
     cfg = SearchConfig(target_ms=target_ms, n_epochs=6, warmup_epochs=3, batch_size=32, init_lr=0.1,
-                       arch_optim_lr=0.05, grad_update_arch_param_every=1, progress=False, **kw)
+                       arch_optim_lr=0.05, grad_update_arch_param_every=1, progress=False,
+                       supernet_weights="separate", **kw)
     res = run_search(space, costs, data, cfg, run_dir=tmp_path / "run", log=None)
     p_good = res.history[-1][f"p0_{GOOD}"]
     return res, p_good

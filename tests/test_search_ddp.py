@@ -107,14 +107,14 @@ def _spawn(out: Path, jobs: list[str], *, own_group: bool = False, resume: bool 
 
 def _single(name: str, run_dir: Path):
     """The one-process reference: the same seed and the same global batch."""
-    original = searcher.Supernet
+    original = searcher.build_supernet
     nets = _capture_supernets()
     try:
         space = _space()
         res = run_search(space, _costs(space), _data(), _cfg(PER_RANK_BATCH * WORLD, **JOBS[name]),
                          run_dir=run_dir, log=None)
     finally:
-        searcher.Supernet = original
+        searcher.build_supernet = original
     return res, nets[-1].state_dict()
 
 

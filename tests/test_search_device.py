@@ -87,7 +87,7 @@ def test_tiny_data_sets_search_or_fail_clearly(space, costs, tmp_path):
     res = run_search(space, costs, few, _cfg(), run_dir=tmp_path / "few", log=None)
     assert len(res.history) == 2
     empty = dataclasses.replace(few, train=few.train.subset([]))
-    with pytest.raises(HwnasError, match="no train images"):
+    with pytest.raises(HwnasError, match="0 training images"):
         run_search(space, costs, empty, _cfg(), run_dir=tmp_path / "empty", log=None)
 
 

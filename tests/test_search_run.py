@@ -183,7 +183,7 @@ def test_cli_search_then_retrain(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("extra, fragment", [
     (["--target-ms", "0.001"], "smallest achievable latency"),
     (["--target-ms", "0.2", "--space", "proxyless-cifar"], "does not cover"),
-    (["--target-ms", "0.2"], "mul#log"),  # the default loss needs latencies above 1 ms
+    (["--target-ms", "0.2", "--latency-loss", "mul#log"], "mul#log"),  # it needs latencies above 1 ms
     (["--target-ms", "0.2", "--latency-loss", "nope"], "latency_loss must be one of"),
     (["--target-ms", "0.2", "--data", "cifar10:/nonexistent"], "not found"),
 ])

@@ -174,6 +174,13 @@ def key_value(text: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
+# --data-limit: what it caps differs per data set, so say it for each
+DATA_LIMIT_HELP = ("at most this many images from the data set's training files, split into the training and held-out "
+                   "(validation) images, with the test split capped at the same number; digits: at most this many "
+                   "source images, the test images included (digits-hard makes 3 distorted copies of each); "
+                   "synthetic: this many training and held-out images")
+
+
 SPACE_FLAGS = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes", "model", "input_shape")
 _NAMED_ONLY = ("space", "resolution", "width_mult", "kernels", "expands", "num_classes")
 
@@ -188,7 +195,8 @@ def space_from_args(a: argparse.Namespace):
 
         given = [f"--{k.replace('_', '-')}" for k in _NAMED_ONLY if getattr(a, k, None) is not None]
         if given:
-            raise UsageError(f"--model searches your network: {', '.join(given)} belong to the named spaces")
+            raise UsageError(f"--model searches your network: {', '.join(given)} "
+                             f"{'belongs' if len(given) == 1 else 'belong'} to the named spaces")
         if not getattr(a, "input_shape", None):
             raise UsageError("--model needs --input-shape, e.g. --input-shape 1,1,28,28")
         if os.getcwd() not in sys.path:  # a console script does not put the current directory on sys.path

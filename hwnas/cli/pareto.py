@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .flags import (
+    DATA_LIMIT_HELP,
     add_backend_args,
     add_latency_model_args,
     add_training_args,
@@ -90,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
                                                          "folder:PATH")
     s.add_argument("--data-limit", type=positive_int, default=600,
-                   help="source images used (digits-hard makes 3 distorted copies of each; default 600)")
+                   help=DATA_LIMIT_HELP + " (default 600)")
     from ..search.methods import METHODS, method_names
 
     s.add_argument("--method", choices=[m for m in method_names() if METHODS.get(m) is None or METHODS[m].training],

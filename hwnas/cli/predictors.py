@@ -38,6 +38,14 @@ def cmd_measure_archs(a: argparse.Namespace) -> int:
     s = dataset_summary(ds)
     print(f"{s['n']} networks, latency {s['min_ms']:.3f} .. {s['max_ms']:.3f} ms (median {s['median_ms']:.3f}); "
           f"wrote {a.output}")
+    if s["n"] < n:
+        import math
+
+        total = math.prod(len(labels) for labels in space.choice_labels())
+        print(f"note: measured {s['n']} networks, not the {n} asked for: " + (
+            f"space {space.name} holds only {total} distinct networks" if total <= n else
+            "no more distinct networks were found" + (" outside --exclude" if exclude else "")
+            + (" in --archs" if given is not None else "")))
     return 0
 
 
@@ -138,9 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_parser("fit", help="fit a predictor from a table and measured networks")
     s.add_argument("--table", required=True)
     s.add_argument("--archs", help="measured networks (hwnas measure-archs); not needed for --kind lut")
-    s.add_argument("--kind", choices=["lut", "flops", "calibrated", "fitted"], default="fitted",
-                   help="fitted: most accurate; calibrated: linear per-block costs, usable by search "
-                        "(default %(default)s)")
+    s.add_argument("--kind", choices=["lut", "flops", "calibrated", "fitted"], default="calibrated",
+                   help="calibrated (default): corrected per-block costs, which search can differentiate; fitted: "
+                        "most accurate, for ranking and checking networks (search refuses it); lut; flops")
     s.add_argument("--normalised", action="store_true",
                    help="fit on reference-normalised latencies (networks measured with --reference)")
     s.add_argument("-o", "--output", type=output_path, required=True)

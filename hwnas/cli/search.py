@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .flags import (
+    DATA_LIMIT_HELP,
     SPACE_FLAGS,
     add_backend_args,
     add_latency_model_args,
@@ -35,15 +36,18 @@ CONFIG_FLAGS = [
     ("--batch-size", "batch_size", bounded_int(1, 65_536), "images per step and process (default 64; global batch: x processes)"),
     ("--init-lr", "init_lr", positive_float, "weight SGD learning rate (default 0.025)"),
     ("--binary-mode", "binary_mode", str, "full | two | full_v2 (default)"),
-    ("--supernet-weights", "supernet_weights", str, "separate (default: one set per candidate) | shared (built-in "
-                                                   "spaces: one largest MBConv per block, Once-for-All style) | "
-                                                   "auto (shared for built-in spaces, separate for model spaces)"),
+    ("--supernet-weights", "supernet_weights", str, "auto (default: shared for built-in spaces, separate for model "
+                                                   "spaces) | separate (one set per candidate, as the ProxylessNAS "
+                                                   "paper) | shared (built-in spaces: one largest MBConv per block, "
+                                                   "Once-for-All style)"),
     ("--arch-lr", "arch_optim_lr", positive_float, "Adam learning rate of α (default 1e-3)"),
     ("--arch-init", "arch_init_type", str, "normal (default) | uniform"),
     ("--arch-init-ratio", "arch_init_ratio", non_negative_float, "default 1e-3"),
     ("--arch-every", "grad_update_arch_param_every", positive_int, "architecture step every N weight steps (default 5)"),
     ("--arch-steps", "grad_update_steps", positive_int, "architecture steps each time (default 1)"),
-    ("--latency-loss", "latency_loss", str, "mul#log (default) | add#linear | mul#pow | add#abs"),
+    ("--latency-loss", "latency_loss", str, "auto (default: mul#log where the target and the fastest "
+                                                 "network are above 1 ms, else add#abs) | mul#log | add#linear | "
+                                                 "mul#pow | add#abs (aims E[LAT] at the target; docs/search.md)"),
     ("--loss-alpha", "loss_alpha", finite_float, "mul#log α (default 0.2)"),
     ("--loss-beta", "loss_beta", finite_float, "mul#log / mul#pow β (default 0.3)"),
     ("--loss-lambda", "loss_lambda", finite_float, "add#linear / add#abs λ (default 0.1)"),
@@ -93,9 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gumbel, enas, spos, ofa, evolution, random")
     s.add_argument("--data", help="digits (default), digits-hard, fashion-mnist[:DIR], idx:DIR, cifar10:DIR, "
                                   "folder:DIR (train/<class> + val/<class>, or <class>/), synthetic")
-    s.add_argument("--data-limit", type=positive_int,
-                   help="use at most this many source images (digits, cifar10; digits-hard makes 3 distorted "
-                        "copies of each)")
+    s.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP)
     s.add_argument("-o", "--output", type=output_path, required=True, help="run directory")
     s.add_argument("--resume", action="store_true",
                    help="continue the run in --output from its last checkpoint (alone: with the inputs and "
@@ -121,8 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("source", nargs="?", help="search run directory or exported arch.json")
     r.add_argument("--arch", help="architecture string instead of a run (with --space ...)")
     add_space_args(r, default="proxyless-cifar")
-    r.add_argument("--data", default="digits", help="as for search (default digits)")
-    r.add_argument("--data-limit", type=positive_int)
+    r.add_argument("--data", help="as for search (default: the data set the search run recorded, else digits)")
+    r.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP + " (default: the run's, with its data)")
     r.add_argument("--epochs", type=non_negative_int, default=30)
     r.add_argument("--batch-size", type=bounded_int(1, 65_536), default=64)
     r.add_argument("--lr", type=positive_float, default=0.05)
@@ -145,7 +147,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-o", "--output", required=True, help="file to write (model.onnx, model.pte)")
     e.add_argument("--data", help="re-estimate BatchNorm statistics of supernet weights on this data set's "
                                   "training images, and check the export on its test images")
-    e.add_argument("--data-limit", type=int)
+    e.add_argument("--data-limit", type=positive_int, help=DATA_LIMIT_HELP)
+    e.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
+                   help="a model space's network: your model (default: the factory the run or model.pt records, "
+                        "imported from the current directory or PYTHONPATH); needs --input-shape")
+    e.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1, with --model")
     e.set_defaults(func=cmd_export)
 
 
@@ -217,6 +223,10 @@ def cmd_search(a: argparse.Namespace) -> int:
         if not (a.table or a.predictor):
             a = _recorded_inputs(a, saved)
             say(f"resuming {a.output} with the inputs it recorded (config.json)")
+    elif a.resume and not (a.table or a.predictor):
+        raise UsageError(f"there is no search run to resume in {a.output} (no config.json"
+                         + ("" if Path(a.output).exists() else "; the folder does not exist")
+                         + "): start one without --resume, with a latency model (--table or --predictor)")
     for k, v in DEFAULTS.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -268,7 +278,8 @@ def cmd_search(a: argparse.Namespace) -> int:
         if main:
             print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
         return 130
-    say(f"arch          {result.arch}")
+    say(f"arch          {result.arch}" + ("" if result.alpha_moved else
+                                             "  (not searched: α never moved, see the warning above)"))
     say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
     say(f"run directory {result.run_dir}")
     return 0
@@ -284,20 +295,27 @@ def cmd_export(a: argparse.Namespace) -> int:
     fmt = a.format or Path(a.output).suffix.lstrip(".").lower()
     if fmt not in ("onnx", "pte"):
         raise UsageError(f"cannot tell the format from {a.output!r}: pass --format onnx or pte")
+    if a.input_shape and not a.model:
+        raise UsageError("--input-shape goes with --model")
+    import os
+
+    if os.getcwd() not in sys.path:  # a recorded factory is imported from the current directory, as --model is
+        sys.path.insert(0, os.getcwd())
+    given = space_from_args(a) if a.model else None
     data = calib = None
     if a.data:
         src = Path(a.source)
         try:
-            space = load_model(src)[2] if (src.suffix == ".pt" or (src / "model.pt").exists()) else None
+            space = load_model(src, given)[2] if (src.suffix == ".pt" or (src / "model.pt").exists()) else None
         except UsageError:
             space = None
         if space is None:
             from ..search.export import load_exported
 
-            space = load_exported(src)[1]
+            space = given or load_exported(src)[1]
         data = data_for_space(a.data, space, limit=a.data_limit, augment="none")
         calib = make_loader(data.train, 64, generator=torch.Generator().manual_seed(0))
-    model, arch, space, what = run_model(a.source, recalibrate_with=calib)
+    model, arch, space, what = run_model(a.source, recalibrate_with=calib, space=given)
     if data is None and "supernet" in what:
         print("note: BatchNorm statistics are the supernet's (they mix every path); pass --data to re-estimate them")
     path = export_file(model, space, a.output, fmt)
@@ -360,6 +378,20 @@ def cmd_retrain(a: argparse.Namespace) -> int:
         raise UsageError("retrain needs a search run directory, an arch.json, or --arch with --space")
     if a.inherit and run_dir is None:
         raise UsageError("--inherit needs a search run directory (it holds the supernet checkpoint)")
+    if a.data is None:  # the data the search ran on, as `search --resume` takes it
+        rec = (RunDir(run_dir).config().get("inputs") or {}) if run_dir is not None and \
+            RunDir(run_dir).file(RunDir.CONFIG).exists() else {}
+        if rec.get("data"):
+            a.data = rec["data"]
+            if a.data_limit is None:
+                a.data_limit = rec.get("data_limit")
+            if a.augment is None:
+                a.augment = rec.get("augment")
+            if not a.quiet:
+                print(f"data: {a.data}" + (f" (at most {a.data_limit} images)" if a.data_limit else "")
+                      + ", as the search run recorded (--data to train on another)")
+        else:
+            a.data = "digits"
     cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device or "auto",
                         amp=a.amp or "off", workers=a.workers)
     data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit, augment=a.augment)
@@ -369,7 +401,8 @@ def cmd_retrain(a: argparse.Namespace) -> int:
                   output=a.output, progress=not a.quiet, log=None if a.quiet else print)
     print(f"arch          {arch}")
     print(f"test accuracy {res.test_acc:.4f} ({data.name}, {len(data.test)} images; "
-          f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} epochs)")
+          f"{'inherited supernet weights' if res.inherited else 'from scratch'}, {res.epochs} "
+          f"epoch{'' if res.epochs == 1 else 's'})")
     print(f"trained on    {res.runtime['device']} (mixed precision {res.runtime['amp']})")
     if res.measured_ms is not None:
         print(f"measured      {res.measured_ms:.4g} ms {backend.protocol.statistic} ({backend.name}, "

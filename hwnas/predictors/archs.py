@@ -47,7 +47,15 @@ class ArchDataset(MeasuredRecords):
                 rows[col] = float("nan")
 
     def add(self, arch: ArchSpec, space: SearchSpace, stats: LatencyStats, ref_ms: float = float("nan")) -> None:
-        self._append({"arch": str(arch), "macs": space.macs(arch), "params": space.params(arch), **stats.to_dict(),
+        if getattr(space, "kind", None) == "model":
+            # the whole network, as for the built-in spaces (a model space's own count prices only its choices)
+            from ..space.counting import count_macs, count_params
+
+            net = space.build_model(arch)
+            macs, params = count_macs(net, tuple(space.input_shape)), count_params(net)
+        else:
+            macs, params = space.macs(arch), space.params(arch)
+        self._append({"arch": str(arch), "macs": macs, "params": params, **stats.to_dict(),
                       "ref_ms": ref_ms,
                       "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
 

@@ -20,7 +20,7 @@ from ..errors import HwnasError, UnknownNameError, UsageError
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from .environment import environment
-from .protocol import LatencyStats, Protocol
+from .protocol import ROBUST, LatencyStats, Protocol
 
 
 class MissingRuntimeError(HwnasError, ImportError):
@@ -58,7 +58,9 @@ class Backend(ABC):
         if not isinstance(device, str) or not device:
             raise UsageError(f"device must be a name like cpu or cuda, not {device!r}")
         self.threads, self.device, self.batch = threads, device, batch
-        self.protocol = protocol or Protocol()
+        # the command line's protocol (3 interleaved rounds, the minimum) where this process times the runs, so
+        # a table built from Python matches one built by `hwnas profile`; a device tool's own timing otherwise
+        self.protocol = protocol or (ROBUST if self.supports_rounds else Protocol())
 
     @abstractmethod
     def prepare(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:

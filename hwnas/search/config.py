@@ -66,8 +66,10 @@ class SearchConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.0
     # candidate weights: separate (one set per candidate, ProxylessNAS) | shared (built-in spaces: the centre
-    # kernel and first channels of one largest MBConv per block, Once-for-All style; hwnas.search.shared)
-    supernet_weights: str = "separate"
+    # kernel and first channels of one largest MBConv per block, Once-for-All style; hwnas.search.shared) | auto
+    # (the default: shared on built-in spaces, where separate weights stay at chance in a short search
+    # (docs/search.md), separate on model spaces, whose candidates are arbitrary modules)
+    supernet_weights: str = "auto"
     grad_update_arch_param_every: int = 5   # an architecture step after every this many weight steps
     grad_update_steps: int = 1              # architecture steps each time
     arch_valid_frequency: int = 1           # evaluate the argmax architecture on the held-out split every N epochs
@@ -81,7 +83,8 @@ class SearchConfig:
     arch_adam_eps: float = 1e-8
     arch_weight_decay: float = 0.0
     # gradient search: the latency loss (hwnas.search.latency_loss)
-    latency_loss: str = "mul#log"           # mul#log | add#linear | mul#pow | add#abs
+    # auto: mul#log where target and fastest network are above 1 ms (official), else add#abs (any unit)
+    latency_loss: str = "auto"              # auto | mul#log | add#linear | mul#pow | add#abs
     loss_alpha: float = 0.2                 # mul#log: α·CE·(log E[LAT] / log T)^β
     loss_beta: float = 0.3                  # mul#log / mul#pow exponent
     loss_lambda: float = 0.1                # add#linear / add#abs weight
@@ -165,10 +168,10 @@ class SearchConfig:
             problems.append("workers must be >= 0")
         if not 0 <= self.rl_baseline_decay < 1:
             problems.append("rl_baseline_decay must be in [0, 1)")
-        from .latency_loss import LATENCY_LOSSES
+        from .latency_loss import LOSS_NAMES
 
-        if self.latency_loss not in LATENCY_LOSSES:
-            problems.append(f"latency_loss must be one of {', '.join(LATENCY_LOSSES)}, not {self.latency_loss!r}")
+        if self.latency_loss not in LOSS_NAMES:
+            problems.append(f"latency_loss must be one of {', '.join(LOSS_NAMES)}, not {self.latency_loss!r}")
         if problems:
             raise UsageError("invalid search config: " + "; ".join(problems))
 

@@ -32,21 +32,31 @@ def inherited_weights(run_dir: str | Path, arch: ArchSpec, space: SearchSpace) -
     return net.child_state_dict(arch)
 
 
-def run_model(source: str | Path, *, recalibrate_with: Any = None) -> tuple[Network, ArchSpec, SearchSpace, str]:
+def run_model(source: str | Path, *, recalibrate_with: Any = None, space: Any = None
+              ) -> tuple[Network, ArchSpec, SearchSpace, str]:
     """The network a run or a model file stands for: a retrain folder / ``model.pt`` (its trained weights), or a
     search run directory (its ``arch.json`` with the supernet's weights for it). Returns (model, arch, space,
     what). The supernet's BatchNorm statistics mix every path: pass ``recalibrate_with`` (a DataLoader of
-    training batches) to re-estimate them."""
+    training batches) to re-estimate them. ``space``: the user's model for a model space's run or file (else the
+    factory it records), checked against the recorded fingerprint."""
     src = Path(source)
     if src.is_file() and src.suffix == ".pt" or (src.is_dir() and (src / "model.pt").exists()):
-        model, arch, space = load_model(src)
+        model, arch, space = load_model(src, space)
         return model, arch, space, f"trained weights from {src}"
     if not src.exists():
         raise InputNotFound(f"{src} not found: give a search run directory, a retrain folder or a model.pt")
     if not (src.is_dir() and RunDir(src).has_checkpoint):
         raise UsageError(f"{src} is neither a retrain folder / model.pt nor a search run directory with "
                          f"checkpoint.pt and arch.json")
-    arch, space, _ = load_exported(src)
+    arch, recorded, record = load_exported(src)
+    if getattr(recorded, "kind", None) == "model":
+        from ..space.model_space import check_same_space
+
+        live = space if space is not None else recorded.live()
+        check_same_space(recorded.to_dict(), live, f"the searched architecture in {src}")
+        space, arch = live, live.parse(record)
+    else:
+        space = recorded
     model = build_model(arch, space)
     model.load_state_dict(inherited_weights(src, arch, space))
     what = f"supernet weights from {src}"

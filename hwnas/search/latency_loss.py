@@ -9,6 +9,9 @@
 - ``add#abs``:    CE + λ·|E[LAT]/T − 1|          (not in the official code: a TuNAS-style absolute penalty that
   pulls E[LAT] to T from both sides; the multiplicative forms only scale the loss by a constant in T, which
   Adam's step normalisation largely cancels, so they trade accuracy for latency rather than aim at T)
+- ``auto`` (the default): ``mul#log`` where it is defined (the target and the fastest network above 1 ms: the
+  official default, so such searches are unchanged), else ``add#abs``, which is defined for any positive target
+  in any unit. The built-in CPU-scale spaces run at 0.03–1 ms, where ``mul#log``'s log(T) is ≤ 0.
 """
 
 from __future__ import annotations
@@ -45,17 +48,34 @@ LATENCY_LOSSES: dict[str, LossFn] = {
     "mul#pow": _mul_pow,
     "add#abs": _add_abs,
 }
+AUTO = "auto"
+LOSS_NAMES = (AUTO, *LATENCY_LOSSES)
+
+
+def resolve_latency_loss(kind: str, target_ms: float | None, min_ms: float) -> str:
+    """The loss ``kind`` names; ``auto``: ``mul#log`` where its formula is defined for these latencies (target and
+    fastest network above 1 ms), else ``add#abs``."""
+    if kind != AUTO:
+        return kind
+    if target_ms is not None and target_ms > 1.0 and min_ms > 1.0:
+        return "mul#log"
+    return "add#abs"
 
 
 def check_latency_loss(kind: str, target_ms: float, min_ms: float) -> None:
     """Refuse a loss whose formula is undefined for these latencies, with the fix in the message."""
-    if kind not in LATENCY_LOSSES:
-        raise UsageError(f"unknown latency loss {kind!r}; known: {', '.join(LATENCY_LOSSES)}")
+    if kind not in LOSS_NAMES:
+        raise UsageError(f"unknown latency loss {kind!r}; known: {', '.join(LOSS_NAMES)}")
+    kind = resolve_latency_loss(kind, target_ms, min_ms)
     if kind == "mul#log" and (target_ms <= 1.0 or min_ms <= 1.0):
         raise UsageError(
             f"latency loss 'mul#log' divides log(E[LAT]) by log(T) with latencies in ms, so it needs both above "
-            f"1 ms; here the target is {target_ms:.4g} ms and the fastest architecture {min_ms:.4g} ms. "
-            f"Use --latency-loss mul#pow, add#linear or add#abs")
+            f"1 ms; here the target is {target_ms:.4g} ms and the fastest architecture {min_ms:.4g} ms: use the "
+            f"latency loss auto (the default; latency_loss='auto'), add#abs, mul#pow or add#linear")
+    if kind == "mul#pow" and min_ms <= 0:
+        raise UsageError(f"latency loss 'mul#pow' raises E[LAT]/T to a power, so it needs latencies above 0; the "
+                         f"fastest architecture is {min_ms:.4g} ms under this latency model: use add#abs or "
+                         f"add#linear")
 
 
 def architecture_loss(ce: torch.Tensor, expected_ms: torch.Tensor | None, target_ms: float | None, *,

@@ -41,18 +41,24 @@ def costs_to_dict(costs: BlockCosts) -> dict[str, Any]:
 
 
 def costs_from_dict(d: dict[str, Any], where: str = "block costs") -> BlockCosts:
-    """Read recorded block costs, checked: finite, non-negative milliseconds in a list per block."""
+    """Read recorded block costs, checked: finite milliseconds in a list per block, and every network's total at
+    least 0. A single cost may be negative: the calibrated predictor's per-candidate corrections are (a candidate
+    cheaper than the reference one), while the total of each network is a latency."""
     import math
 
     def ms(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise RunError(f"{where} is damaged: {v!r} is not a latency in ms")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise RunError(f"{where} is damaged: {v!r} is not a number of ms")
         return float(v)
 
     if not isinstance(d, dict) or "const_ms" not in d or not isinstance(d.get("costs"), list) \
             or not all(isinstance(c, list) and c for c in d["costs"]):
         raise RunError(f"{where} is damaged: expected {{\"const_ms\": ms, \"costs\": [[ms, ...], ...]}}")
-    return BlockCosts(ms(d["const_ms"]), tuple(tuple(ms(v) for v in c) for c in d["costs"]))
+    costs = BlockCosts(ms(d["const_ms"]), tuple(tuple(ms(v) for v in c) for c in d["costs"]))
+    if costs.min_ms() < 0:
+        raise RunError(f"{where} is damaged: the fastest network's latency would be {costs.min_ms():.4g} ms, "
+                       f"below 0")
+    return costs
 
 
 def check_run_config(data: Any, where: str) -> dict[str, Any]:
@@ -108,7 +114,8 @@ class RunDir:
             stages = (resolved.get("parts") or {}).get("stages")
             total = sum(int(st["epochs"]) for st in stages) if stages else cfg.warmup_epochs_effective + cfg.n_epochs
             if total < done:
-                raise RunError(f"{self.path} has finished {done} epochs ({cfg.warmup_epochs_effective} of warm-up); "
+                raise RunError(f"{self.path} has finished {done} epoch{'' if done == 1 else 's'} "
+                               f"({cfg.warmup_epochs_effective} of warm-up); "
                                f"--epochs {cfg.n_epochs} would end before that: give at least "
                                f"{done - cfg.warmup_epochs_effective} to continue it")
             if "inputs" not in resolved and "inputs" in saved:
@@ -159,7 +166,9 @@ class RunDir:
             # plain tensors and containers only: a checkpoint cannot run code when it is loaded
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types on a damaged file
-            raise RunError(f"checkpoint {path} is corrupt ({type(exc).__name__}: {str(exc)[:300]})") from None
+            from ..io import torch_load_problem
+
+            raise RunError(f"checkpoint {path} is corrupt or not hwnas's: {torch_load_problem(exc)}") from None
         need = ("net", "weight_opt", "arch_opt", "strategy", "rng", "history", "epoch")
         missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
         if missing or not isinstance(ckpt["net"], dict) or not isinstance(ckpt["epoch"], int):

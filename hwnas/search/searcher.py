@@ -52,6 +52,9 @@ class SearchResult:
     run_dir: Path
     history: tuple[dict[str, Any], ...]
     exported: ExportedArch
+    # False when the architecture parameters (α, or a controller's) ended where they started in the epochs this call
+    # ran: the exported network is then the latency model's pick from untrained α, not a searched one
+    alpha_moved: bool = True
 
     @property
     def arch_string(self) -> str:
@@ -118,9 +121,11 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
     check_target(costs, config)
     if data is not None:
         data.check_space(space)
-        for split in ("train", "valid"):
-            if len(getattr(data, split)) == 0:
-                raise UsageError(f"data {data.name!r} has no {split} images")
+        for split, what in (("train", "training"), ("valid", "held-out (validation)")):
+            n = len(getattr(data, split))
+            if n < 2:  # BatchNorm cannot train on one image, and a split of one is no sample of the data
+                raise UsageError(f"data {data.name!r} has {n} {what} image{'' if n == 1 else 's'}: a search needs "
+                                 f"at least 2 in each split (use more of the data set)")
     elif train_loader is None or valid_loader is None:
         raise UsageError("run_search needs data (DataSplits) or both train_loader and valid_loader")
     ctx = setup()
@@ -162,14 +167,17 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run on "
                          "your own DataLoaders")
     supernet = _supernet_run(cfg, space) if cfg.supernet else None
+    # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
+    loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
 
     def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
         rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
-        resolved = rd.describe(config, space, costs, data_desc,
-                               {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)}
-                               if latency_fn else None, inputs=inputs)
+        extra = {"latency_fn": getattr(latency_fn, "__name__", type(latency_fn).__name__)} if latency_fn else {}
+        if loss_used:
+            extra["latency_loss"] = loss_used
+        resolved = rd.describe(config, space, costs, data_desc, extra or None, inputs=inputs)
         resolved["parts"] = parts
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
@@ -241,6 +249,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     log(f"training on {rt.device}" + (f" ({rt.describe().get('device_name')})" if rt.device.type == "cuda" else "")
         + f", mixed precision {rt.amp}" + (", channels-last" if rt.channels_last else ""))
     log("parts: " + _describe_parts(parts))
+    if loss_used and cfg.latency_loss != loss_used:
+        log(f"latency loss {cfg.latency_loss}: {loss_used} for a target of {cfg.target_ms:.4g} ms and a fastest "
+            f"network of {costs.min_ms():.4g} ms")
     if ctx.enabled:
         log(f"distributed search: {ctx.world_size} processes ({ctx.backend}), {cfg.batch_size} images per process "
             f"and step, global batch {gb}, {nb} steps per epoch")
@@ -252,6 +263,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         est.check(st)
         if not est.trains:
             st.extra["scoring"] = est.describe()
+    before = [p.detach().clone() for p in optim.parameters(net)]
     for epoch in range(first, total):
         est, stage_epoch = _stage_of(stages, epoch)
         st.extra["epoch"] = epoch
@@ -270,17 +282,38 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         for cb in callbacks:
             cb(epoch, row)
 
+    moved = _alpha_moved(before, optim, net, stages, ran=first < total)
     exported = _export(st, stages, costs, cfg)
     if ctx.is_main:
         save_exported(exported, rd.file(RunDir.ARCH))
     ctx.barrier()
+    if not moved:
+        warning = (f"α never moved: no architecture step ran in the {total - first} epoch(s) of this search "
+                   f"({'no search epoch' if not any(e.phase == 'search' and e.epochs for e in stages) else 'see log.csv: arch_loss is empty'}), "
+                   f"so the exported network is not a searched one but the latency model's pick from the initial α; "
+                   f"run search epochs (--epochs) with at least --arch-every batches each")
+        logger.warning(warning)
+        if log is not logger.info:
+            log("warning: " + warning)
     if exported.argmax is not None:
         log(f"argmax architecture {exported.argmax} predicted {costs.arch_ms(exported.argmax, space):.4g} ms; "
-            f"fitted to the target")
+            + ("fitted to the target" if moved else "α never moved: a network fitted to the target by the latency "
+                                                   "model alone"))
     log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
         + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
-                        tuple(history), exported)
+                        tuple(history), exported, alpha_moved=moved)
+
+
+def _alpha_moved(before: list[torch.Tensor], optim: Any, net: Any, stages: list[Any], *, ran: bool) -> bool:
+    """Whether the architecture parameters changed in the epochs just run (True where there is nothing to tell:
+    nothing ran, or a derivative-free optimizer that keeps no α chose the network)."""
+    if not ran or optim.derivative_free or any(not s.trains and s.epochs for s in stages):
+        return True
+    after = [p.detach() for p in optim.parameters(net)]
+    if not after:
+        return True
+    return any(not torch.equal(a.to(b.device), b) for a, b in zip(before, after, strict=True))
 
 
 def write_experiment(rd: RunDir, config: SearchConfig, parts: dict[str, Any], inputs: dict[str, Any] | None) -> None:

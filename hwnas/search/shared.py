@@ -20,7 +20,9 @@ from torch import nn
 from ..space.builder import conv_bn
 from ..space.spaces import BlockPosition
 from ..space.spec import BlockSpec
+from ..train.distributed import SyncBatchNorm2d, across_ranks, sync_batch_norm
 
+SYNCED = (SyncBatchNorm2d, nn.SyncBatchNorm)
 WEIGHTS = ("auto", "separate", "shared")  # auto: shared for the built-in spaces, separate for model spaces
 
 
@@ -32,6 +34,10 @@ def _bn(x: torch.Tensor, bn: nn.BatchNorm2d, n: int) -> torch.Tensor:
     var = bn.running_var[:n] if track else None
     if batch and not (bn.training and track):
         mean = var = None  # per-batch statistics without touching the running averages
+    if bn.training and isinstance(bn, SYNCED) and across_ranks():
+        # synchronised BatchNorm under torchrun (DistContext.prepare converted it): the global batch's statistics
+        # on these channels, as one process with the global batch computes them
+        return sync_batch_norm(x, bn.weight[:n], bn.bias[:n], mean, var, bn.momentum or 0.0, bn.eps)
     return F.batch_norm(x, mean, var, bn.weight[:n], bn.bias[:n], batch, bn.momentum or 0.0, bn.eps)
 
 

@@ -74,8 +74,11 @@ def save_model(path: str | Path, model: Network, arch: ArchSpec, space: SearchSp
     atomic_write(path, lambda fh: torch.save(state, fh), mode="wb")
 
 
-def load_model(path: str | Path) -> tuple[Network, ArchSpec, SearchSpace]:
-    """The network saved by :func:`save_model` (``hwnas retrain -o DIR`` writes DIR/model.pt), in eval mode."""
+def load_model(path: str | Path, space: Any = None) -> tuple[Network, ArchSpec, SearchSpace]:
+    """The network saved by :func:`save_model` (``hwnas retrain -o DIR`` writes DIR/model.pt), in eval mode.
+
+    A model space's network is rebuilt with ``space`` (the user's model, e.g. from ``--model``) or else with the
+    factory the file records; either must have the recorded fingerprint."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
@@ -83,17 +86,24 @@ def load_model(path: str | Path) -> tuple[Network, ArchSpec, SearchSpace]:
         raise InputNotFound(f"model file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state.get("space"), dict) and state["space"].get("kind") == "model":
-            raise UsageError(f"{path} holds a model space's network: rebuild your model, apply the architecture "
-                             f"with apply_fixed_architecture and load state_dict (see docs/search.md)")
-        space = SearchSpace.from_dict(state["space"])
+        record = state["space"]
+        if isinstance(record, dict) and record.get("kind") == "model":
+            from ..space.model_space import RecordedModelSpace, check_same_space
+
+            live = space if space is not None else RecordedModelSpace(record).live()
+            check_same_space(record, live, f"the network in {path}")
+            space = live
+        else:
+            space = SearchSpace.from_dict(record)
         arch = space.parse(state["arch"])
     except UsageError:
         raise
     except (KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not an hwnas model file (model.pt from hwnas retrain): {exc}") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types on a damaged file
-        raise UsageError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+        from ..io import torch_load_problem
+
+        raise UsageError(f"{path} cannot be read: {torch_load_problem(exc)}") from None
     model = build_model(arch, space)
     model.load_state_dict(state["state_dict"])
     return model.eval(), arch, space

@@ -256,29 +256,46 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and across_ranks()):
             return super().forward(x)
-        c = x.shape[1]
-        dims = (0, 2, 3)
-        local = torch.cat([x.sum(dims, dtype=torch.float64), (x * x).sum(dims, dtype=torch.float64),
-                           x.new_full((1,), x.numel() // max(c, 1), dtype=torch.float64)])
-        stats = _AllReduceSum.apply(local)
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c:2 * c] / n - mean * mean).clamp_min(0.0)
         if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                unbiased = var * (n / (n - 1).clamp_min(1.0))
-                self.running_mean.mul_(1 - m).add_(mean.to(self.running_mean.dtype), alpha=m)
-                self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)
-        scale = torch.rsqrt(var + self.eps).to(x.dtype)
-        shift = mean.to(x.dtype)
-        out = (x - shift[None, :, None, None]) * scale[None, :, None, None]
-        if self.affine:
-            out = out * self.weight[None, :, None, None] + self.bias[None, :, None, None]
-        return out
+            self.num_batches_tracked.add_(1)
+        m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        return sync_batch_norm(x, self.weight if self.affine else None, self.bias if self.affine else None,
+                               self.running_mean if self.track_running_stats else None,
+                               self.running_var if self.track_running_stats else None, m, self.eps)
+
+
+def across_ranks() -> bool:
+    """Whether a process group of more than one rank is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def sync_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                    running_mean: torch.Tensor | None, running_var: torch.Tensor | None, momentum: float,
+                    eps: float) -> torch.Tensor:
+    """Training-mode BatchNorm of (N, C, H, W) ``x`` with the statistics of the global batch over all ranks (also
+    for slices of a BatchNorm's tensors: the shared supernet's elastic widths). Sums and sums of squares (float64)
+    are all-reduced by a differentiable all-reduce; the running averages (when given) move by ``momentum``."""
+    c = x.shape[1]
+    dims = (0, 2, 3)
+    local = torch.cat([x.sum(dims, dtype=torch.float64), (x * x).sum(dims, dtype=torch.float64),
+                       x.new_full((1,), x.numel() // max(c, 1), dtype=torch.float64)])
+    stats = _AllReduceSum.apply(local)
+    n = stats[-1]
+    mean = stats[:c] / n
+    var = (stats[c:2 * c] / n - mean * mean).clamp_min(0.0)
+    if running_mean is not None and running_var is not None:
+        with torch.no_grad():
+            unbiased = var * (n / (n - 1).clamp_min(1.0))
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+            running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+    scale = torch.rsqrt(var + eps).to(x.dtype)
+    shift = mean.to(x.dtype)
+    out = (x - shift[None, :, None, None]) * scale[None, :, None, None]
+    if weight is not None and bias is not None:
+        out = out * weight[None, :, None, None] + bias[None, :, None, None]
+    return out
 
 
 class _AllReduceSum(torch.autograd.Function):

@@ -130,8 +130,9 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     if data is not None:
         data.check_space(space)
         train_set = data.train_all()
-        if len(train_set) == 0 or len(data.test) == 0:
-            raise UsageError(f"data {data.name!r} has no training or no test images")
+        if len(train_set) < 2 or len(data.test) == 0:
+            raise UsageError(f"data {data.name!r} has {len(train_set)} training and {len(data.test)} test images: "
+                             f"training needs at least 2 (BatchNorm cannot train on one) and testing 1")
         n = len(train_set)
         train_loader = make_loader(train_set, batch_size, generator=gen, workers=cfg.workers, device=rt.device,
                                    drop_last=n % batch_size == 1 and n > 1)

@@ -83,6 +83,7 @@ def evaluate(net: nn.Module, data: Any, batch_size: int, *, batch_stats: bool = 
     sums = torch.zeros(2, dtype=torch.float64, device=rt.device)  # loss, correct
     seen = 0
     ctx = batch_stat_bn(net) if batch_stats else _eval_mode(net)
+    prev = None  # the last batch seen: a batch of one image takes its per-batch statistics together with it
     with torch.no_grad(), ctx:
         for x, y in loader:
             seen += len(y)
@@ -92,7 +93,15 @@ def evaluate(net: nn.Module, data: Any, batch_size: int, *, batch_stats: bool = 
                 continue
             x, y = rt.place_batch(x, y)
             with rt.autocast():
-                out = net(x)
+                try:
+                    out = net(x)
+                except ValueError as exc:
+                    # per-batch BatchNorm on one value per channel (a BatchNorm1d after pooling, a batch of one
+                    # image) is undefined: the image is normalised together with the previous batch, scored alone
+                    if not (batch_stats and len(y) == 1 and prev is not None and "more than 1 value" in str(exc)):
+                        raise
+                    out = net(torch.cat([prev, x]))[-1:]
+            prev = x
             out = out.float()
             sums[0] += F.cross_entropy(out, y, label_smoothing=label_smoothing, reduction="sum")
             sums[1] += (out.argmax(1) == y).sum()

@@ -28,14 +28,28 @@ class Alternating(Estimator):
         super().__init__(epochs=epochs)
         self.arch_every, self.arch_steps = arch_every, arch_steps
 
+    def check(self, st: SearchState) -> None:
+        """An epoch shorter than ``arch_every`` weight steps would never reach an architecture step (the count
+        restarts every epoch), so α would never move: take one every epoch's last step instead, and say so."""
+        every = self.arch_every or st.cfg.grad_update_arch_param_every
+        self._every = every
+        if st.optim.steps_on_valid and self.epochs and every > st.nb:
+            self._every = st.nb
+            if st.log:
+                st.log(f"an epoch holds {st.nb} training batch(es), fewer than the {every} weight steps between "
+                       f"architecture steps (--arch-every, grad_update_arch_param_every): an architecture step "
+                       f"every {st.nb} weight steps instead")
+
     def after_step(self, st: SearchState, step: int, valid_iter: Any, add: Any) -> None:
         if not st.optim.steps_on_valid:
             return
-        every = self.arch_every or st.cfg.grad_update_arch_param_every
+        every = getattr(self, "_every", None) or self.arch_every or st.cfg.grad_update_arch_param_every
         if (step + 1) % every:
             return
         for _ in range(self.arch_steps or st.cfg.grad_update_steps):
             vx, vy = next(valid_iter)
+            if len(vy) == 1 and _batches(st.valid_loader) > 1:  # a last batch of one image: take the next one
+                vx, vy = next(valid_iter)
             m = st.optim.step(st.net, vx, vy, st.arch_opt, st.gens["arch"])
             if not m.pop("finite", True):
                 import torch
@@ -45,3 +59,10 @@ class Alternating(Estimator):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "arch_every": self.arch_every, "arch_steps": self.arch_steps}
+
+
+def _batches(loader: Any) -> int:
+    try:
+        return len(loader)
+    except TypeError:  # an iterable without a length
+        return 2

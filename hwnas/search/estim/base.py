@@ -150,6 +150,11 @@ def weight_epoch(est: Estimator, st: SearchState, epoch: int, stage_epoch: int) 
     lr = cosine_lr(cfg.init_lr, t0, span)
     for i, (x, y) in enumerate(st.train_loader):
         bar.update()
+        if len(y) == 1 and nb > 1 and i == nb - 1:
+            # a last batch of one image (the user's own DataLoader; hwnas's drop it): BatchNorm cannot train on
+            # one value per channel, and one image is no gradient worth a step
+            est.after_step(st, i, valid_iter, add)
+            continue
         lr = cosine_lr(cfg.init_lr, t0 + i, span)
         set_lr(weight_opt, lr)
         n = len(y)

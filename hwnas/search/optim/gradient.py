@@ -21,7 +21,7 @@ import torch
 from ...errors import UsageError
 from ...predictors.block_costs import expected_latency_ms
 from ...train.device import Runtime
-from ..latency_loss import architecture_loss
+from ..latency_loss import architecture_loss, resolve_latency_loss
 from .base import OPTIMIZERS, ArchOptimizer
 
 
@@ -32,6 +32,9 @@ class GradientOptim(ArchOptimizer):
     def __init__(self, **context: Any):
         super().__init__(**context)
         self._cost_tensors: list[torch.Tensor] | None = None
+        cfg = self.config
+        self.latency_loss = resolve_latency_loss(cfg.latency_loss, cfg.target_ms, self.costs.min_ms()) \
+            if cfg is not None and self.costs is not None else None
 
     def expected_ms(self, net: Any) -> torch.Tensor:
         if self._cost_tensors is None:
@@ -41,7 +44,7 @@ class GradientOptim(ArchOptimizer):
     def loss(self, net: Any, ce: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         cfg = self.config
         exp_ms = self.expected_ms(net) if cfg.target_ms is not None else None
-        return architecture_loss(ce, exp_ms, cfg.target_ms, kind=cfg.latency_loss, alpha=cfg.loss_alpha,
+        return architecture_loss(ce, exp_ms, cfg.target_ms, kind=self.latency_loss, alpha=cfg.loss_alpha,
                                  beta=cfg.loss_beta, lam=cfg.loss_lambda), exp_ms
 
     def step(self, net: Any, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,

@@ -19,6 +19,7 @@ Modules: :mod:`.datasets` (formats, sources, views), :mod:`.transforms` (augment
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,18 @@ def _check_classes(labels: np.ndarray, num_classes: int, where: str) -> None:
         raise UsageError(f"{where} has {len(present)} class(es) with images; classification needs at least 2")
 
 
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Every label must name one of the ``num_classes`` classes (0..num_classes-1): a label outside that range
+    would stop training with a traceback from the loss, in the middle of a search."""
+    labels = np.asarray(labels)
+    if not len(labels):
+        return
+    bad = labels[(labels < 0) | (labels >= num_classes)]
+    if len(bad):
+        raise UsageError(f"{where} holds label {int(bad[0])} ({len(bad)} image(s) with labels outside the "
+                         f"{num_classes} classes 0..{num_classes - 1})")
+
+
 def _hold_out(n: int, valid_fraction: float, rng: np.random.Generator, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not 0 < valid_fraction < 1:
         raise UsageError("valid_fraction must be between 0 and 1")
@@ -211,6 +224,8 @@ def _streamed(name: str, train_src: Any, test_src: Any, *, num_classes: int, res
     rng = np.random.default_rng(seed)
     n = len(train_src)
     pool = np.arange(n) if limit is None else np.sort(rng.permutation(n)[:limit])
+    check_labels(train_src.labels, num_classes, f"{name}: the training set")
+    check_labels(test_src.labels, num_classes, f"{name}: the test set")
     _check_classes(train_src.labels[pool], num_classes, name)
     tr, va = _hold_out(len(pool), valid_fraction, rng, name)
     test_idx = np.arange(len(test_src)) if limit is None else np.arange(min(limit, len(test_src)))
@@ -271,9 +286,11 @@ def load_cifar10(path: str | Path, *, resolution: int = 32, channels: int = 3, s
     found = [path / f for f in CIFAR_TRAIN_FILES if (path / f).exists()]
     if not found:
         raise InputNotFound(f"no CIFAR-10 training batches (data_batch_1..5) in {path}")
-    parts = [read_cifar_batch(f) for f in found]
+    parts = [read_cifar_batch(f) for f in (*found, path / CIFAR_TEST_FILE)]
+    for f, (_, labels) in zip((*found, path / CIFAR_TEST_FILE), parts, strict=True):
+        check_labels(labels, 10, f"CIFAR-10 batch {f}")
+    test = ArraySource(*parts.pop(), "cifar10")
     train = ArraySource(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), "cifar10")
-    test = ArraySource(*read_cifar_batch(path / CIFAR_TEST_FILE), "cifar10")
     mean, std = train.stats(seed=seed)
     return _streamed("cifar10", train, test, num_classes=10, resolution=resolution, channels=channels, seed=seed,
                      valid_fraction=valid_fraction, limit=limit, augment=augment or "cifar", mean=mean, std=std)
@@ -363,4 +380,26 @@ def data_for_space(name: str, space: Any, *, seed: int = 0, **kwargs: Any) -> Da
     """``load_data`` at the space's resolution and input channels, checked against its classes."""
     data = load_data(name, resolution=space.resolution, channels=space.in_channels, seed=seed, **kwargs)
     data.check_space(space)
+    for note in data_notes(data, space, kwargs.get("limit")):
+        logging.getLogger(__name__).warning("note: " + note)
     return data
+
+
+def data_notes(data: DataSplits, space: Any, limit: int | None = None) -> list[str]:
+    """What a user would not guess from the command line: a training split with fewer images than classes (a
+    small ``--data-limit``), or a classifier with more outputs than the data has classes."""
+    notes = []
+    labels = np.asarray(data.train.labels) if hasattr(data.train, "labels") else None
+    if labels is not None:
+        present = len(np.unique(labels))
+        if len(labels) < data.num_classes or present < data.num_classes:
+            notes.append(f"{data.name}: {len(labels)} training images for {data.num_classes} classes ({present} of "
+                         f"them with any)" + (f", from --data-limit {limit}" if limit else "")
+                         + ": the network cannot learn the classes it never sees")
+    outputs = getattr(space, "num_classes", None)
+    if outputs is not None and data.num_classes < outputs:
+        notes.append(f"{data.name} has {data.num_classes} classes, the network's classifier {outputs} outputs: "
+                     f"{outputs - data.num_classes} are never a target"
+                     + (f" (--num-classes {data.num_classes} sizes the head to the data; a latency table must be "
+                        f"made with it too)" if getattr(space, "kind", None) != "model" else ""))
+    return notes
