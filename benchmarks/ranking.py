@@ -199,18 +199,21 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
                            "retrain_cpu_s_mean": float(np.mean([seeds[s][a]["cpu_seconds"] for s in (s0, s1)
                                                                 for a in archs])),
                            "accuracy_range": [float(mean.min()), float(mean.max())],
+                           # the landscape's direction at this budget: does training favour the bigger networks?
+                           "retrain_vs_macs": kendall(mean, np.array([seeds[s0][a]["macs"] for a in archs])),
                            "ceiling": {"kendall_tau": kendall(a0, a1), "kendall_ci": bootstrap(kendall, [a0, a1]),
                                        "spearman_rho": spearman(a0, a1)},
                            "recipes": {}}
     for recipe in RECIPES:
         shards = [json.loads(f.read_text()) for f in sorted(out.glob(f"supernet-{budget}-{recipe}-seed*.json"))]
-        shards = [s for s in shards if all(a in s["scores"] for a in archs)]
+        shards = [s for s in shards if all(a in s.get("scores", {}) for a in archs)]
         if not shards:
             continue
         per_seed = []
         for s in shards:
             sc = np.array([s["scores"][a] for a in archs])
             per_seed.append({"seed": s["seed"], "kendall_tau": kendall(sc, mean), "spearman_rho": spearman(sc, mean),
+                             "kendall_tau_vs_macs": kendall(sc, np.array([seeds[s0][a]["macs"] for a in archs])),
                              "kendall_ci": bootstrap(kendall, [sc, mean]), "train_cpu_s": s["train_cpu_s"],
                              "score_s": s["score_s"], "epochs": s["epochs"]})
         # pooled: τ averaged over supernet seeds, its interval over networks and seeds resampled together

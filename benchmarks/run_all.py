@@ -591,11 +591,13 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
         rows.append([f"hypervolume ratio {m} / random (per seed, n={h['n']})",
                      f"{h['mean']:.3f} [{h['ci_lo']:.3f}–{h['ci_hi']:.3f}]", "≥ 1.00×", "random", "—",
                      verdict(h["ci_lo"], 1.0, at_most=False) if h["n"] > 1 else ""])
-    for key, how in (("kendall_tau", "per-batch BatchNorm"), ("kendall_tau_recalibrated_bn", "recalibrated BatchNorm")):
+    for key, how in (("kendall_tau", "one-shot, shared weights, per-batch BatchNorm"),
+                     ("kendall_tau_recalibrated_bn", "one-shot, shared weights, recalibrated BatchNorm"),
+                     ("kendall_tau_spos", "SPOS supernet of spos-evolution, recalibrated BatchNorm")):
         tau = r.get(key) or {}
         if tau:
             ci = tau.get("ci95") or [float("nan")] * 2
-            rows.append([f"Kendall τ, inherited (one-shot, shared weights, {how}) vs retrained accuracy, "
+            rows.append([f"Kendall τ, inherited ({how}) vs retrained accuracy, "
                          f"{tau['n_pairs']} networks", f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—",
                          "—", ""])
     nz = r.get("noise") or {}
@@ -620,6 +622,31 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
             f"{b.get('res')} px, width {b.get('width')}, {b.get('epochs')} retrain epochs); intervals are 95% "
             "bootstrap over seeds. Issue 16's goal: ProxylessNAS above random and NNI at every target.")
     return _section("Search quality over seeds (issue 16)", "`search_quality.json`", rows, note)
+
+
+def section_ranking(r: dict[str, Any] | None) -> str | None:
+    """Issue 25: Kendall τ of each supernet recipe's inherited accuracy against the mean of two retraining seeds,
+    beside the ceiling (τ between the two seeds)."""
+    if not r or not r.get("ceiling"):
+        return None
+    c = r["ceiling"]
+    rows = [[f"ceiling: τ between two retraining seeds, {r['networks']} networks",
+             f"{c['kendall_tau']:.3f} [{c['kendall_ci'][0]:.3f}–{c['kendall_ci'][1]:.3f}]", "≥ 0.70", "—", "—",
+             verdict(c["kendall_tau"], 0.7, at_most=False)]]
+    for name, v in (r.get("recipes") or {}).items():
+        lo, hi = v["kendall_ci"]
+        rows.append([f"{name}: τ inherited vs mean retrained accuracy ({len(v['seeds'])} supernet seeds)",
+                     f"{v['kendall_tau_mean']:.3f} [{lo:.3f}–{hi:.3f}]", "≥ 0.60, interval > 0.40", "SPOS 0.50–0.54 "
+                     "(NAS-Bench-201, published)", "—", verdict(lo, 0.4, at_most=False)])
+    for key, label in (("retrain_vs_macs", "τ of mean retrained accuracy vs MACs"),):
+        if key in r:
+            rows.append([label, f"{r[key]:.3f}", "reported", "—", "—", ""])
+    b = r.get("config") or {}
+    note = (f"Budget `{r.get('budget')}`: proxyless-cifar at {b.get('res')} px, width {b.get('width')}, {b.get('n')} "
+            f"Fashion-MNIST images, {b.get('epochs')} retrain epochs, {b.get('test')} test images; networks scored "
+            "on 2,000 held-out training images with recalibrated BatchNorm. Intervals: 95% bootstrap over networks "
+            "(and supernet seeds).")
+    return _section("Does the supernet rank networks? (issue 25)", "`ranking.json`", rows, note)
 
 
 def section_runs(r: dict[str, Any] | None) -> str | None:
@@ -655,11 +682,11 @@ def build_summary(results: Path) -> str:
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
-                section_runs(res.get("run_all"))]
+                section_ranking(res.get("ranking")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "nni_proxyless",
-                          "ofa_table_check", "search_ddp", "pareto_front", "search_quality"), sections,
+                          "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking"), sections,
                          strict=False):
         if sec is None:
             missing.append(name)
