@@ -83,6 +83,21 @@ def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path
     assert again.arch == found[0].arch and sum(r["new_scores"] for r in again.history) == 0
 
 
+def test_with_the_accuracy_predictor_a_new_target_costs_only_its_top_k_scores(space, costs, data, tmp_path):
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    args = {"per_round": 6, "recalibrate_batches": 1, "predictor": 10, "top_k": 2}
+    new = []
+    for i, frac in enumerate((0.3, 0.7)):
+        t = _target(costs, frac)
+        res = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
+                                                  search_args=args), run_dir=tmp_path / f"s{i}", log=None)
+        assert res.predicted_ms <= t
+        new.append(sum(r["new_scores"] for r in res.history))
+    assert new[0] >= 10  # the predictor's sample set, scored once for the supernet
+    assert new[1] <= 2   # the next target: its top_k re-scored, nothing else
+
+
 def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, capsys):
     sup = tmp_path / "sup"
     run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)

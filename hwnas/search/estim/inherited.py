@@ -11,8 +11,10 @@ optimizer learns from the scores.
 - The latency constraint: proposals the latency model (or ``latency_fn``) puts over the target, or more than
   ``band`` under it, are drawn again, so every network found lands within the band under its target.
 - ``predictor`` > 0: an accuracy predictor (Once-for-All's: a small MLP over the one-hot architecture encoding,
-  scikit-learn's ``MLPRegressor``) is fitted on that many scored random candidates, and the optimizer then learns
-  from its predictions; the ``top_k`` best predicted are scored for real at the end.
+  scikit-learn's ``MLPRegressor``) is fitted on that many random architectures of the whole space (the same ones
+  for every search of a supernet, so their scores come from its cache after the first), and the optimizer then
+  learns from its predictions; the ``top_k`` best predicted are scored for real at the end: what a new target
+  costs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ...train.training import evaluate, generator
 from .base import ESTIMATORS, Estimator, SearchState
 
 SCORES = "scores.csv"
+PREDICTOR_SAMPLES_SEED = 25  # the accuracy predictor's sample set: one per supernet, whatever the search's seed
 
 
 @ESTIMATORS.register("inherited", "SuperNetEvaluator", "evolve")
@@ -117,14 +120,22 @@ class InheritedAccuracy(Estimator):
         return cache[key]
 
     def _fit_predictor(self, st: SearchState) -> Any:
+        """Once-for-All's accuracy predictor, fitted once per search on ``predictor`` architectures drawn over the
+        whole space by a fixed generator (not within this target's band): every search of one supernet, at any
+        target and under any latency model, draws the same ones, finds their scores in the supernet's cache and
+        fits the same predictor, so a new target costs only its ``top_k`` real scores."""
+        if "accuracy_model" in st.extra:
+            return st.extra["accuracy_model"]
         from sklearn.neural_network import MLPRegressor
 
         sizes = st.optim.sizes
-        ask_random = [st.optim.feasible_from(st.optim.random) for _ in range(self.predictor)]
-        xs = np.array([_one_hot(i, sizes) for i in ask_random])
-        ys = np.array([self.score(st, i) for i in ask_random])
-        model = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=int(st.cfg.seed))
+        rng = np.random.default_rng(PREDICTOR_SAMPLES_SEED)
+        drawn = [[int(rng.integers(n)) for n in sizes] for _ in range(self.predictor)]
+        xs = np.array([_one_hot(i, sizes) for i in drawn])
+        ys = np.array([self.score(st, i) for i in drawn])
+        model = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0)
         model.fit(xs, ys)
+        st.extra["accuracy_model"] = model
         return model
 
     # ---- one round ----------------------------------------------------------------------------------------------

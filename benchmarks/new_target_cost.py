@@ -1,0 +1,81 @@
+"""Issue 25: what does one more target (or device) cost on a trained supernet, against training it?
+
+Takes a trained SPOS supernet run (default: ``search_quality.py``'s seed-0 ``spos-supernet``, trained at that
+benchmark's budget) and searches it with ``--method evolution --supernet RUN`` at several targets in turn, with the
+inherited estimator as it is by default (every candidate scored by inherited accuracy) and with Once-for-All's
+accuracy predictor (``predictor`` random architectures scored once per supernet, then ``top_k`` re-scored per
+target). Each search's wall time is divided by the supernet's training time (its ``log.csv`` ``train_s``).
+Run it on a quiet machine: both figures are wall times on the same cores.
+
+    python benchmarks/new_target_cost.py                       # the search_quality seed-0 supernet
+    python benchmarks/new_target_cost.py --supernet RUN --fractions 0.2 0.4 0.6
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+from budget_study import BUDGETS, DEFAULT, fashion_mnist, space_for  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SUPERNET = HERE.parent / ".work" / "search_quality" / "seed0" / "spos-supernet"
+COSTS = HERE / "results" / "search_quality" / "costs.json"
+MODES = {"default": {}, "predictor": {"predictor": 200, "top_k": 5}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hwnas.io import read_json
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.run import RunDir, costs_from_dict
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--supernet", type=Path, default=SUPERNET)
+    p.add_argument("--fractions", type=float, nargs="*", default=[0.2, 0.4, 0.6])
+    p.add_argument("--work", type=Path, default=HERE.parent / ".work" / "new_target_cost")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    if not (a.supernet / "checkpoint.pt").exists():
+        sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (run search_quality.py --methods "
+                 "spos-evolution first)")
+    budget = {**DEFAULT, **BUDGETS["r16-w25-n2k-e10-distort"]}
+    space, data = space_for(budget), fashion_mnist(budget)
+    costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
+    train_s = float(RunDir(a.supernet).read_log()["train_s"].fillna(0).sum())
+    # a copy without the score caches other searches left there, so the first target pays for its scores
+    fresh = a.work / "supernet"
+    if not fresh.exists():
+        shutil.copytree(a.supernet, fresh, ignore=shutil.ignore_patterns("scores-*.csv"))
+    a.supernet = fresh
+    lo, hi = costs.min_ms(), costs.max_ms()
+    rows = []
+    for mode, args in MODES.items():
+        for i, f in enumerate(a.fractions):
+            t = round(lo + f * (hi - lo), 5)
+            run = a.work / f"{mode}-T{t:.5g}"
+            t0 = time.perf_counter()
+            res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(a.supernet),
+                                                              supernet_weights="shared", target_ms=t, batch_size=32,
+                                                              progress=False, search_args=args),
+                             run_dir=run, resume=(run / "config.json").exists(), log=None)
+            s = time.perf_counter() - t0
+            rows.append({"mode": mode, "order": i, "target_ms": t, "search_s": s, "ratio_to_training": s / train_s,
+                         "new_scores": int(sum(r.get("new_scores", 0) for r in res.history)),
+                         "arch": res.arch_string, "predicted_ms": res.predicted_ms})
+            print(f"{mode:9s} T={t:.4g} ms: {s:.0f} s = {s / train_s:.1%} of training ({rows[-1]['new_scores']} "
+                  "new scores)", flush=True)
+    out = write_result("new_target_cost", {"benchmark": "new_target_cost", "supernet": str(a.supernet),
+                                           "supernet_train_s": train_s, "modes": MODES, "rows": rows})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
