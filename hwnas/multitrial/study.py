@@ -63,11 +63,12 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def make_storage(url: str, *, heartbeat_interval: int = 10, grace_period: int | None = None,
+def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period: int | None = None,
                  max_retry: int = 3) -> Any:
     """The Optuna storage of ``url`` (see the module's doc). On an RDB storage a worker beats every
     ``heartbeat_interval`` seconds; a running trial without a beat for ``grace_period`` seconds (default twice the
-    interval) is failed and enqueued again, at most ``max_retry`` times."""
+    interval) is failed and enqueued again, at most ``max_retry`` times. Optuna beats only inside
+    ``Study.optimize``: ``heartbeat_interval=None`` for ask-and-tell (the trial API)."""
     optuna_module()
     if not isinstance(url, str) or not url.strip():
         raise UsageError("--storage is empty: give sqlite:///study.db, a PostgreSQL URL, journal:PATH or grpc://HOST:PORT")
@@ -108,10 +109,10 @@ def make_storage(url: str, *, heartbeat_interval: int = 10, grace_period: int | 
     try:
         with warnings.catch_warnings():  # heartbeat_interval is marked experimental by Optuna
             warnings.simplefilter("ignore")
-            return RDBStorage(url, heartbeat_interval=heartbeat_interval,
-                              grace_period=grace_period or 2 * heartbeat_interval,
-                              heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
-                              engine_kwargs={"pool_pre_ping": True})
+            beat = {} if heartbeat_interval is None else dict(
+                heartbeat_interval=heartbeat_interval, grace_period=grace_period or 2 * heartbeat_interval,
+                heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry))
+            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beat)
     except ImportError as exc:  # the database driver (psycopg2, pymysql) is not installed
         raise UsageError(f"storage {_redact(url)}: its database driver is not installed ({_first_line(exc)})") \
             from None

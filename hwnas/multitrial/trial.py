@@ -48,6 +48,7 @@ class ModuleChoices:
         if not found:
             raise UsageError(f"{self.name} has no LayerChoice or InputChoice: nothing to choose")
         self._decisions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._defaults: list[int] = []
         for path, c in found:
             key = c.key or path
             labels = tuple(c.names)
@@ -55,6 +56,7 @@ class ModuleChoices:
                 continue
             classes = tuple(type(m).__name__ for m in getattr(c, "candidates", ())) or (f"input:{c.reduction}",)
             self._decisions[key] = (labels, classes)
+            self._defaults.append(c.default_option() if hasattr(c, "default_option") else 0)
 
     def decision_names(self) -> list[str]:
         return list(self._decisions)
@@ -69,7 +71,8 @@ class ModuleChoices:
                                                                                strict=True)))
 
     def first(self) -> Any:
-        return self.from_indices([0] * len(self._decisions))
+        """What the model computes outside a search: first candidates, an InputChoice's default inputs."""
+        return self.from_indices(self._defaults)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name,
@@ -88,6 +91,7 @@ class _Pending:
 
 
 _pending: _Pending | None = None
+_standalone = False   # next_architecture ran without a study: report records nothing
 _hooked = False
 
 
@@ -148,7 +152,7 @@ def open_trial_study(study: Any, space: Any, *, study_name: str = DEFAULT_STUDY,
     record = {"space": space_fingerprint(space), "space_name": getattr(space, "name", "?"),
               "objectives": [list(o) for o in OBJECTIVES], "settings": {}}
     if isinstance(study, str):
-        storage = make_storage(study)
+        storage = make_storage(study, heartbeat_interval=None)  # Optuna beats only inside Study.optimize
         study = optuna.create_study(study_name=study_name, storage=storage, directions=[d for _, d in OBJECTIVES],
                                     sampler=make_sampler(sampler, space=space, seed=seed), load_if_exists=True)
     elif not hasattr(study, "ask"):
@@ -170,11 +174,12 @@ def next_architecture(model_or_space: Any, study: Any = None, *, study_name: str
     :func:`hwnas.predictors.loader.load_latency_model`, :class:`~hwnas.predictors.block_costs.BlockCosts` of the
     space, or a function of the applied model or architecture giving ms), else measured on ``input_shape`` with
     ``backend``, else given to :func:`report`. Returns the architecture."""
-    global _pending
+    global _pending, _standalone
     space = _space_of(model_or_space)
     if _pending is not None:  # the previous trial of this process never reported
         p, _pending = _pending, None
         _fail(p, NO_REPORT)
+    _standalone = study is None
     if study is None:
         arch = space.first() if hasattr(space, "first") else space.from_indices([0] * len(space.choice_labels()))
         trial = None
@@ -229,12 +234,13 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
     """Tell the study this trial's result: ``accuracy`` and the latency (given, or from what
     :func:`next_architecture` was told). ``attrs`` are kept with the trial. Returns the trial's record (``None`` in
     standalone mode)."""
-    global _pending
+    global _pending, _standalone
     p = _pending
     if p is None:
-        if _hooked:
-            raise UsageError("hwnas.trial.report was called twice, or before hwnas.trial.next_architecture")
-        return None  # standalone mode: nothing to record
+        if _standalone:  # standalone mode: nothing to record
+            _standalone = False
+            return None
+        raise UsageError("hwnas.trial.report was called twice, or before hwnas.trial.next_architecture")
     acc = float(accuracy)
     if not acc == acc:
         raise UsageError(f"report: accuracy is not a number ({accuracy!r})")
