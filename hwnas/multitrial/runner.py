@@ -44,6 +44,7 @@ class MultitrialConfig:
     heartbeat_interval: int = 10     # seconds between a worker's heartbeats (RDB storage)
     grace_period: int | None = None  # a trial without a heartbeat this long is failed and retried (default 2x)
     max_retry: int = 3
+    torch_threads: int | None = None  # torch's intra-op threads in this worker (None: torch's default)
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -73,6 +74,14 @@ class StudyResult:
     ran_here: int
 
 
+def default_storage(out: str | os.PathLike) -> str:
+    """``sqlite:///OUT/study.db`` (the folder made): a study that lives next to its results."""
+
+    from ..io import make_dirs
+
+    return f"sqlite:///{make_dirs(out).resolve() / 'study.db'}"
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -96,6 +105,10 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     pruned) trials, counted over every worker; then return its points. ``join``: the study must exist (a worker)."""
     optuna = optuna_module()
     log = log or (lambda _m: None)
+    if cfg.torch_threads:
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)  # several workers on one machine: one core each, not all each
     if cfg.target_ms is not None and cfg.target_ms < costs.min_ms():
         raise UsageError(f"target {cfg.target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms "
                          "under this latency model)")
