@@ -28,15 +28,16 @@ def grid_size(space: Any) -> int:
 
 
 def make_sampler(name: str, *, space: Any, seed: int | None = 0, population: int = 16, sample: int = 4) -> Any:
-    """The sampler ``name`` (one of :data:`SAMPLERS`) for ``space``'s decisions. ``population`` and ``sample`` are
-    NSGA-II's population and regularized evolution's population and tournament size."""
+    """The sampler ``name`` (one of :data:`SAMPLERS`) for ``space``'s decisions. ``population``: NSGA-II's
+    population, TPE's random start-up trials (at most Optuna's 10) and regularized evolution's population;
+    ``sample``: regularized evolution's tournament size."""
     optuna = optuna_module()
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=max(2, population), seed=seed)
     if name == "tpe":
         with warnings.catch_warnings():  # multivariate is marked experimental by Optuna
             warnings.simplefilter("ignore")
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=min(10, population))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
