@@ -69,7 +69,7 @@ def setting(budget: str, quick: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
         space = get_space("tiny")
         costs = BlockCosts(0.2, tuple(tuple(0.0 if c.is_zero else 0.1 * c.kernel * c.expand / 9 for c in p.choices)
                                       for p in space.positions()))
-        data = load_data("synthetic", resolution=space.resolution, channels=space.in_channels)
+        data = load_data("synthetic", resolution=space.resolution, channels=space.in_channels, n=160)
         return space, costs, data, {"budget": "quick", "epochs": 1, "batch_size": 32, "lr": 0.05}
     from budget_study import DEFAULT, fashion_mnist, space_for
 

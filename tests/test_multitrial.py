@@ -231,3 +231,30 @@ def test_optuna_is_imported_only_where_a_study_is_used():
     code = ("import sys, hwnas, hwnas.trial, hwnas.multitrial, hwnas.cli.main; "
             "assert 'optuna' not in sys.modules, 'optuna imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_study_on_a_model_space(tmp_path):
+    from torch import nn
+
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.space import InputChoice, LayerChoice
+    from hwnas.space.model_space import ModelSpace
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = LayerChoice({"k3": nn.Conv2d(3, 4, 3, padding=1), "k5": nn.Conv2d(3, 4, 5, padding=2)})
+            self.skip = InputChoice(n_candidates=1, n_chosen=None)
+            self.fc = nn.Linear(4 * 16 * 16, 4)
+
+        def forward(self, x):
+            y = self.conv(x)
+            s = self.skip([y])
+            return self.fc((y if s is None else y + s).flatten(1))
+
+    space = ModelSpace(Net, (1, 3, 16, 16))
+    costs = BlockCosts(0.1, ((0.1, 0.3), (0.0, 0.05)))
+    r = run_study(space, costs, _cfg(n_trials=3), storage=f"sqlite:///{tmp_path / 's.db'}", study_name="m", log=None)
+    assert r.states == {"COMPLETE": 3}
+    for row in r.points.itertuples():
+        assert row.predicted_ms == pytest.approx(costs.arch_ms(space.parse(row.arch), space))

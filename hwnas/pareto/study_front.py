@@ -68,6 +68,7 @@ def write_study_front(result: StudyResult, out: str | Path, *, num_classes: int,
                    LATENCY: float(getattr(r, LATENCY))} for r in front.itertuples()]})
     if len(points_all):
         pareto_plot(points_all, files["pareto"], lat_col=LATENCY, targets_ms=[target_ms] if target_ms else (),
+                    lat_label="predicted latency (ms, the latency model)",
                     title=title or "accuracy vs predicted latency")
     else:
         files.pop("pareto")
