@@ -186,6 +186,19 @@ def test_a_trial_that_raises_is_recorded_failed_with_its_error_and_the_study_goe
     assert failed.user_attrs["error"] == "RuntimeError: CUDA out of memory (simulated)"
 
 
+def test_a_worker_whose_every_trial_fails_stops_with_the_error_and_keeps_them(tmp_path, space, costs, monkeypatch):
+    import hwnas.multitrial.objective as objective
+
+    def broken(*a, **kw):
+        raise UsageError("retraining loss became NaN/inf in epoch 1; lower --lr")
+
+    monkeypatch.setattr(objective, "retrain", broken)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(UsageError, match="3 trials in a row failed .*the last: UsageError: retraining loss became NaN"):
+        run_study(space, costs, _cfg(n_trials=5), storage=url, study_name="b", log=None)
+    assert [t.state.name for t in optuna.load_study(study_name="b", storage=url).trials] == ["FAIL"] * 3
+
+
 def test_a_target_keeps_networks_under_it_on_the_front(tmp_path, space, costs):
     r = run_study(space, costs, _cfg(n_trials=4, target_ms=0.8, sampler="nsga2"),
                   storage=f"sqlite:///{tmp_path / 's.db'}", study_name="t", log=None)

@@ -45,6 +45,7 @@ class MultitrialConfig:
     grace_period: int | None = None  # a trial without a heartbeat this long is failed and retried (default 2x)
     max_retry: int = 3
     torch_threads: int | None = None  # torch's intra-op threads in this worker (None: torch's default)
+    max_failures: int = 3             # this worker stops after this many of its trials failed in a row
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -84,6 +85,23 @@ def default_storage(out: str | os.PathLike) -> str:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _FailureStop:
+    """Stops this worker after ``limit`` of its trials in a row failed (a broken setting fails every trial: without
+    this, a worker would fail trials for ever, since only finished ones count towards ``n_trials``)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.in_a_row, self.last = limit, 0, ""
+
+    def __call__(self, study: Any, t: Any) -> None:
+        if t.state.name == "FAIL":
+            self.in_a_row += 1
+            self.last = t.user_attrs.get("error", "")
+            if self.in_a_row >= self.limit:
+                study.stop()
+        else:
+            self.in_a_row = 0
 
 
 def _progress(log: Callable[[str], None], n_trials: int) -> Callable[[Any, Any], None]:
@@ -129,9 +147,13 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
         log(f"study {study_name!r}: {before}/{cfg.n_trials} trials finished; {cfg.sampler} sampler, {cfg.pruner} "
             f"pruning, {cfg.epochs} epoch(s) per trial on {data.name}")
         mine = len(study.get_trials(deepcopy=False))
+        failures = _FailureStop(cfg.max_failures)
         study.optimize(objective, n_trials=None, catch=(Exception,), gc_after_trial=False,
                        callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=finished),
-                                  _progress(log, cfg.n_trials)])
+                                  _progress(log, cfg.n_trials), failures])
+        if failures.in_a_row >= failures.limit:
+            raise UsageError(f"{failures.in_a_row} trials in a row failed in this worker, so it stopped (the study "
+                             f"keeps them); the last: {failures.last or 'see the log'}")
         ran = sum(t.user_attrs.get("worker") == objective.worker
                   for t in study.get_trials(deepcopy=False)[mine:])
     else:

@@ -139,7 +139,8 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
               "objectives": [list(o) for o in objectives], "settings": json.loads(json.dumps(settings, default=str))}
     exists = name in {s.study_name for s in _summaries(optuna, storage)}
     if join and not exists:
-        raise UsageError(f"no study named {name!r} in the storage to join; start it first without --worker")
+        raise UsageError(f"no study named {name!r} in the storage to join; start it first without --worker, and give "
+                         "every worker the same --storage")
     if exists:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     else:
