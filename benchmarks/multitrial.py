@@ -136,8 +136,9 @@ def _worker(budget: str, quick: bool, storage: str, name: str, trials: int, barr
 
 
 def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str, Any]:
-    """Trials per hour of 1 and 2 worker processes on one study each (same settings, random sampler). The clock
-    starts when every worker has loaded torch and the data (a barrier) and stops when the last one ends."""
+    """Trials per hour of 1 and 2 worker processes on one study each (same settings, random sampler; the study is
+    made here, so each worker samples with its own seed). The clock starts when every worker has loaded torch and
+    the data (a barrier) and stops when the last one ends."""
     import optuna
 
     ctx = multiprocessing.get_context("spawn")
@@ -145,6 +146,10 @@ def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str
     for n_workers in (1, 2):
         name = f"workers{n_workers}-{int(time.time())}"
         url = f"sqlite:///{work / f'{name}.db'}"
+        from hwnas.multitrial.study import open_study
+
+        space, costs, _, s = setting(budget, quick)  # the study made first: each worker joins it with its own seed
+        open_study(url, name, space=space, settings=study_config(s, "random", trials, 0, 4).study_settings(costs))
         barrier = ctx.Barrier(n_workers + 1)
         procs = [ctx.Process(target=_worker, args=(budget, quick, url, name, trials, barrier))
                  for _ in range(n_workers)]

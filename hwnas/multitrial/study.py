@@ -137,7 +137,7 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
         storage = make_storage(storage)
     record = {"space": space_fingerprint(space), "space_name": getattr(space, "name", "?"),
               "objectives": [list(o) for o in objectives], "settings": json.loads(json.dumps(settings, default=str))}
-    exists = name in {s.study_name for s in _summaries(optuna, storage)}
+    exists = study_exists(storage, name)
     if join and not exists:
         raise UsageError(f"no study named {name!r} in the storage to join; start it first without --worker, and give "
                          "every worker the same --storage")
@@ -148,6 +148,10 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
                                     directions=[d for _, d in objectives], load_if_exists=True)
     check_study(study, record)
     return study
+
+
+def study_exists(storage: Any, name: str) -> bool:
+    return name in {s.study_name for s in _summaries(optuna_module(), storage)}
 
 
 def _summaries(optuna: Any, storage: Any) -> list[Any]:
