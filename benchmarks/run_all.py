@@ -94,6 +94,8 @@ BENCHMARKS: tuple[Bench, ...] = (
           notes="the demo's fronts; reuses (resumes) the folder `make demo` wrote, ~13 min when it must run it"),
     Bench("ofa_table_check", "ofa_table_check.py", ("--n", "20", "--rounds", "2"), ("--quick",), 120, 60,
           needs_table=True),
+    Bench("multitrial", "multitrial.py", ("--budget", "reduced", "--trials", "12"), ("--quick",), 2400, 120,
+          notes="issue 27: NSGA-II / TPE against random over 5 seeds (180 trained networks), 1 vs 2 workers"),
     Bench("model_spaces", "model_spaces.py", (), ("--quick",), 420, 120,
           notes="the two example model spaces (LayerChoice): predictor on held-out networks, a search vs its target"),
 )

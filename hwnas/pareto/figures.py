@@ -15,7 +15,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 def pareto_plot(points: Any, path: str | Path, *, targets_ms: Any = (), device: str = "", title: str = "",
                 method_col: str = "method", lat_col: str = "measured_ms", acc_col: str = "accuracy",
-                acc_err: float | None = None) -> Path:
+                acc_err: float | None = None, lat_label: str = "measured latency (ms)") -> Path:
     """Accuracy against measured latency: every point, each method's front as a step line, targets as
     vertical lines; ``acc_err`` (the seed-to-seed standard deviation of accuracy) as ±1 error bars."""
     plt = pyplot()
@@ -32,7 +32,7 @@ def pareto_plot(points: Any, path: str | Path, *, targets_ms: Any = (), device: 
             ax.step(fl, fa, where="post", color=color, lw=1.2, alpha=0.9)
     for t in targets_ms:
         ax.axvline(float(t), color="grey", ls="--", lw=0.8)
-    ax.set_xlabel(f"measured latency (ms){' on ' + device if device else ''}")
+    ax.set_xlabel(f"{lat_label}{' on ' + device if device else ''}")
     ax.set_ylabel("accuracy")
     ax.set_title(title or "accuracy–latency trade-off")
     ax.grid(alpha=0.3)

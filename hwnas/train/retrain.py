@@ -106,7 +106,8 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
             log: Callable[[str], None] | None = logger.info, measure_rounds: int = 1,
             train_loader: Any = None, test_loader: Any = None,
             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-            optimizer: WeightOptimizer | None = None, formats: tuple[str, ...] | None = None) -> RetrainResult:
+            optimizer: WeightOptimizer | None = None, formats: tuple[str, ...] | None = None,
+            on_epoch: Callable[[dict[str, float]], None] | None = None) -> RetrainResult:
     """Train ``arch`` on ``data.train`` + ``data.valid`` (``config``, default :class:`RetrainConfig`) and test it.
 
     ``init_weights`` (a state dict for ``build_model(arch, space)``, e.g. the supernet's weights for ``arch`` from
@@ -116,7 +117,9 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     latency model's prediction. With ``output``, writes ``retrain.json``, ``model.pt`` and the deployable files
     (``formats``; default ``onnx``, plus ``pte`` when ExecuTorch is installed), each checked against torch's
     outputs on a test batch. Instead of ``data``: ``train_loader`` and ``test_loader``; ``loss_fn`` and
-    ``optimizer`` (a factory ``params -> Optimizer``) replace the default loss and SGD.
+    ``optimizer`` (a factory ``params -> Optimizer``) replace the default loss and SGD. ``on_epoch`` is called
+    with each epoch's history row (``epoch``, ``train_loss``, ``train_acc``, ``train_s``) as the epoch ends; what it
+    raises stops the training and propagates (the multi-trial search prunes hopeless trials this way).
     ``measure_rounds`` > 1 measures that many times and keeps the round with the lowest median: on a shared
     machine interference only ever adds time, so the fastest round is the least disturbed one.
     """
@@ -189,6 +192,8 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
         history.append({"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen,
                         "train_s": train_s})
         log(f"retrain epoch {epoch + 1}/{epochs}  loss {total / seen:.3f}  acc {correct / seen:.3f}")
+        if on_epoch is not None:
+            on_epoch(history[-1])
     recalibrated = 0
     if init_weights is not None and cfg.recalibrate_batches > 0:
         recalibrated = recalibrate_bn(model, calib_loader, cfg.recalibrate_batches, rt)

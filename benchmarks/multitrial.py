@@ -1,0 +1,215 @@
+"""Issue 27: does a multi-trial search on Optuna (NSGA-II, TPE) find a better accuracy–latency front than random
+sampling with the same number of trained networks, and how many trials per hour do 2 workers reach against 1?
+
+Each trial is one network of ``proxyless-cifar`` (the search-quality space) trained from scratch with the retrain
+path (``hwnas.multitrial.run_study``: the same code as ``hwnas multitrial``, pruning off so that every sampler trains
+the same number of networks) and priced with the latency model ``search_quality.py`` pinned
+(``results/search_quality/costs.json``: this machine's ONNX Runtime, calibrated). Per seed, the hypervolume of each
+sampler's front (test accuracy above chance, left of the slowest network of the space) and its difference to
+random's on the same seed, with a 95% bootstrap interval over seeds.
+
+Budgets (``--budget``): ``search-quality`` is ``search_quality.py``'s (2,000 distorted Fashion-MNIST images at 16 px,
+10 epochs, 10,000 test images; ~2 min a trial here); ``reduced`` (1,000 images at 16 px, 2 epochs, 2,000 test
+images) is what fits in a session on this shared 2-core machine.
+
+Workers: a study run by 1 and by 2 worker processes (one torch thread each, random sampler, SQLite storage),
+``--worker-trials`` trials each time; trials per hour = finished trials / wall time from the moment every worker has
+loaded torch and the data until the last one ends.
+
+Each (seed, sampler) study lives in ``results/multitrial/<budget>/`` (SQLite), so a run resumes where it stopped.
+
+    python benchmarks/multitrial.py --budget reduced --seeds 0 1 2 3 4 --trials 12
+    python benchmarks/multitrial.py --quick        # tiny space, synthetic data: the plumbing, in seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import markdown_table, spread, write_result  # noqa: E402
+
+NAME = "multitrial"
+BUDGETS = {
+    "search-quality": {"n": 2000, "epochs": 10, "res": 16, "distort": True, "test": 10000},
+    "reduced": {"n": 1000, "epochs": 2, "res": 16, "distort": True, "test": 2000},
+}
+
+
+def bootstrap_ci(values: list[float], n: int = 10000, seed: int = 0) -> list[float]:
+    """95% percentile bootstrap interval of the mean."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return [math.nan, math.nan]
+    rng = np.random.default_rng(seed)
+    means = rng.choice(v, size=(n, v.size), replace=True).mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def setting(budget: str, quick: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(space, costs, data, settings) of the budget; quick: the tiny space, made-up costs, synthetic data."""
+    from hwnas.io import read_json
+    from hwnas.search.run import costs_from_dict
+
+    if quick:
+        from hwnas.predictors.block_costs import BlockCosts
+        from hwnas.space import get_space
+        from hwnas.train.data import load_data
+
+        space = get_space("tiny")
+        costs = BlockCosts(0.2, tuple(tuple(0.0 if c.is_zero else 0.1 * c.kernel * c.expand / 9 for c in p.choices)
+                                      for p in space.positions()))
+        data = load_data("synthetic", resolution=space.resolution, channels=space.in_channels, n=160)
+        return space, costs, data, {"budget": "quick", "epochs": 1, "batch_size": 32, "lr": 0.05}
+    from budget_study import DEFAULT, fashion_mnist, space_for
+
+    cfg = {**DEFAULT, **BUDGETS[budget]}
+    space = space_for(cfg)
+    pinned = HERE / "results" / "search_quality" / "costs.json"
+    costs = costs_from_dict(read_json(pinned, "pinned block costs", expect=dict)["costs"])
+    return space, costs, fashion_mnist(cfg), {"budget": budget, **cfg, "batch_size": cfg["bs"],
+                                              "latency_model": str(pinned.relative_to(HERE))}
+
+
+def study_config(s: dict[str, Any], sampler: str, trials: int, seed: int, population: int):
+    from hwnas.multitrial import MultitrialConfig
+
+    return MultitrialConfig(n_trials=trials, sampler=sampler, pruner="none", epochs=s["epochs"],
+                            batch_size=s["batch_size"], data=s["budget"], data_limit=None, seed=seed,
+                            population=population, device="cpu", torch_threads=1)
+
+
+def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], trials: int, population: int,
+               work: Path) -> dict[str, Any]:
+    from hwnas.multitrial import run_study
+    from hwnas.pareto.fronts import hypervolume
+
+    space, costs, data, s = setting(budget, quick)
+    ref_ms, chance = costs.max_ms(), 1.0 / space.num_classes
+    per_seed: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        row: dict[str, Any] = {}
+        for sampler in samplers:
+            started = time.perf_counter()
+            r = run_study(space, costs, study_config(s, sampler, trials, seed, population),
+                          storage=f"sqlite:///{work / f'seed{seed}-{sampler}.db'}", study_name=f"{sampler}-{seed}",
+                          data=data, log=None)
+            pts = r.points
+            row[sampler] = {"hypervolume": hypervolume(pts["predicted_ms"], pts["accuracy"], ref_latency_ms=ref_ms,
+                                                       ref_accuracy=chance),
+                            "trials": len(pts), "best_accuracy": float(pts["accuracy"].max()),
+                            "fastest_ms": float(pts["predicted_ms"].min()), "seconds": time.perf_counter() - started}
+            print(f"seed {seed} {sampler}: hypervolume {row[sampler]['hypervolume']:.4g} over {len(pts)} trials "
+                  f"({row[sampler]['seconds']:.0f} s)", flush=True)
+        per_seed[str(seed)] = row
+    summary = {}
+    for sampler in samplers:
+        hv = [per_seed[str(sd)][sampler]["hypervolume"] for sd in seeds]
+        out = {"hypervolume": spread(hv)}
+        if sampler != "random" and "random" in samplers:
+            diff = [per_seed[str(sd)][sampler]["hypervolume"] - per_seed[str(sd)]["random"]["hypervolume"]
+                    for sd in seeds]
+            out["minus_random"] = {**spread(diff), "mean": float(np.mean(diff)), "ci95": bootstrap_ci(diff),
+                                   "wins": int(sum(d > 0 for d in diff))}
+        summary[sampler] = out
+    return {"settings": s, "reference_point": {"latency_ms": ref_ms, "accuracy": chance}, "per_seed": per_seed,
+            "summary": summary}
+
+
+def _worker(budget: str, quick: bool, storage: str, name: str, trials: int, barrier: Any) -> None:
+    from hwnas.multitrial import run_study
+
+    space, costs, data, s = setting(budget, quick)
+    barrier.wait()  # every worker has imported torch and loaded the data: the clock starts
+    run_study(space, costs, study_config(s, "random", trials, 0, 4), storage=storage, study_name=name, data=data,
+              log=None)
+
+
+def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str, Any]:
+    """Trials per hour of 1 and 2 worker processes on one study each (same settings, random sampler; the study is
+    made here, so each worker samples with its own seed). The clock starts when every worker has loaded torch and
+    the data (a barrier) and stops when the last one ends."""
+    import optuna
+
+    ctx = multiprocessing.get_context("spawn")
+    out = {}
+    for n_workers in (1, 2):
+        name = f"workers{n_workers}-{int(time.time())}"
+        url = f"sqlite:///{work / f'{name}.db'}"
+        from hwnas.multitrial.study import open_study
+
+        space, costs, _, s = setting(budget, quick)  # the study made first: each worker joins it with its own seed
+        open_study(url, name, space=space, settings=study_config(s, "random", trials, 0, 4).study_settings(costs))
+        barrier = ctx.Barrier(n_workers + 1)
+        procs = [ctx.Process(target=_worker, args=(budget, quick, url, name, trials, barrier))
+                 for _ in range(n_workers)]
+        for proc in procs:
+            proc.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for proc in procs:
+            proc.join()
+        span = time.perf_counter() - started
+        done = [t for t in optuna.load_study(study_name=name, storage=url).trials if t.state.name == "COMPLETE"]
+        out[str(n_workers)] = {"trials": len(done), "seconds": span, "trials_per_hour": 3600 * len(done) / span,
+                               "per_trial_s": spread([(t.datetime_complete - t.datetime_start).total_seconds()
+                                                      for t in done]),
+                               "workers_seen": len({t.user_attrs.get("worker") for t in done}),
+                               "exit_codes": [proc.exitcode for proc in procs]}
+        print(f"{n_workers} worker(s): {len(done)} trials in {span:.0f} s = "
+              f"{out[str(n_workers)]['trials_per_hour']:.0f} trials/hour", flush=True)
+    out["speedup"] = out["2"]["trials_per_hour"] / out["1"]["trials_per_hour"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budget", choices=sorted(BUDGETS), default="search-quality")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--samplers", nargs="+", default=["nsga2", "tpe", "random"])
+    p.add_argument("--trials", type=int, default=20, help="trained networks per sampler and seed")
+    p.add_argument("--population", type=int, default=4, help="NSGA-II population, TPE's random start-up trials")
+    p.add_argument("--worker-trials", type=int, default=8, help="trials of the 1- vs 2-worker check (0: skip)")
+    p.add_argument("--skip-fronts", action="store_true")
+    p.add_argument("--quick", action="store_true", help="tiny space, synthetic data, 2 seeds, 4 trials")
+    p.add_argument("-o", "--out", type=Path, help="results folder (default benchmarks/results)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.seeds, a.trials, a.population, a.worker_trials = a.seeds[:2], 4, 2, min(a.worker_trials, 4)
+    budget = "quick" if a.quick else a.budget
+    from hwnas.io import make_dirs
+
+    work = make_dirs((a.out or HERE / "results") / NAME / budget)
+    record: dict[str, Any] = {"budget": budget, "seeds": a.seeds, "trials": a.trials, "population": a.population}
+    if not a.skip_fronts:
+        record["fronts"] = run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work)
+    if a.worker_trials:
+        record["workers"] = workers_check(a.budget, a.quick, a.worker_trials, work)
+    rows = []
+    for sampler, s in record.get("fronts", {}).get("summary", {}).items():
+        d = s.get("minus_random")
+        rows.append([sampler, s["hypervolume"]["median"],
+                     f"{d['mean']:+.4g} [{d['ci95'][0]:+.3g}, {d['ci95'][1]:+.3g}] ({d['wins']}/{len(a.seeds)} seeds)"
+                     if d else "—"])
+    if rows:
+        print(markdown_table(["sampler", "hypervolume (median)", "minus random: mean [95% CI] (wins)"], rows))
+    if "workers" in record:
+        print(f"2 workers / 1 worker: {record['workers']['speedup']:.2f}x trials per hour")
+    path = write_result(NAME + ("_quick" if a.quick else f"_{a.budget}"), record,
+                        directory=a.out if a.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

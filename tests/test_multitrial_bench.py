@@ -1,0 +1,34 @@
+"""benchmarks/multitrial.py (issue 27): its statistics, and its quick mode end to end (tiny space, synthetic data)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("optuna")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import multitrial as bench  # noqa: E402
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    lo, hi = bench.bootstrap_ci([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert lo < 0.3 < hi and 0.1 <= lo and hi <= 0.5
+    assert all(math.isnan(v) for v in bench.bootstrap_ci([1.0]))  # one seed has no interval
+
+
+def test_quick_mode_writes_hypervolumes_paired_with_random(tmp_path):
+    assert bench.main(["--quick", "--seeds", "0", "--samplers", "nsga2", "random", "--worker-trials", "0",
+                       "-o", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "multitrial_quick.json").read_text())
+    fronts = res["fronts"]
+    assert set(fronts["per_seed"]["0"]) == {"nsga2", "random"}
+    assert all(v["trials"] == 4 and v["hypervolume"] > 0 for v in fronts["per_seed"]["0"].values())
+    d = fronts["summary"]["nsga2"]["minus_random"]
+    assert d["values"] == [pytest.approx(fronts["per_seed"]["0"]["nsga2"]["hypervolume"]
+                                         - fronts["per_seed"]["0"]["random"]["hypervolume"])]
+    assert "environment" in res
