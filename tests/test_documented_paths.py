@@ -65,11 +65,24 @@ def hwnas_commands(block: str) -> list[list[str]]:
             continue
         for name, value in env.items():
             line = line.replace(f"${name}", value)
-        argv = shlex.split(re.sub(r"(^|\s)#.*$", "", line))  # a comment starts a word, as in bash (add#abs does not)
-        if not argv or argv[0] != "hwnas" or "..." in argv:
-            continue
-        out.append(argv[1:])
+        words = shlex.split(re.sub(r"(^|\s)#.*$", "", line))  # a comment starts a word, as in bash (add#abs does not)
+        for argv in split_on_operators(words):  # `a & b`, `a && b`, `a; b`: each command on its own
+            if argv and argv[0] == "hwnas" and "..." not in argv:
+                out.append(argv[1:])
     return out
+
+
+def split_on_operators(words: list[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for w in words:
+        if w in ("&", "&&", "||", ";", "|"):
+            out.append([])
+        elif w.endswith(";") and len(w) > 1:
+            out[-1].append(w[:-1])
+            out.append([])
+        else:
+            out[-1].append(w)
+    return [argv for argv in out if argv]
 
 
 def every_documented_command() -> list[tuple[str, list[str]]]:
