@@ -651,6 +651,55 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
     return _section("Does the supernet rank networks? (issue 25)", "`ranking.json`", rows, note)
 
 
+def section_multitrial(r: dict[str, Any] | None) -> str | None:
+    if not r or "fronts" not in r:
+        return None
+    rows = []
+    summ = _get(r, "fronts", "summary", default={}) or {}
+    for sampler, v in sorted(summ.items()):
+        hv = v.get("hypervolume") or {}
+        if hv:
+            rows.append([f"{sampler}: front hypervolume (n={hv.get('n')} seeds)",
+                         f"{hv['median']:.4f} [{hv['min']:.4f}–{hv['max']:.4f}]", "reported", "—", "—", ""])
+        d = v.get("minus_random")
+        if d:
+            lo, hi = d["ci95"]
+            rows.append([f"· {sampler} − random, paired by seed (n={d['n']}, wins {d.get('wins')})",
+                         f"{d['mean']:+.5f} [{lo:+.5f}, {hi:+.5f}]", "interval > 0", "random", "—",
+                         verdict(lo, 0.0, at_most=False) if lo == lo else "—"])
+    w = r.get("workers") or {}
+    if "speedup" in w:
+        one, two = w.get("1", {}), w.get("2", {})
+        rows.append(["trials per hour, 2 workers / 1 worker (SQLite storage)",
+                     f"{w['speedup']:.2f}× ({two.get('trials_per_hour', 0):.0f} / {one.get('trials_per_hour', 0):.0f})",
+                     "≥ 1.7×", "—", "—", verdict(w["speedup"], 1.7, at_most=False)])
+    st = _get(r, "fronts", "settings", default={}) or {}
+    note = (f"Budget `{r.get('budget')}` ({st.get('n')} distorted Fashion-MNIST images at {st.get('res')} px, "
+            f"{st.get('epochs')} epochs, {st.get('test')} test images); seeds {r.get('seeds')}; each trial trains one "
+            "network of proxyless-cifar with `hwnas multitrial`'s code. Worker timings on this shared 2-core machine.")
+    return _section("Multi-trial search on Optuna (issue 27)", "`multitrial_reduced.json`", rows, note)
+
+
+def section_new_target_cost(r: dict[str, Any] | None) -> str | None:
+    if not r or not r.get("rows"):
+        return None
+    rows = []
+    for mode in r.get("modes", {}):
+        mine = sorted((x for x in r["rows"] if x["mode"] == mode), key=lambda x: x["order"])
+        opts = ", ".join(f"{k}={v}" for k, v in (r["modes"][mode] or {}).items()) or "defaults"
+        for x in mine:
+            last = x is mine[-1] and len(mine) > 1
+            rows.append([f"{mode} ({opts}): target {x['order'] + 1}, T={x['target_ms']:.3g} ms — search time / "
+                         f"supernet training ({x['new_scores']} new scores)", f"{100 * x['ratio_to_training']:.1f}%",
+                         "≤ 2%" if last else "reported", "—", "—",
+                         verdict(x["ratio_to_training"], 0.02) if last else ""])
+    tr = r.get("supernet_train_s")
+    note = ("Targets searched one after another on one trained SPOS supernet (search_quality's seed 0"
+            + (f", trained in {tr:.0f} s" if isinstance(tr, (int, float)) else "") + "); the goal is for a target "
+            "after the first, when the scores cached by earlier searches are reused.")
+    return _section("What a new target costs on a trained supernet (issue 25)", "`new_target_cost.json`", rows, note)
+
+
 def section_runs(r: dict[str, Any] | None) -> str | None:
     if not r or not isinstance(r.get("benchmarks"), list):
         return None
@@ -684,11 +733,13 @@ def build_summary(results: Path) -> str:
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
-                section_ranking(res.get("ranking")), section_runs(res.get("run_all"))]
+                section_ranking(res.get("ranking")), section_multitrial(res.get("multitrial_reduced")),
+                section_new_target_cost(res.get("new_target_cost")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "nni_proxyless",
-                          "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking"), sections,
+                          "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
+                          "multitrial_reduced", "new_target_cost"), sections,
                          strict=False):
         if sec is None:
             missing.append(name)
