@@ -150,7 +150,11 @@ BUDGET = "r16-w25-n2k-e10-distort"
 # seeds that played no part in choosing it
 FRESH_SEEDS_FROM = 5
 TARGET_FRACS = (0.2, 0.4, 0.6)
-METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni", "spos-evolution")
+# issue 26's other one-shot methods, each searched at every target as ProxylessNAS is (their own α optimiser and mixed
+# op through hwnas.search.methods; DARTS and GDAS with separate weights as published, ENAS's controller over one
+# shared supernet of single paths)
+ONESHOT = ("darts", "gdas", "enas")
+METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni", "spos-evolution", *ONESHOT)
 # recipe probes (issue 16's list of what to try): grad-shared (or grad) with one setting changed, same search budget
 PROBES = {
     "grad-shared-warm6": dict(warmup_epochs=6, search_epochs=3),  # longer warm-up, same 9 supernet epochs
@@ -184,8 +188,10 @@ def method_config(method: str, seed: int, quick: bool) -> ParetoConfig:
         base.update(PROBES[method])
         if quick:  # keep the quick run tiny whatever the probe's schedule
             base.update(warmup_epochs=1, search_epochs=1)
+    if method in ONESHOT:  # added after the recipe was chosen: searched with today's defaults (α lr, fill band)
+        base.update(arch_lr=ParetoConfig.arch_lr, fill_band=ParetoConfig.fill_band)
     weights = "shared" if "-shared" in method else "separate"
-    kind = "rl" if method.startswith("rl") else "grad"
+    kind = method if method in ONESHOT else "rl" if method.startswith("rl") else "grad"
     return ParetoConfig(targets_ms=(), method=kind, supernet_weights=weights, seed=seed, **base)
 
 
