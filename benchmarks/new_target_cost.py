@@ -14,6 +14,8 @@ Run it on a quiet machine: both figures are wall times on the same cores.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import os
 import shutil
 import sys
 import time
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--supernet", type=Path, default=SUPERNET)
     p.add_argument("--fractions", type=float, nargs="*", default=[0.2, 0.4, 0.6])
     p.add_argument("--work", type=Path, default=HERE.parent / ".work" / "new_target_cost")
+    p.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES),
+                   help="scoring modes to (re)measure, each on a fresh copy of the supernet; the other modes' rows "
+                        "are kept from the last result")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     if not (a.supernet / "checkpoint.pt").exists():
@@ -49,30 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     space, data = space_for(budget), fashion_mnist(budget)
     costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
     train_s = float(RunDir(a.supernet).read_log()["train_s"].fillna(0).sum())
-    # a copy without the score caches other searches left there, so the first target pays for its scores
-    fresh = a.work / "supernet"
-    if not fresh.exists():
-        shutil.copytree(a.supernet, fresh, ignore=shutil.ignore_patterns("scores-*.csv"))
-    a.supernet = fresh
     lo, hi = costs.min_ms(), costs.max_ms()
-    rows = []
-    for mode, args in MODES.items():
+    old = HERE / "results" / "new_target_cost.json"
+    last = read_json(old, "last result", expect=dict) if old.exists() else {}
+    when = last.get("environment", {}).get("finished")
+    rows = [{"measured": when, **r} for r in last.get("rows", []) if r["mode"] not in a.modes]
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    for mode in a.modes:
+        args = MODES[mode]
+        # each mode on its own copy without the caches other searches left there (scores, the accuracy
+        # predictor's weights), so the first target pays for what it needs; a mode re-measured starts afresh
+        fresh = a.work / f"supernet-{mode}"
+        for stale in [fresh, *a.work.glob(f"{mode}-T*")]:
+            shutil.rmtree(stale, ignore_errors=True)
+        shutil.copytree(a.supernet, fresh, ignore=shutil.ignore_patterns("scores-*.csv", "accuracy-mlp-*.npz"))
         for i, f in enumerate(a.fractions):
             t = round(lo + f * (hi - lo), 5)
             run = a.work / f"{mode}-T{t:.5g}"
             t0 = time.perf_counter()
-            res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(a.supernet),
+            res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(fresh),
                                                               supernet_weights="shared", target_ms=t, batch_size=32,
                                                               progress=False, search_args=args),
-                             run_dir=run, resume=(run / "config.json").exists(), log=None)
+                             run_dir=run, log=None)
             s = time.perf_counter() - t0
             rows.append({"mode": mode, "order": i, "target_ms": t, "search_s": s, "ratio_to_training": s / train_s,
                          "new_scores": int(sum(r.get("new_scores", 0) for r in res.history)),
-                         "arch": res.arch_string, "predicted_ms": res.predicted_ms})
+                         "arch": res.arch_string, "predicted_ms": res.predicted_ms, "measured": now,
+                         "load": os.getloadavg()[0]})
             print(f"{mode:9s} T={t:.4g} ms: {s:.0f} s = {s / train_s:.1%} of training ({rows[-1]['new_scores']} "
                   "new scores)", flush=True)
     out = write_result("new_target_cost", {"benchmark": "new_target_cost", "supernet": str(a.supernet),
-                                           "supernet_train_s": train_s, "modes": MODES, "rows": rows})
+                                           "supernet_train_s": train_s, "modes": MODES, "measured_modes": a.modes,
+                                           "rows": sorted(rows, key=lambda r: (list(MODES).index(r["mode"]),
+                                                                               r["order"]))})
     print(f"wrote {out}")
     return 0
 

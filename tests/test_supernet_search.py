@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hwnas.cli import main
@@ -96,6 +97,24 @@ def test_with_the_accuracy_predictor_a_new_target_costs_only_its_top_k_scores(sp
         new.append(sum(r["new_scores"] for r in res.history))
     assert new[0] >= 10  # the predictor's sample set, scored once for the supernet
     assert new[1] <= 2   # the next target: its top_k re-scored, nothing else
+    # the predictor is fitted once too: its weights are kept beside the supernet's scores (an .npz, no pickle)
+    kept = list(sup.glob("accuracy-mlp-*.npz"))
+    assert len(kept) == 1
+
+
+def test_the_kept_accuracy_predictor_predicts_as_the_fitted_one(tmp_path):
+    from sklearn.neural_network import MLPRegressor
+
+    from hwnas.search.estim.inherited import MLP, _load_mlp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 7)), rng.random(40)
+    fitted = MLPRegressor(hidden_layer_sizes=(8, 8), max_iter=300, random_state=0).fit(x, y)
+    path = tmp_path / "m.npz"
+    np.savez(path, **MLP(fitted.coefs_, fitted.intercepts_).arrays())
+    np.testing.assert_allclose(_load_mlp(path).predict(x), fitted.predict(x), rtol=1e-12, atol=1e-12)
+    path.write_bytes(b"damaged")
+    assert _load_mlp(path) is None  # fitted again, not an error
 
 
 def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, capsys):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import OutputError, UsageError
 from ...io import atomic_write
 from ...space.builder import build_model
 from ...train.data import ImageSet, make_loader
@@ -74,8 +74,9 @@ class InheritedAccuracy(Estimator):
         space = st.net.space
 
         def latency(idx: list[int]) -> float:
-            arch = space.from_indices(idx)
-            return float(st.latency_fn(arch)) if st.latency_fn else float(st.costs.arch_ms(arch, space))
+            if st.latency_fn is None:  # the block costs are per decision: no architecture to build
+                return st.costs.indices_ms(idx)
+            return float(st.latency_fn(space.from_indices(idx)))
 
         def feasible(idx: list[int]) -> bool:
             if t is None:
@@ -133,8 +134,19 @@ class InheritedAccuracy(Estimator):
         drawn = [[int(rng.integers(n)) for n in sizes] for _ in range(self.predictor)]
         xs = np.array([_one_hot(i, sizes) for i in drawn])
         ys = np.array([self.score(st, i) for i in drawn])
-        model = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0)
-        model.fit(xs, ys)
+        # the fit is deterministic in (xs, ys): its weights are kept beside the score cache, so a later search of
+        # the same supernet loads them instead of fitting again
+        digest = hashlib.sha256(xs.tobytes() + ys.tobytes()).hexdigest()[:12]
+        path = cache_files(st)[-1].with_name(f"accuracy-mlp-{digest}.npz")
+        model = _load_mlp(path)
+        if model is None:
+            fitted = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0).fit(xs, ys)
+            model = MLP(fitted.coefs_, fitted.intercepts_)
+            if st.ctx.is_main:
+                try:
+                    atomic_write(path, lambda fh: np.savez(fh, **model.arrays()), mode="wb")
+                except (OSError, OutputError):  # an unwritable supernet folder costs the next search a fit
+                    pass
         st.extra["accuracy_model"] = model
         return model
 
@@ -147,10 +159,10 @@ class InheritedAccuracy(Estimator):
         if self.predictor:
             model = self._fit_predictor(st)
         proposals = st.optim.ask(self.per_round)
-        for idx in proposals:
-            s = float(model.predict(np.array([_one_hot(idx, st.optim.sizes)]))[0]) if model is not None \
-                else self.score(st, idx)
-            st.optim.tell(idx, s)
+        if model is not None and proposals:
+            predicted = model.predict(np.array([_one_hot(idx, st.optim.sizes) for idx in proposals]))
+        for i, idx in enumerate(proposals):
+            st.optim.tell(idx, float(predicted[i]) if model is not None else self.score(st, idx))
         if model is not None and stage_epoch == self.epochs - 1:  # the best predicted, scored for real
             ranked = sorted(st.optim.scores.items(), key=lambda kv: kv[1], reverse=True)[:self.top_k]
             st.extra["final"] = {k: self.score(st, list(k)) for k, _ in ranked}
@@ -194,6 +206,38 @@ def inherited_accuracy(net: Any, arch: Any, calib: Any, valid: Any, runtime: Any
     if batches:
         recalibrate_bn(child, calib, batches, runtime)
     return float(evaluate(child, valid, batch_size, dist=dist, runtime=runtime)[1])
+
+
+class MLP:
+    """A fitted ``MLPRegressor``'s forward pass (ReLU hidden layers, identity output) from its weights alone, so
+    that they can be kept in an ``.npz`` (no pickle) and loaded by later searches."""
+
+    def __init__(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]):
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError("one intercept per weight matrix")
+        self.coefs = [np.asarray(c, dtype=float) for c in coefs]
+        self.intercepts = [np.asarray(b, dtype=float) for b in intercepts]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=float)
+        for w, b in zip(self.coefs[:-1], self.intercepts[:-1], strict=True):
+            h = np.maximum(h @ w + b, 0.0)
+        return (h @ self.coefs[-1] + self.intercepts[-1]).ravel()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**{f"w{i}": w for i, w in enumerate(self.coefs)}, **{f"b{i}": b for i, b in enumerate(self.intercepts)}}
+
+
+def _load_mlp(path: Path) -> MLP | None:
+    """The weights kept by an earlier search, or None (none yet, or a damaged file: fitted again)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            n = len([k for k in z.files if k.startswith("w")])
+            return MLP([z[f"w{i}"] for i in range(n)], [z[f"b{i}"] for i in range(n)])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _one_hot(idx: list[int], sizes: list[int]) -> list[float]:
