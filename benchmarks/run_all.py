@@ -690,7 +690,9 @@ def section_new_target_cost(r: dict[str, Any] | None) -> str | None:
         for x in mine:
             last = x is mine[-1] and len(mine) > 1
             rows.append([f"{mode} ({opts}): target {x['order'] + 1}, T={x['target_ms']:.3g} ms — search time / "
-                         f"supernet training ({x['new_scores']} new scores)", f"{100 * x['ratio_to_training']:.1f}%",
+                         f"supernet training ({x['new_scores']} new scores"
+                         + (f"; load average {x['load']:.1f} on 2 cores" if x.get("load") else "") + ")",
+                         f"{100 * x['ratio_to_training']:.1f}%",
                          "≤ 2%" if last else "reported", "—", "—",
                          verdict(x["ratio_to_training"], 0.02) if last else ""])
     tr = r.get("supernet_train_s")
