@@ -8,32 +8,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from hwnas.cli import main
 from hwnas.space import InputChoice, LayerChoice, apply_fixed_architecture
-from hwnas.train.data.datasets import write_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    """28x28 grayscale images of 10 classes (a bright square whose position is the class) in the IDX format."""
-    d = tmp_path_factory.mktemp("fmnist")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 160), ("t10k", 60)):
-        y = np.arange(n) % 10
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(y):
-            r, col = divmod(int(c), 5)
-            x[i, 4 + 10 * r:12 + 10 * r, 2 + 5 * col:6 + 5 * col] = 250
-        write_idx(d / f"{split}-images-idx3-ubyte.gz", x)
-        write_idx(d / f"{split}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-    return d
 
 
 @pytest.mark.parametrize("ref, n_archs, target", [("examples.resnet_space:ResNetSpace", 10, 0.5),

@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 from torch import nn
 
@@ -151,22 +150,6 @@ def _env():
 
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
-
-@pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    from hwnas.train.data.datasets import write_idx
-
-    d = tmp_path_factory.mktemp("fmnist")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 200), ("t10k", 60)):
-        y = np.arange(n) % 10
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(y):
-            r, col = divmod(int(c), 5)
-            x[i, 4 + 10 * r:12 + 10 * r, 2 + 5 * col:6 + 5 * col] = 250
-        write_idx(d / f"{split}-images-idx3-ubyte.gz", x)
-        write_idx(d / f"{split}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-    return d
 
 
 def test_the_example_network_takes_every_proposal():
