@@ -102,6 +102,32 @@ def test_with_the_accuracy_predictor_a_new_target_costs_only_its_top_k_scores(sp
     assert len(kept) == 1
 
 
+def test_a_killed_predictor_search_resumes_to_the_same_network_and_writes_checkpoints_only_after_scoring(
+        space, costs, data, tmp_path):
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    args = {"per_round": 6, "recalibrate_batches": 1, "predictor": 10, "top_k": 2}
+    kw = dict(method="evolution", supernet=str(sup), search_rounds=4, search_args=args)
+    run_search(space, costs, data, _cfg(target_ms=_target(costs, 0.3), **kw), run_dir=tmp_path / "first", log=None)
+    cfg = _cfg(target_ms=_target(costs, 0.7), **kw)  # a later target: its predictor rounds score nothing new
+    whole = run_search(space, costs, data, cfg, run_dir=tmp_path / "whole", log=None)
+    assert [r["new_scores"] for r in whole.history][:-1] == [0, 0, 0]
+
+    saved = []
+
+    def kill(epoch, row):
+        saved.append((tmp_path / "k" / "checkpoint.pt").exists())
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, cfg, run_dir=tmp_path / "k", log=None, callbacks=[kill])
+    assert saved == [False, False, False]  # three rounds of predictions: nothing worth a copy of the supernet
+    resumed = run_search(space, costs, data, cfg, run_dir=tmp_path / "k", resume=True, log=None)
+    assert resumed.arch == whole.arch and len(resumed.history) == 4
+    assert (tmp_path / "k" / "checkpoint.pt").exists()
+
+
 def test_the_kept_accuracy_predictor_predicts_as_the_fitted_one(tmp_path):
     from sklearn.neural_network import MLPRegressor
 

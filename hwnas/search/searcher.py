@@ -213,6 +213,10 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     history: list[dict[str, Any]] = []
     first = 0
     total = sum(s.epochs for s in stages)
+    # a search of a trained supernet trains nothing: a round that scored no new architecture (the accuracy
+    # predictor's rounds) is redone in milliseconds from the last checkpoint, so it writes none (a checkpoint holds
+    # the whole supernet: saving one per round was a sixth of what a new target cost)
+    search_only = supernet is not None and not any(s.trains and s.epochs for s in stages)
     if ckpt is not None:
         try:
             net.load_state_dict(ckpt["net"])
@@ -272,6 +276,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         history.append(row)
         if ctx.is_main:
             rd.write_log(history)
+        if ctx.is_main and not (search_only and row.get("new_scores") == 0 and epoch < total - 1):
             rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
                                 "arch_opt": arch_opt.state_dict(), "strategy": optim.state_dict(),
                                 "rng": rng_state(gens), "history": history, "config": cfg.to_dict(),
