@@ -88,6 +88,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     ``weight`` its path inside the supernet, ``two``/``full``/``full_v2`` take an architecture step with binary gates
     (the common child forced as the active path), ``darts`` a DARTS step over every candidate (weights and α);
     ``gdas`` / ``snas`` an architecture step through a hard / soft Gumbel-softmax sum (``GumbelSum``);
+    ``index`` / ``uniform`` a weight step on the single path that ``Index`` (SPOS) / ``BinGateUniform`` draws;
     ``reinforce`` a REINFORCE / ENAS step's scoring of 4 sampled paths (forward only); ``sandwich`` a weight step
     of the sandwich rule (largest, smallest and 2 random paths, each back-propagated). Every forward runs under
     the autocast of ``amp_dtype``, as hwnas's search runs its weight and architecture steps (α, the gates and the
@@ -95,7 +96,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     import torch
     import torch.nn.functional as F
 
-    from hwnas.search.mixed import GumbelSum, WeightedSum
+    from hwnas.search.mixed import MIXED_OPS, GumbelSum, WeightedSum
     from hwnas.search.supernet import Supernet
     from hwnas.space import build_model
     from hwnas.train.training import seeded
@@ -128,6 +129,7 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     net = place(seeded(lambda: Supernet(space), 0))
     darts_op = WeightedSum()
     gumbel_op = GumbelSum(hard=mode == "gdas")
+    single_op = MIXED_OPS.create({"index": "Index", "uniform": "BinGateUniform"}.get(mode, "Index"), {})
     idx = [b.choices.index(c) for b, c in zip(net.blocks, child_arch.blocks, strict=True)]
     sizes = [b.n for b in net.blocks]
     largest = [max(range(len(b.choices)), key=lambda i, b=b: (b.choices[i].kernel, b.choices[i].expand))
@@ -140,6 +142,13 @@ def step_fns(mode: str, space, child_arch, x, y, gen, amp_dtype=None, channels_l
     def step():
         if mode == "weight":
             net.set_indices(idx)
+            wopt.zero_grad(set_to_none=True)
+            F.cross_entropy(fwd(net), y).backward()
+            wopt.step()
+            return
+        if mode in ("index", "uniform"):  # a weight step on a path the registered op draws (SPOS, BinGateUniform)
+            net.set_mixed_op(single_op)
+            single_op.weight_path(net, gen)
             wopt.zero_grad(set_to_none=True)
             F.cross_entropy(fwd(net), y).backward()
             wopt.step()

@@ -371,7 +371,7 @@ def search_step(c: Check) -> dict:
     res = 32 if c.quick else 224
     name = "proxyless-cifar" if c.quick else "proxyless-mobile"
     extra = {"width_mult": 0.25} if c.quick else {}
-    modes = ("child", "weight", "two", "full_v2", "gdas", "snas", "reinforce", "sandwich", "darts")
+    modes = ("child", "weight", "index", "uniform", "two", "full_v2", "gdas", "snas", "reinforce", "sandwich", "darts")
     amps = {"off": None, "bf16": torch.bfloat16} if c.cuda else {"off": None}
     rows = []
     for amp, dtype in amps.items():

@@ -337,6 +337,12 @@ def section_search_cost(r: dict[str, Any] | None) -> str | None:
         rows.append([f"`{x['mode']}` step time ÷ plain child step, {n} candidates", fmt(tim, "x"), "≤ 1.50×",
                      f"DARTS {fmt(d.get('time_vs_child'), 'x')}", _ratio(median_of(tim), 1.5),
                      verdict(median_of(tim), 1.5)])
+    others = ("index", "uniform", "gdas", "snas", "reinforce", "sandwich", "darts")  # issue 26's parts: no goal
+    for x in sorted((x for x in recs if x.get("mode") in others),
+                    key=lambda x: (others.index(x["mode"]), x.get("candidates") or 0)):
+        rows.append([f"`{x['mode']}` step ÷ plain child step, {x.get('candidates')} candidates",
+                     f"time {fmt(x.get('time_vs_child'), 'x')}, memory {fmt(x.get('memory_vs_child'), 'x')}", "—",
+                     "—", "—", ""])
     rounds, darts_rounds = r.get("rounds"), r.get("darts_rounds")
     note = (f"Ratio = measured ÷ goal. Each figure is the lower of {rounds} rounds in fresh processes "
             "(the script keeps the best round, so no spread is stored)")

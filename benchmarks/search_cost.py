@@ -6,6 +6,9 @@ is added where a block allows it (7 / 13 choices there). Every configuration run
 
 - ``child``    a plain training step (forward, backward, SGD) of one sampled child network (build_model);
 - ``weight``   the supernet's weight step: the same child as the single active path of the supernet;
+- ``index`` / ``uniform``  a weight step on the path the registered mixed op draws: ``Index`` (SPOS: uniform
+  single path) and ``BinGateUniform`` (ModularNAS: binary gates, weight paths drawn uniformly); a new path each
+  step, so its median is over random children, not the child above;
 - ``full`` / ``two`` / ``full_v2``  the supernet's architecture step in that binary mode (forward with gates,
   backward to α and the gates, Adam on α), with the same child as the active path;
 - ``darts``    a DARTS-style step: softmax(α)-weighted sum of all candidates, backward to weights and α;
@@ -36,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, step_fns, write_result  # noqa: E402
 
 CANDIDATES = {6: {"kernels": (3, 5, 7), "expands": (3, 6)}, 12: {"kernels": (3, 5, 7, 9), "expands": (3, 6)}}
-MODES = ("child", "weight", "two", "full_v2", "full", "gdas", "snas", "reinforce", "sandwich", "darts")
+MODES = ("child", "weight", "index", "uniform", "two", "full_v2", "full", "gdas", "snas", "reinforce", "sandwich",
+         "darts")
 
 
 def _rss_mb() -> float:

@@ -96,8 +96,9 @@ def test_search_cost_rows_against_goals_with_darts_as_peer(tmp_path):
            {"mode": "darts", "candidates": 6, "memory_vs_child": 4.5, "time_vs_child": 6.0}]
     put(tmp_path, "search_cost", {"results": res, "rounds": 2})
     rows = rows_of(run_all.build_summary(tmp_path), "Search step cost")
-    assert [r[-1] for r in rows] == ["pass", "miss", "miss", "pass"]
+    assert [r[-1] for r in rows] == ["pass", "miss", "miss", "pass", ""]
     assert rows[0][3] == "DARTS 4.50×"
+    assert rows[-1][:2] == ["`darts` step ÷ plain child step, 6 candidates", "time 6.00×, memory 4.50×"]  # no goal
 
 
 def test_search_constraint_goal_depends_on_the_method(tmp_path):
