@@ -141,8 +141,10 @@ def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str
     the data (a barrier) and stops when the last one ends."""
     import optuna
 
+    import os
+
     ctx = multiprocessing.get_context("spawn")
-    out = {}
+    out: dict[str, Any] = {"load_before": os.getloadavg()[0]}  # a quiet machine reads < 0.5
     for n_workers in (1, 2):
         name = f"workers{n_workers}-{int(time.time())}"
         url = f"sqlite:///{work / f'{name}.db'}"
@@ -169,7 +171,19 @@ def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str
         print(f"{n_workers} worker(s): {len(done)} trials in {span:.0f} s = "
               f"{out[str(n_workers)]['trials_per_hour']:.0f} trials/hour", flush=True)
     out["speedup"] = out["2"]["trials_per_hour"] / out["1"]["trials_per_hour"]
+    out["per_trial_slowdown"] = out["2"]["per_trial_s"]["median"] / out["1"]["per_trial_s"]["median"]
     return out
+
+
+def _last_result(out: Path | None, name: str) -> dict[str, Any]:
+    import json
+    import os
+
+    path = Path(out or os.environ.get("HWNAS_RESULTS_DIR") or HERE / "results") / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=20, help="trained networks per sampler and seed")
     p.add_argument("--population", type=int, default=4, help="NSGA-II population, TPE's random start-up trials")
     p.add_argument("--worker-trials", type=int, default=8, help="trials of the 1- vs 2-worker check (0: skip)")
-    p.add_argument("--skip-fronts", action="store_true")
+    p.add_argument("--skip-fronts", action="store_true", help="keep the last result's fronts (re-measure workers only)")
     p.add_argument("--quick", action="store_true", help="tiny space, synthetic data, 2 seeds, 4 trials")
     p.add_argument("-o", "--out", type=Path, help="results folder (default benchmarks/results)")
     a = p.parse_args(argv)
@@ -191,10 +205,19 @@ def main(argv: list[str] | None = None) -> int:
 
     work = make_dirs((a.out or HERE / "results") / NAME / budget)
     record: dict[str, Any] = {"budget": budget, "seeds": a.seeds, "trials": a.trials, "population": a.population}
+    name = NAME + ("_quick" if a.quick else f"_{a.budget}")
+    last = _last_result(a.out, name)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if not a.skip_fronts:
-        record["fronts"] = run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work)
+        record["fronts"] = {**run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work),
+                            "measured": now}
+    elif "fronts" in last:  # a part not re-measured is kept from the last result, with the date it was measured
+        record.update({k: last[k] for k in ("seeds", "trials", "population")},
+                      fronts={"measured": last.get("environment", {}).get("finished"), **last["fronts"]})
     if a.worker_trials:
-        record["workers"] = workers_check(a.budget, a.quick, a.worker_trials, work)
+        record["workers"] = {**workers_check(a.budget, a.quick, a.worker_trials, work), "measured": now}
+    elif "workers" in last:
+        record["workers"] = {"measured": last.get("environment", {}).get("finished"), **last["workers"]}
     rows = []
     for sampler, s in record.get("fronts", {}).get("summary", {}).items():
         d = s.get("minus_random")
@@ -205,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(["sampler", "hypervolume (median)", "minus random: mean [95% CI] (wins)"], rows))
     if "workers" in record:
         print(f"2 workers / 1 worker: {record['workers']['speedup']:.2f}x trials per hour")
-    path = write_result(NAME + ("_quick" if a.quick else f"_{a.budget}"), record,
-                        directory=a.out if a.out else None)
+    path = write_result(name, record, directory=a.out if a.out else None)
     print(f"wrote {path}")
     return 0
 

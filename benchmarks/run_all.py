@@ -676,7 +676,9 @@ def section_multitrial(r: dict[str, Any] | None) -> str | None:
     w = r.get("workers") or {}
     if "speedup" in w:
         one, two = w.get("1", {}), w.get("2", {})
-        rows.append(["trials per hour, 2 workers / 1 worker (SQLite storage)",
+        load = w.get("load_before")
+        rows.append(["trials per hour, 2 workers / 1 worker (SQLite storage, one torch thread each"
+                     + (f"; load {load:.1f} before" if load is not None else "") + ")",
                      f"{w['speedup']:.2f}× ({two.get('trials_per_hour', 0):.0f} / {one.get('trials_per_hour', 0):.0f})",
                      "≥ 1.7×", "—", "—", verdict(w["speedup"], 1.7, at_most=False)])
     st = _get(r, "fronts", "settings", default={}) or {}

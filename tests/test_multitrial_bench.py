@@ -32,3 +32,7 @@ def test_quick_mode_writes_hypervolumes_paired_with_random(tmp_path):
     assert d["values"] == [pytest.approx(fronts["per_seed"]["0"]["nsga2"]["hypervolume"]
                                          - fronts["per_seed"]["0"]["random"]["hypervolume"])]
     assert "environment" in res
+    # re-measuring one part keeps the other from the last result, with the date it was measured
+    assert bench.main(["--quick", "--skip-fronts", "--worker-trials", "0", "-o", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "multitrial_quick.json").read_text())
+    assert again["fronts"]["per_seed"] == fronts["per_seed"] and again["fronts"]["measured"]
