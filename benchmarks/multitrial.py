@@ -139,9 +139,9 @@ def workers_check(budget: str, quick: bool, trials: int, work: Path) -> dict[str
     """Trials per hour of 1 and 2 worker processes on one study each (same settings, random sampler; the study is
     made here, so each worker samples with its own seed). The clock starts when every worker has loaded torch and
     the data (a barrier) and stops when the last one ends."""
-    import optuna
-
     import os
+
+    import optuna
 
     ctx = multiprocessing.get_context("spawn")
     out: dict[str, Any] = {"load_before": os.getloadavg()[0]}  # a quiet machine reads < 0.5
