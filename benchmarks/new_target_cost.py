@@ -5,6 +5,8 @@ benchmark's budget) and searches it with ``--method evolution --supernet RUN`` a
 inherited estimator as it is by default (every candidate scored by inherited accuracy) and with Once-for-All's
 accuracy predictor (``predictor`` random architectures scored once per supernet, then ``top_k`` re-scored per
 target). Each search's wall time is divided by the supernet's training time (its ``log.csv`` ``train_s``).
+Another device (``--device``, default the ``torch`` backend): a latency table of the same space profiled here
+(not counted: profiling a device is its own step), then one predictor-mode search at 0.4 of that device's range.
 Run it on a quiet machine: both figures are wall times on the same cores.
 
     python benchmarks/new_target_cost.py                       # the search_quality seed-0 supernet
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--supernet", type=Path, default=SUPERNET)
     p.add_argument("--fractions", type=float, nargs="*", default=[0.2, 0.4, 0.6])
     p.add_argument("--work", type=Path, default=HERE.parent / ".work" / "new_target_cost")
+    p.add_argument("--device", default="torch", help="a second device for the predictor mode: its latency table "
+                   "is profiled here with this hwnas backend (LUT-sum, not timed as search cost) and the supernet "
+                   "searched once more under it ('' to skip)")
     p.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES),
                    help="scoring modes to (re)measure, each on a fresh copy of the supernet; the other modes' rows "
                         "are kept from the last result")
@@ -60,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     when = last.get("environment", {}).get("finished")
     rows = [{"measured": when, **r} for r in last.get("rows", []) if r["mode"] not in a.modes]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    devices = [("onnxruntime (the search's latency model)", costs, a.fractions)]
+    if a.device:
+        devices.append((f"{a.device} (another device)", other_device(space, a.device, a.work), [0.4]))
     for mode in a.modes:
         args = MODES[mode]
         # each mode on its own copy without the caches other searches left there (scores, the accuracy
@@ -68,27 +76,45 @@ def main(argv: list[str] | None = None) -> int:
         for stale in [fresh, *a.work.glob(f"{mode}-T*")]:
             shutil.rmtree(stale, ignore_errors=True)
         shutil.copytree(a.supernet, fresh, ignore=shutil.ignore_patterns("scores-*.csv", "accuracy-mlp-*.npz"))
-        for i, f in enumerate(a.fractions):
-            t = round(lo + f * (hi - lo), 5)
-            run = a.work / f"{mode}-T{t:.5g}"
+        searches = [(dev, model, f) for dev, model, fracs in devices[:1 if mode == "default" else None]
+                    for f in fracs]
+        for i, (dev, model, f) in enumerate(searches):
+            t = round(model.min_ms() + f * (model.max_ms() - model.min_ms()), 5)
+            run = a.work / f"{mode}-T{t:.5g}" if i < len(a.fractions) else a.work / f"{mode}-device-T{t:.5g}"
+            shutil.rmtree(run, ignore_errors=True)
+            load = os.getloadavg()[0]
             t0 = time.perf_counter()
-            res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(fresh),
+            res = run_search(space, model, data, SearchConfig(method="evolution", supernet=str(fresh),
                                                               supernet_weights="shared", target_ms=t, batch_size=32,
                                                               progress=False, search_args=args),
                              run_dir=run, log=None)
             s = time.perf_counter() - t0
-            rows.append({"mode": mode, "order": i, "target_ms": t, "search_s": s, "ratio_to_training": s / train_s,
+            rows.append({"mode": mode, "order": i, "device": dev, "target_ms": t, "search_s": s,
+                         "ratio_to_training": s / train_s,
                          "new_scores": int(sum(r.get("new_scores", 0) for r in res.history)),
-                         "arch": res.arch_string, "predicted_ms": res.predicted_ms, "measured": now,
-                         "load": os.getloadavg()[0]})
-            print(f"{mode:9s} T={t:.4g} ms: {s:.0f} s = {s / train_s:.1%} of training ({rows[-1]['new_scores']} "
-                  "new scores)", flush=True)
+                         "arch": res.arch_string, "predicted_ms": res.predicted_ms, "measured": now, "load": load})
+            print(f"{mode:9s} {dev.split()[0]:11s} T={t:.4g} ms: {s:.1f} s = {s / train_s:.1%} of training "
+                  f"({rows[-1]['new_scores']} new scores, load {load:.1f})", flush=True)
     out = write_result("new_target_cost", {"benchmark": "new_target_cost", "supernet": str(a.supernet),
                                            "supernet_train_s": train_s, "modes": MODES, "measured_modes": a.modes,
                                            "rows": sorted(rows, key=lambda r: (list(MODES).index(r["mode"]),
                                                                                r["order"]))})
     print(f"wrote {out}")
     return 0
+
+
+def other_device(space, backend_name: str, work: Path):
+    """Another device's latency model for the same space: a table measured here with ``backend_name`` (1 thread,
+    hwnas's quick protocol; resumed if killed), read as LUT-sum block costs."""
+    from hwnas.predictors.block_costs import lut_block_costs
+    from hwnas.profilers import QUICK, build_table, create_backend
+
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    table = build_table(space, create_backend(backend_name, threads=1, protocol=QUICK),
+                        work / f"table-{backend_name}.csv", progress=False)
+    print(f"{backend_name} table: {len(table.rows)} layers ({time.perf_counter() - t0:.0f} s, not counted)", flush=True)
+    return lut_block_costs(table, space)
 
 
 if __name__ == "__main__":

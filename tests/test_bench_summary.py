@@ -201,3 +201,16 @@ def test_runner_passes_the_results_dir_and_records_failures(tmp_path, monkeypatc
     assert "boom" in (out / "logs" / "nni_proxyless.log").read_text()
     summary = (out / "SUMMARY.md").read_text()
     assert "The last `run_all.py` (quick mode" in summary and "failed (exit 3)" in summary
+
+
+def test_new_target_cost_judges_every_search_after_the_first_and_names_the_device(tmp_path):
+    def row(order, ratio, device):
+        return {"mode": "predictor", "order": order, "target_ms": 0.1, "new_scores": 5, "ratio_to_training": ratio,
+                "device": device}
+
+    put(tmp_path, "new_target_cost", {"modes": {"predictor": {"top_k": 5}}, "supernet_train_s": 150.0,
+                                      "rows": [row(0, 1.0, "onnxruntime (x)"), row(1, 0.015, "onnxruntime (x)"),
+                                               row(2, 0.025, "torch (another device)")]})
+    rows = rows_of(run_all.build_summary(tmp_path), "What a new target costs")
+    assert [r[-1] for r in rows] == ["", "pass", "miss"]
+    assert " on torch " in rows[2][0] and rows[1][1] == "1.5%"
