@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     space, data = space_for(budget), fashion_mnist(budget)
     costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
     train_s = float(RunDir(a.supernet).read_log()["train_s"].fillna(0).sum())
-    lo, hi = costs.min_ms(), costs.max_ms()
     old = HERE / "results" / "new_target_cost.json"
     last = read_json(old, "last result", expect=dict) if old.exists() else {}
     when = last.get("environment", {}).get("finished")
