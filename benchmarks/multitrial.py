@@ -12,6 +12,9 @@ Budgets (``--budget``): ``search-quality`` is ``search_quality.py``'s (2,000 dis
 10 epochs, 10,000 test images; ~2 min a trial here); ``reduced`` (1,000 images at 16 px, 2 epochs, 2,000 test
 images) is what fits in a session on this shared 2-core machine.
 
+One-shot at equal wall-clock time (``--oneshot``): ProxylessNAS as ``hwnas pareto`` runs it, at 3 targets, each
+network trained as a trial is; each sampler's front is cut to the trials that fit in the one-shot's time.
+
 Workers: a study run by 1 and by 2 worker processes (one torch thread each, random sampler, SQLite storage),
 ``--worker-trials`` trials each time; trials per hour = finished trials / wall time from the moment every worker has
 loaded torch and the data until the last one ends.
@@ -19,6 +22,7 @@ loaded torch and the data until the last one ends.
 Each (seed, sampler) study lives in ``results/multitrial/<budget>/`` (SQLite), so a run resumes where it stopped.
 
     python benchmarks/multitrial.py --budget reduced --seeds 0 1 2 3 4 --trials 12
+    python benchmarks/multitrial.py --budget reduced --skip-fronts --worker-trials 0 --oneshot   # after the fronts
     python benchmarks/multitrial.py --quick        # tiny space, synthetic data: the plumbing, in seconds
 """
 
@@ -126,6 +130,84 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
             "summary": summary}
 
 
+ONESHOT_FRACTIONS = (0.2, 0.4, 0.6)  # search_quality's targets: of the way from the fastest to the slowest network
+
+
+def run_oneshot(budget: str, quick: bool, seeds: list[int], samplers: list[str], work: Path) -> dict[str, Any]:
+    """One-shot ProxylessNAS against the multi-trial fronts at equal wall-clock time, per seed: the recipe users
+    get (``hwnas pareto``'s defaults, search_quality's budget of 3 + 6 supernet epochs) searched at 3 targets, each
+    network then trained and tested as a trial is; its wall time (searches and trainings, measured here) is the
+    budget, and each sampler's front is cut to the trials whose summed durations fit in it (their own ``seconds``,
+    in trial order). A seed's one-shot time is kept in ``oneshot-seed<N>.json`` with its points, so a rerun reuses
+    it rather than timing a resumed search."""
+    import optuna
+
+    from hwnas.io import atomic_write_json, read_json
+    from hwnas.pareto.experiment import ParetoConfig, run_search_at
+    from hwnas.pareto.fronts import hypervolume
+    from hwnas.train.retrain import RetrainConfig, retrain
+
+    space, costs, data, s = setting(budget, quick)
+    ref_ms, chance = costs.max_ms(), 1.0 / space.num_classes
+    lo, hi = costs.min_ms(), costs.max_ms()
+    epochs = dict(search_epochs=1, warmup_epochs=1) if quick else dict(search_epochs=6, warmup_epochs=3)
+    per_seed: dict[str, Any] = {}
+    for seed in seeds:
+        kept = work / f"oneshot-seed{seed}.json"
+        if kept.exists():
+            rec = read_json(kept, "one-shot result", expect=dict)
+        else:
+            cfg = ParetoConfig(targets_ms=(), seed=seed, batch_size=s["batch_size"], progress=False, device="cpu",
+                               export_tolerance=0.0, **epochs)
+            t0, points = time.perf_counter(), []
+            for f in ONESHOT_FRACTIONS:
+                t = round(lo + f * (hi - lo), 5)
+                arch, _, _ = run_search_at(space, costs, data, cfg, t, work / f"oneshot-seed{seed}" / f"T{t:.5g}",
+                                           lambda _m: None)
+                r = retrain(arch, space, data, RetrainConfig(epochs=s["epochs"], batch_size=s["batch_size"],
+                                                             seed=seed, device="cpu"), progress=False, log=None)
+                points.append({"target_ms": t, "arch": arch.to_string(), "predicted_ms": costs.arch_ms(arch, space),
+                               "accuracy": float(r.test_acc)})
+            rec = {"seconds": time.perf_counter() - t0, "points": points}
+            atomic_write_json(kept, rec)
+        pts = rec["points"]
+        row = {"oneshot": {"seconds": rec["seconds"], "trials": len(pts),
+                           "hypervolume": hypervolume([p["predicted_ms"] for p in pts], [p["accuracy"] for p in pts],
+                                                      ref_latency_ms=ref_ms, ref_accuracy=chance)}}
+        for sampler in samplers:
+            db = work / f"seed{seed}-{sampler}.db"
+            if not db.exists():
+                continue
+            trials = sorted((t for t in optuna.load_study(study_name=f"{sampler}-{seed}",
+                                                          storage=f"sqlite:///{db}").trials
+                             if t.state.name == "COMPLETE" and t.values), key=lambda t: t.number)
+            spent, lat, acc = 0.0, [], []
+            for t in trials:
+                spent += float(t.user_attrs.get("seconds", 0.0))
+                if spent > rec["seconds"]:
+                    break
+                acc.append(float(t.values[0]))
+                lat.append(float(t.values[1]))
+            row[sampler] = {"trials": len(acc), "hypervolume": hypervolume(lat, acc, ref_latency_ms=ref_ms,
+                                                                           ref_accuracy=chance) if acc else 0.0}
+        per_seed[str(seed)] = row
+        print(f"seed {seed} one-shot: hypervolume {row['oneshot']['hypervolume']:.4g} in "
+              f"{row['oneshot']['seconds']:.0f} s; in that time " + ", ".join(
+                  f"{k} {v['hypervolume']:.4g} ({v['trials']} trials)" for k, v in row.items() if k != "oneshot"),
+              flush=True)
+    summary = {}
+    for sampler in samplers:
+        diff = [per_seed[k][sampler]["hypervolume"] - per_seed[k]["oneshot"]["hypervolume"]
+                for k in per_seed if sampler in per_seed[k]]
+        if diff:
+            summary[sampler] = {"minus_oneshot": {**spread(diff), "mean": float(np.mean(diff)),
+                                                  "ci95": bootstrap_ci(diff), "wins": int(sum(d > 0 for d in diff))},
+                                "trials_in_oneshot_time": spread([per_seed[k][sampler]["trials"] for k in per_seed
+                                                                  if sampler in per_seed[k]])}
+    return {"fractions": list(ONESHOT_FRACTIONS), "search_epochs": epochs, "per_seed": per_seed,
+            "summary": summary}
+
+
 def _worker(budget: str, quick: bool, storage: str, name: str, trials: int, barrier: Any) -> None:
     from hwnas.multitrial import run_study
 
@@ -195,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--population", type=int, default=4, help="NSGA-II population, TPE's random start-up trials")
     p.add_argument("--worker-trials", type=int, default=8, help="trials of the 1- vs 2-worker check (0: skip)")
     p.add_argument("--skip-fronts", action="store_true", help="keep the last result's fronts (re-measure workers only)")
+    p.add_argument("--oneshot", action="store_true", help="also one-shot ProxylessNAS (3 targets) against each "
+                   "sampler's front at equal wall-clock time (after the fronts; run it on a quiet machine)")
     p.add_argument("--quick", action="store_true", help="tiny space, synthetic data, 2 seeds, 4 trials")
     p.add_argument("-o", "--out", type=Path, help="results folder (default benchmarks/results)")
     a = p.parse_args(argv)
@@ -214,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     elif "fronts" in last:  # a part not re-measured is kept from the last result, with the date it was measured
         record.update({k: last[k] for k in ("seeds", "trials", "population")},
                       fronts={"measured": last.get("environment", {}).get("finished"), **last["fronts"]})
+    if a.oneshot:
+        record["oneshot"] = {**run_oneshot(a.budget, a.quick, a.seeds, a.samplers, work), "measured": now}
+    elif "oneshot" in last:
+        record["oneshot"] = {"measured": last.get("environment", {}).get("finished"), **last["oneshot"]}
     if a.worker_trials:
         record["workers"] = {**workers_check(a.budget, a.quick, a.worker_trials, work), "measured": now}
     elif "workers" in last:
@@ -226,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
                      if d else "—"])
     if rows:
         print(markdown_table(["sampler", "hypervolume (median)", "minus random: mean [95% CI] (wins)"], rows))
+    for sampler, v in record.get("oneshot", {}).get("summary", {}).items():
+        d = v["minus_oneshot"]
+        print(f"{sampler} − one-shot at equal time: {d['mean']:+.4g} [{d['ci95'][0]:+.3g}, {d['ci95'][1]:+.3g}] "
+              f"({d['wins']}/{d['n']} seeds)")
     if "workers" in record:
         print(f"2 workers / 1 worker: {record['workers']['speedup']:.2f}x trials per hour")
     path = write_result(name, record, directory=a.out if a.out else None)
