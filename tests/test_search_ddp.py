@@ -132,9 +132,10 @@ def _assert_matches_single(state: dict, ref: dict, weight_tol: float = 1e-4) -> 
             assert torch.equal(state[k], v), k
             continue
         # weights agree to float rounding; α goes through Adam, which divides by the gradient's size, and a
-        # ReLU6 kink can turn rounding into 1e-5 gradient noise: 5e-3 is still 10x below one Adam step (0.05),
-        # and without synchronised BatchNorm the difference is 0.1
-        tol = 5e-3 if k.endswith("alpha") else weight_tol
+        # ReLU6 kink can turn rounding into 1e-5 gradient noise: 1e-2 is still 5x below one Adam step (0.05),
+        # and without synchronised BatchNorm the difference is 0.1 (seen: under 5e-3 on an AMD EPYC host, 7e-3 on
+        # an Intel Xeon one, the same code: the CPU's float kernels round differently)
+        tol = 1e-2 if k.endswith("alpha") else weight_tol
         assert torch.allclose(state[k], v, atol=tol, rtol=0), (k, float((state[k] - v).abs().max()))
 
 
