@@ -34,7 +34,6 @@ class DerivativeFree(ArchOptimizer):
         super().__init__(**context)
         self.rng = np.random.default_rng(int(self.config.seed) + 29)
         self.sizes: list[int] = []
-        self._highs = np.zeros(0, dtype=np.int64)
         self.feasible: Feasible = lambda idx: True
         self.repair: Callable[[np.random.Generator], list[int]] | None = None
         self.scores: dict[tuple[int, ...], float] = {}
@@ -44,14 +43,13 @@ class DerivativeFree(ArchOptimizer):
         """The number of options per decision, the constraint, and a way to make a random feasible architecture
         when drawing fails (a tight target: random changes that lower the latency, until it fits)."""
         self.sizes = list(sizes)
-        self._highs = np.asarray(self.sizes, dtype=np.int64)
         self.feasible = feasible or (lambda idx: True)
         self.repair = repair
 
     def random(self) -> list[int]:
         # one call for every decision: the same draws as one call per decision, a tenth of the time (a tight
         # latency band rejects most random proposals: thousands are drawn per generation)
-        return self.rng.integers(0, self._highs).tolist() if self.sizes else []
+        return self.rng.integers(0, self.sizes).tolist() if self.sizes else []
 
     def feasible_from(self, make: Callable[[], list[int]], tries: int = 200) -> list[int]:
         for _ in range(tries):
