@@ -127,8 +127,6 @@ class InheritedAccuracy(Estimator):
         fits the same predictor, so a new target costs only its ``top_k`` real scores."""
         if "accuracy_model" in st.extra:
             return st.extra["accuracy_model"]
-        from sklearn.neural_network import MLPRegressor
-
         sizes = st.optim.sizes
         rng = np.random.default_rng(PREDICTOR_SAMPLES_SEED)
         drawn = [[int(rng.integers(n)) for n in sizes] for _ in range(self.predictor)]
@@ -140,6 +138,8 @@ class InheritedAccuracy(Estimator):
         path = cache_files(st)[-1].with_name(f"accuracy-mlp-{digest}.npz")
         model = _load_mlp(path)
         if model is None:
+            from sklearn.neural_network import MLPRegressor  # only to fit: a kept fit loads without it (~1 s import)
+
             fitted = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0).fit(xs, ys)
             model = MLP(fitted.coefs_, fitted.intercepts_)
             if st.ctx.is_main:
