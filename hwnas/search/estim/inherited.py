@@ -138,7 +138,8 @@ class InheritedAccuracy(Estimator):
         path = cache_files(st)[-1].with_name(f"accuracy-mlp-{digest}.npz")
         model = _load_mlp(path)
         if model is None:
-            from sklearn.neural_network import MLPRegressor  # only to fit: a kept fit loads without it (~1 s import)
+            # imported only to fit: a search that loads a kept fit goes without it (a ~1 s import)
+            from sklearn.neural_network import MLPRegressor
 
             fitted = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2000, random_state=0).fit(xs, ys)
             model = MLP(fitted.coefs_, fitted.intercepts_)
