@@ -198,30 +198,35 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     net.init_arch(cfg.arch_init_type, cfg.arch_init_ratio, gens["arch"])
     if supernet is not None:
         _load_supernet(net, supernet)
-    if weight_optimizer is not None:
-        weight_opt = weight_optimizer(net.weight_parameters())
-    else:
-        weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                         weight_decay=cfg.weight_decay)
-    scaler = rt.scaler()
-    arch_settings = optim.optimizer_settings() or dict(
-        lr=cfg.arch_optim_lr, betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)), eps=cfg.arch_adam_eps,
-        weight_decay=cfg.arch_weight_decay)
-    arch_params = optim.parameters(net)
-    arch_opt = torch.optim.Adam(arch_params or [torch.nn.Parameter(torch.zeros(1))], **arch_settings)
-    optim.bind(arch_opt)
-    history: list[dict[str, Any]] = []
-    first = 0
-    total = sum(s.epochs for s in stages)
-    # a search of a trained supernet trains nothing: a round that scored no new architecture (the accuracy
+    # a search of a trained supernet trains nothing: it builds no optimiser (torch's first one imports its
+    # compiler, ~1.4 s of a new target's process), and a round that scored no new architecture (the accuracy
     # predictor's rounds) is redone in milliseconds from the last checkpoint, so it writes none (a checkpoint holds
     # the whole supernet: saving one per round was a sixth of what a new target cost)
     search_only = supernet is not None and not any(s.trains and s.epochs for s in stages)
+    weight_opt: torch.optim.Optimizer | None = None
+    arch_opt: torch.optim.Optimizer | None = None
+    if not search_only:
+        if weight_optimizer is not None:
+            weight_opt = weight_optimizer(net.weight_parameters())
+        else:
+            weight_opt = sgd(net.weight_parameters(), lr=cfg.init_lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                             weight_decay=cfg.weight_decay)
+        arch_settings = optim.optimizer_settings() or dict(
+            lr=cfg.arch_optim_lr, betas=(float(cfg.arch_adam_beta1), float(cfg.arch_adam_beta2)),
+            eps=cfg.arch_adam_eps, weight_decay=cfg.arch_weight_decay)
+        arch_params = optim.parameters(net)
+        arch_opt = torch.optim.Adam(arch_params or [torch.nn.Parameter(torch.zeros(1))], **arch_settings)
+        optim.bind(arch_opt)
+    scaler = rt.scaler()
+    history: list[dict[str, Any]] = []
+    first = 0
+    total = sum(s.epochs for s in stages)
     if ckpt is not None:
         try:
             net.load_state_dict(ckpt["net"])
-            weight_opt.load_state_dict(ckpt["weight_opt"])
-            arch_opt.load_state_dict(ckpt["arch_opt"])
+            for opt, key in ((weight_opt, "weight_opt"), (arch_opt, "arch_opt")):
+                if opt is not None:
+                    opt.load_state_dict(ckpt[key])
             optim.load_state_dict(ckpt["strategy"])
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
@@ -277,8 +282,10 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         if ctx.is_main:
             rd.write_log(history)
         if ctx.is_main and not (search_only and row.get("new_scores") == 0 and epoch < total - 1):
-            rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(), "weight_opt": weight_opt.state_dict(),
-                                "arch_opt": arch_opt.state_dict(), "strategy": optim.state_dict(),
+            rd.save_checkpoint({"epoch": epoch, "net": net.state_dict(),
+                                "weight_opt": weight_opt.state_dict() if weight_opt is not None else {},
+                                "arch_opt": arch_opt.state_dict() if arch_opt is not None else {},
+                                "strategy": optim.state_dict(),
                                 "rng": rng_state(gens), "history": history, "config": cfg.to_dict(),
                                 "scaler": scaler.state_dict() if scaler is not None else None,
                                 "device": str(rt.device)})

@@ -41,8 +41,8 @@ class SearchState:
     train_loader: Any
     valid_loader: Any
     cfg: Any
-    weight_opt: torch.optim.Optimizer
-    arch_opt: torch.optim.Optimizer
+    weight_opt: torch.optim.Optimizer | None  # None in a search of a trained supernet (it trains nothing)
+    arch_opt: torch.optim.Optimizer | None
     gens: dict[str, torch.Generator]
     rd: Any
     ctx: Any
