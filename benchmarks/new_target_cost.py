@@ -7,7 +7,9 @@ accuracy predictor (``predictor`` random architectures scored once per supernet,
 target). Each search's wall time is divided by the supernet's training time (its ``log.csv`` ``train_s``).
 Another device (``--device``, default the ``torch`` backend): a latency table of the same space profiled here
 (not counted: profiling a device is its own step), then one predictor-mode search at 0.4 of that device's range.
-Run it on a quiet machine: both figures are wall times on the same cores.
+One more predictor-mode target (``--fresh-fraction``) runs in a fresh Python process, as ``hwnas search`` does: its
+wall time counts starting Python, the imports and loading the data, which a target searched in a running process
+does not pay. Run it on a quiet machine: both figures are wall times on the same cores.
 
     python benchmarks/new_target_cost.py                       # the search_quality seed-0 supernet
     python benchmarks/new_target_cost.py --supernet RUN --fractions 0.2 0.4 0.6
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,8 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES),
                    help="scoring modes to (re)measure, each on a fresh copy of the supernet; the other modes' rows "
                         "are kept from the last result")
+    p.add_argument("--fresh-fraction", type=float, default=0.5,
+                   help="predictor mode: one more target at this fraction of the range, searched in a fresh Python "
+                        "process as `hwnas search` runs it (its wall time counts the interpreter, imports and data; "
+                        "negative to skip)")
+    p.add_argument("--one-target", type=float, default=None, help=argparse.SUPPRESS)  # the fresh process's search
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    if a.one_target is not None:
+        return one_target(a.supernet, a.one_target, a.work)
     if not (a.supernet / "checkpoint.pt").exists():
         sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (run search_quality.py --methods "
                  "spos-evolution first)")
@@ -94,11 +105,49 @@ def main(argv: list[str] | None = None) -> int:
                          "arch": res.arch_string, "predicted_ms": res.predicted_ms, "measured": now, "load": load})
             print(f"{mode:9s} {dev.split()[0]:11s} T={t:.4g} ms: {s:.1f} s = {s / train_s:.1%} of training "
                   f"({rows[-1]['new_scores']} new scores, load {load:.1f})", flush=True)
+        if mode == "predictor" and a.fresh_fraction >= 0:
+            t = round(costs.min_ms() + a.fresh_fraction * (costs.max_ms() - costs.min_ms()), 5)
+            run = a.work / f"{mode}-fresh-T{t:.5g}"
+            shutil.rmtree(run, ignore_errors=True)
+            load = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, __file__, "--one-target", str(t), "--supernet", str(fresh),
+                                  "--work", str(run)], capture_output=True, text=True, check=False)
+            s = time.perf_counter() - t0
+            if out.returncode != 0:
+                sys.exit(f"new_target_cost: the fresh-process search failed:\n{out.stderr[-2000:]}")
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append({"mode": mode, "order": len(searches), "device": devices[0][0], "fresh_process": True,
+                         "target_ms": t, "search_s": s, "in_process_s": res["search_s"],
+                         "ratio_to_training": s / train_s, "new_scores": res["new_scores"], "arch": res["arch"],
+                         "predicted_ms": res["predicted_ms"], "measured": now, "load": load})
+            print(f"{mode:9s} fresh process T={t:.4g} ms: {s:.1f} s = {s / train_s:.1%} of training (of which the "
+                  f"search {res['search_s']:.1f} s; {res['new_scores']} new scores, load {load:.1f})", flush=True)
     out = write_result("new_target_cost", {"benchmark": "new_target_cost", "supernet": str(a.supernet),
                                            "supernet_train_s": train_s, "modes": MODES, "measured_modes": a.modes,
                                            "rows": sorted(rows, key=lambda r: (list(MODES).index(r["mode"]),
                                                                                r["order"]))})
     print(f"wrote {out}")
+    return 0
+
+
+def one_target(supernet: Path, target_ms: float, run: Path) -> int:
+    """One predictor-mode search of ``supernet`` at ``target_ms`` in this (fresh) process, as a user's
+    ``hwnas search --method evolution --supernet RUN`` runs it; prints its figures as one JSON line."""
+    from hwnas.io import read_json
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.run import costs_from_dict
+
+    budget = {**DEFAULT, **BUDGETS["r16-w25-n2k-e10-distort"]}
+    space, data = space_for(budget), fashion_mnist(budget)
+    costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
+    t0 = time.perf_counter()
+    res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(supernet),
+                                                      supernet_weights="shared", target_ms=target_ms, batch_size=32,
+                                                      progress=False, search_args=MODES["predictor"]),
+                     run_dir=run, log=None)
+    print(json.dumps({"search_s": time.perf_counter() - t0, "arch": res.arch_string, "predicted_ms": res.predicted_ms,
+                      "new_scores": int(sum(r.get("new_scores", 0) for r in res.history))}))
     return 0
 
 

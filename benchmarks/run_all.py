@@ -699,7 +699,9 @@ def section_new_target_cost(r: dict[str, Any] | None) -> str | None:
             later = x["order"] > 0  # the goal is for every search after the first (which scores the predictor's set)
             dev = x.get("device", "")
             rows.append([f"{mode} ({opts}): search {x['order'] + 1}, T={x['target_ms']:.3g} ms"
-                         + (f" on {dev.split(' (')[0]}" if dev else "") + " — search time / "
+                         + (f" on {dev.split(' (')[0]}" if dev else "")
+                         + (" in a fresh process (wall time from its start)" if x.get("fresh_process") else "")
+                         + " — search time / "
                          f"supernet training ({x['new_scores']} new scores"
                          + (f"; load average {x['load']:.1f} on 2 cores" if x.get("load") else "") + ")",
                          f"{100 * x['ratio_to_training']:.1f}%",

@@ -210,7 +210,10 @@ def test_new_target_cost_judges_every_search_after_the_first_and_names_the_devic
 
     put(tmp_path, "new_target_cost", {"modes": {"predictor": {"top_k": 5}}, "supernet_train_s": 150.0,
                                       "rows": [row(0, 1.0, "onnxruntime (x)"), row(1, 0.015, "onnxruntime (x)"),
-                                               row(2, 0.025, "torch (another device)")]})
+                                               row(2, 0.025, "torch (another device)"),
+                                               {**row(3, 0.06, "onnxruntime (x)"), "fresh_process": True}]})
     rows = rows_of(run_all.build_summary(tmp_path), "What a new target costs")
-    assert [r[-1] for r in rows] == ["", "pass", "miss"]
+    assert [r[-1] for r in rows] == ["", "pass", "miss", "miss"]
     assert " on torch " in rows[2][0] and rows[1][1] == "1.5%"
+    # a search in a process of its own (as `hwnas search` runs it) is told apart from one in a running process
+    assert "fresh process" in rows[3][0] and "fresh process" not in rows[1][0]
