@@ -318,9 +318,17 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
 
     rd = RunDir(run_dir)
     if not (run_dir / RunDir.ARCH).exists():
-        run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
-                                                      warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
-                   run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+        # weights only, on purpose: the search's warning that α never moved (and its advice to run search epochs)
+        # would tell a user of `hwnas pareto` about a search they did not ask for
+        searcher_log = logging.getLogger("hwnas.search.searcher")
+        level = searcher_log.level
+        searcher_log.setLevel(logging.ERROR)
+        try:
+            run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
+                                                          warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
+                       run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+        finally:
+            searcher_log.setLevel(level)
     rt = Runtime.create(cfg.device, cfg.amp)
     net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
