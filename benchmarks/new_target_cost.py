@@ -41,8 +41,7 @@ MODES = {"default": {}, "predictor": {"predictor": 200, "top_k": 5}}
 
 def main(argv: list[str] | None = None) -> int:
     from hwnas.io import read_json
-    from hwnas.search import SearchConfig, run_search
-    from hwnas.search.run import RunDir, costs_from_dict
+    from hwnas.search.run import RunDir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--supernet", type=Path, default=SUPERNET)
@@ -66,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.supernet / "checkpoint.pt").exists():
         sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (run search_quality.py --methods "
                  "spos-evolution first)")
-    budget = {**DEFAULT, **BUDGETS["r16-w25-n2k-e10-distort"]}
-    space, data = space_for(budget), fashion_mnist(budget)
-    costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
+    space, data, costs = setting()
     train_s = float(RunDir(a.supernet).read_log()["train_s"].fillna(0).sum())
     old = HERE / "results" / "new_target_cost.json"
     last = read_json(old, "last result", expect=dict) if old.exists() else {}
@@ -94,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(run, ignore_errors=True)
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
-            res = run_search(space, model, data, SearchConfig(method="evolution", supernet=str(fresh),
-                                                              supernet_weights="shared", target_ms=t, batch_size=32,
-                                                              progress=False, search_args=args),
-                             run_dir=run, log=None)
+            res = search(space, model, data, fresh, t, args, run)
             s = time.perf_counter() - t0
             rows.append({"mode": mode, "order": i, "device": dev, "target_ms": t, "search_s": s,
                          "ratio_to_training": s / train_s,
@@ -131,21 +125,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def one_target(supernet: Path, target_ms: float, run: Path) -> int:
-    """One predictor-mode search of ``supernet`` at ``target_ms`` in this (fresh) process, as a user's
-    ``hwnas search --method evolution --supernet RUN`` runs it; prints its figures as one JSON line."""
+def setting():
+    """The benchmark's space, data and pinned latency model (search_quality's budget)."""
     from hwnas.io import read_json
-    from hwnas.search import SearchConfig, run_search
     from hwnas.search.run import costs_from_dict
 
     budget = {**DEFAULT, **BUDGETS["r16-w25-n2k-e10-distort"]}
-    space, data = space_for(budget), fashion_mnist(budget)
-    costs = costs_from_dict(read_json(COSTS, "pinned block costs", expect=dict)["costs"])
+    return space_for(budget), fashion_mnist(budget), costs_from_dict(
+        read_json(COSTS, "pinned block costs", expect=dict)["costs"])
+
+
+def search(space, costs, data, supernet: Path, target_ms: float, args: dict, run: Path):
+    """``hwnas search --method evolution --supernet RUN --target-ms T`` with the mode's scoring settings."""
+    from hwnas.search import SearchConfig, run_search
+
+    return run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(supernet),
+                                                       supernet_weights="shared", target_ms=target_ms, batch_size=32,
+                                                       progress=False, search_args=args), run_dir=run, log=None)
+
+
+def one_target(supernet: Path, target_ms: float, run: Path) -> int:
+    """One predictor-mode search of ``supernet`` at ``target_ms`` in this (fresh) process, as a user's
+    ``hwnas search --method evolution --supernet RUN`` runs it; prints its figures as one JSON line."""
+    space, data, costs = setting()
     t0 = time.perf_counter()
-    res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(supernet),
-                                                      supernet_weights="shared", target_ms=target_ms, batch_size=32,
-                                                      progress=False, search_args=MODES["predictor"]),
-                     run_dir=run, log=None)
+    res = search(space, costs, data, supernet, target_ms, MODES["predictor"], run)
     print(json.dumps({"search_s": time.perf_counter() - t0, "arch": res.arch_string, "predicted_ms": res.predicted_ms,
                       "new_scores": int(sum(r.get("new_scores", 0) for r in res.history))}))
     return 0

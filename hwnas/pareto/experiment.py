@@ -304,6 +304,17 @@ def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callabl
     return measure
 
 
+class _DropMessage(logging.Filter):
+    """Drops the log records that start with ``prefix``."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
 def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run_dir: Path, costs: BlockCosts
                     ) -> Callable[[ArchSpec], float]:
     """Validation accuracy of a child inside a one-shot supernet trained on uniformly random paths for as many
@@ -319,16 +330,16 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
     rd = RunDir(run_dir)
     if not (run_dir / RunDir.ARCH).exists():
         # weights only, on purpose: the search's warning that α never moved (and its advice to run search epochs)
-        # would tell a user of `hwnas pareto` about a search they did not ask for
+        # would tell a user of `hwnas pareto` about a search they did not ask for; its other warnings still show
         searcher_log = logging.getLogger("hwnas.search.searcher")
-        level = searcher_log.level
-        searcher_log.setLevel(logging.ERROR)
+        drop = _DropMessage("α never moved")
+        searcher_log.addFilter(drop)
         try:
             run_search(space, costs, data, _search_config(cfg, None, n_epochs=0,
                                                           warmup_epochs=cfg.warmup_epochs + cfg.search_epochs),
                        run_dir=run_dir, resume=rd.has_checkpoint, log=None)
         finally:
-            searcher_log.setLevel(level)
+            searcher_log.removeFilter(drop)
     rt = Runtime.create(cfg.device, cfg.amp)
     net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
