@@ -94,7 +94,9 @@ def study_config(s: dict[str, Any], sampler: str, trials: int, seed: int, popula
 
 
 def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], trials: int, population: int,
-               work: Path) -> dict[str, Any]:
+               work: Path, kept: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each seed's studies run (or resume from their SQLite files in ``work``); a seed whose every sampler is in
+    ``kept`` (the last result's ``per_seed``, measured with the same settings) is taken from there instead."""
     from hwnas.multitrial import run_study
     from hwnas.pareto.fronts import hypervolume
 
@@ -102,6 +104,11 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
     ref_ms, chance = costs.max_ms(), 1.0 / space.num_classes
     per_seed: dict[str, dict[str, Any]] = {}
     for seed in seeds:
+        old = (kept or {}).get(str(seed), {})
+        if all(sampler in old for sampler in samplers):
+            per_seed[str(seed)] = {k: old[k] for k in samplers}
+            print(f"seed {seed}: kept from the last result", flush=True)
+            continue
         row: dict[str, Any] = {}
         for sampler in samplers:
             started = time.perf_counter()
@@ -293,8 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     last = _last_result(a.out, name)
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if not a.skip_fronts:
-        record["fronts"] = {**run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work),
+        same = {k: last.get(k) for k in ("trials", "population")} == {"trials": a.trials, "population": a.population}
+        kept = last.get("fronts", {}).get("per_seed") if same else None
+        record["fronts"] = {**run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work, kept),
                             "measured": now}
+        was = last.get("fronts", {})  # when each seed was measured: a kept seed keeps its date
+        record["fronts"]["seed_measured"] = {
+            str(sd): was.get("seed_measured", {}).get(str(sd), was.get("measured"))
+            if all(x in (kept or {}).get(str(sd), {}) for x in a.samplers) else now for sd in a.seeds}
     elif "fronts" in last:  # a part not re-measured is kept from the last result, with the date it was measured
         record.update({k: last[k] for k in ("seeds", "trials", "population")},
                       fronts={"measured": last.get("environment", {}).get("finished"), **last["fronts"]})

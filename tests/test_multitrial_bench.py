@@ -36,3 +36,23 @@ def test_quick_mode_writes_hypervolumes_paired_with_random(tmp_path):
     assert bench.main(["--quick", "--skip-fronts", "--worker-trials", "0", "-o", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "multitrial_quick.json").read_text())
     assert again["fronts"]["per_seed"] == fronts["per_seed"] and again["fronts"]["measured"]
+
+
+def test_more_seeds_keep_the_seeds_already_measured(tmp_path, capsys):
+    args = ["--quick", "--samplers", "nsga2", "random", "--worker-trials", "0", "-o", str(tmp_path)]
+    assert bench.main([*args, "--seeds", "0"]) == 0
+    first = json.loads((tmp_path / "multitrial_quick.json").read_text())["fronts"]
+    for db in (tmp_path / "multitrial" / "quick").glob("seed0-*.db"):
+        db.unlink()  # seed 0 can only come from the result now, not by resuming its studies
+    capsys.readouterr()
+    assert bench.main([*args, "--seeds", "0", "1"]) == 0
+    assert "seed 0: kept from the last result" in capsys.readouterr().out
+    fronts = json.loads((tmp_path / "multitrial_quick.json").read_text())["fronts"]
+    assert fronts["per_seed"]["0"] == first["per_seed"]["0"] and set(fronts["per_seed"]) == {"0", "1"}
+    assert fronts["seed_measured"]["0"] == first["measured"] and fronts["seed_measured"]["1"] == fronts["measured"]
+    assert fronts["summary"]["nsga2"]["minus_random"]["n"] == 2
+    # a sampler the last result lacks measures the seed again
+    capsys.readouterr()
+    assert bench.main(["--quick", "--samplers", "tpe", "random", "--worker-trials", "0", "-o", str(tmp_path),
+                       "--seeds", "0"]) == 0
+    assert "kept" not in capsys.readouterr().out
