@@ -608,6 +608,12 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
             rows.append([f"Kendall τ, inherited ({how}) vs retrained accuracy, "
                          f"{tau['n_pairs']} networks", f"{tau['tau']:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]", "reported", "—",
                          "—", ""])
+            c = (r.get("ceiling") or {}).get(key)
+            if c:
+                rows.append([f"· its ceiling, estimated ({100 * c['network_share']:.0f}% of these networks' accuracy "
+                             "variance is the network's, the rest seed noise): τ between two retraining seeds / "
+                             "τ of a perfect score against one", f"{c['tau_two_seeds']:.2f} / "
+                             f"{c['tau_perfect_score']:.2f}", "reported", "—", "—", ""])
     nz = r.get("noise") or {}
     if nz.get("seed_std_same_network") == nz.get("seed_std_same_network"):
         at = ", ".join(f"{100 * v:.2f}" for v in (nz.get("accuracy_std_at_target") or {}).values())
@@ -625,6 +631,10 @@ def section_search_quality(r: dict[str, Any] | None) -> str | None:
                      "architecture std / seed std / best network above their average",
                      f"{100 * h['arch_std']:.2f} / {100 * h['seed_std']:.2f} / {100 * h['best_minus_mean']:+.2f} pp",
                      "reported", "—", "—", ""])
+    for t, h in ((r.get("ceiling") or {}).get("headroom") or {}).items():
+        rows.append([f"T={float(t):.3g} ms: ceiling measured, Kendall τ between retraining seeds over the "
+                     f"{h['n_archs']} networks, each pair of seeds", ", ".join(f"{v:+.2f}" for v in h["seed_pairs"])
+                     + f" (mean {h['tau_two_seeds']:+.2f})", "reported", "—", "—", ""])
     b = r.get("budget") or {}
     note = (f"{len(r.get('seeds', []))} seeds; budget `{b.get('name')}` ({b.get('n')} distorted Fashion-MNIST images, "
             f"{b.get('res')} px, width {b.get('width')}, {b.get('epochs')} retrain epochs); intervals are 95% "

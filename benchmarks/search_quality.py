@@ -591,9 +591,41 @@ def summarise(shards: Path, measured: dict[str, float]) -> dict[str, Any]:
                          if "inherited_spos_test_acc" in r}, rng)
     heads = {f"{h['target_ms']:.5g}": h["summary"] for h in
              (read_json(q, "headroom", expect=dict) for q in sorted(shards.glob("headroom-T*.json"))) if "summary" in h}
+    nz = noise(rows, targets)
     return {"per_target": per_target, "hypervolume_ratio_to_random": hv_ratio, "kendall_tau": tau,
             "kendall_tau_recalibrated_bn": tau_recal, "kendall_tau_spos": tau_spos, "headroom": heads,
-            "noise": noise(rows, targets), "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+            "ceiling": ceiling(rows, shards, nz["seed_std_same_network"]), "noise": nz,
+            "seeds": sorted(s["seed"] for s in runs), "methods": methods, "rows": rows}
+
+
+def ceiling(rows: list[dict[str, Any]], shards: Path, sigma: float) -> dict[str, Any]:
+    """How well any score can rank these networks at this budget (issue 25's ceiling). Measured where networks
+    were retrained with several seeds (the headroom files: Kendall τ between each pair of seeds). Estimated for
+    the networks each τ above is taken over, which were retrained once: with σ_seed the seed std of one network
+    and V the variance of their retrained accuracies, the share of V that is the network's own is
+    r = (V − σ_seed²) / V, and for normal scores τ = (2/π)·asin(ρ) gives the τ between two retraining seeds
+    (ρ = r) and the τ of a perfect score against one retraining (ρ = √r): no supernet can rank above the latter."""
+    from scipy.stats import kendalltau
+
+    out: dict[str, Any] = {}
+    for key, name in (("inherited_test_acc", "kendall_tau"), ("inherited_spos_test_acc", "kendall_tau_spos")):
+        accs = list({(r["seed"], r["arch"]): r["test_acc"] for r in rows if key in r}.values())  # as τ pairs them
+        if len(accs) < 5 or math.isnan(sigma):
+            continue
+        v = float(np.var(accs, ddof=1))
+        share = max(0.0, v - sigma ** 2) / v if v > 0 else 0.0
+        out[name] = {"n": len(accs), "accuracy_std": math.sqrt(v), "seed_std": sigma, "network_share": share,
+                     "tau_two_seeds": 2 / math.pi * math.asin(share),
+                     "tau_perfect_score": 2 / math.pi * math.asin(math.sqrt(share))}
+    for q in sorted(shards.glob("headroom-T*.json")):
+        h = read_json(q, "headroom", expect=dict)
+        seeds, archs = h.get("summary", {}).get("seeds", []), h.get("archs", [])[:h.get("summary", {}).get("n_archs", 0)]
+        acc = {s_: [h["runs"][f"{a}@{s_}"]["test_acc"] for a in archs] for s_ in seeds}
+        pairs = [float(kendalltau(acc[i], acc[j])[0]) for n_, i in enumerate(seeds) for j in seeds[n_ + 1:]]
+        if pairs and len(archs) > 2:
+            out.setdefault("headroom", {})[f"{h['target_ms']:.5g}"] = {"n_archs": len(archs), "seed_pairs": pairs,
+                                                                       "tau_two_seeds": float(np.mean(pairs))}
+    return out
 
 
 def _kendall(pairs: dict[tuple[int, str], tuple[float, float]], rng: np.random.Generator) -> dict[str, Any]:
@@ -731,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"hypervolume_ratio_to_random": res["hypervolume_ratio_to_random"],
                           "kendall_tau": res["kendall_tau"],
                           "kendall_tau_recalibrated_bn": res["kendall_tau_recalibrated_bn"],
-                          "kendall_tau_spos": res["kendall_tau_spos"]}, indent=1))
+                          "kendall_tau_spos": res["kendall_tau_spos"], "ceiling": res["ceiling"]}, indent=1))
         print(f"wrote {out}")
     return 0
 

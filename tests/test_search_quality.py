@@ -128,3 +128,18 @@ def test_headroom_separates_architecture_from_seed_spread_and_resumes(tmp_path, 
     assert res["headroom"]["0.51"]["arch_std"] == pytest.approx(h["arch_std"])
     res["budget"] = {}
     assert f"{100 * h['arch_std']:.2f} / 1.41 / +2.00 pp" in run_all.section_search_quality(res)
+    # the seeds rank the networks alike: the measured ceiling is 1
+    assert res["ceiling"]["headroom"]["0.51"]["seed_pairs"] == [pytest.approx(1.0)]
+    assert "+1.00 (mean +1.00)" in run_all.section_search_quality(res)
+
+
+@pytest.mark.parametrize("sigma, two, perfect", [(0.0, 1.0, 1.0), (np.sqrt(0.0005), 1 / 3, 0.5), (0.1, 0.0, 0.0)])
+def test_ceiling_is_what_seed_noise_leaves_of_the_networks_spread(tmp_path, sigma, two, perfect):
+    # five networks, accuracy variance 0.001; a seed std of sqrt(0.0005) leaves half of it to the network:
+    # normal scores then rank at (2/π)·asin(1/2) = 1/3 between two seeds, and a perfect score at asin(√½) → 1/2
+    rows = [{"seed": 0, "arch": f"a{i}", "test_acc": 0.5 + 0.02 * i, "inherited_spos_test_acc": 0.3}
+            for i in range(5)]
+    assert np.var([r["test_acc"] for r in rows], ddof=1) == pytest.approx(0.001)
+    c = sq.ceiling(rows, tmp_path, sigma)["kendall_tau_spos"]
+    assert c["n"] == 5 and c["tau_two_seeds"] == pytest.approx(two) and c["tau_perfect_score"] == pytest.approx(perfect)
+    assert "kendall_tau" not in sq.ceiling(rows, tmp_path, sigma)  # those networks were not scored one-shot
