@@ -119,7 +119,8 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
             row[sampler] = {"hypervolume": hypervolume(pts["predicted_ms"], pts["accuracy"], ref_latency_ms=ref_ms,
                                                        ref_accuracy=chance),
                             "trials": len(pts), "best_accuracy": float(pts["accuracy"].max()),
-                            "fastest_ms": float(pts["predicted_ms"].min()), "seconds": time.perf_counter() - started}
+                            "fastest_ms": float(pts["predicted_ms"].min()), "seconds": time.perf_counter() - started,
+                            "trial_seconds": float(pts["seconds"].fillna(0).sum())}  # also right for a resumed study
             print(f"seed {seed} {sampler}: hypervolume {row[sampler]['hypervolume']:.4g} over {len(pts)} trials "
                   f"({row[sampler]['seconds']:.0f} s)", flush=True)
         per_seed[str(seed)] = row
