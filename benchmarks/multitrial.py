@@ -94,21 +94,29 @@ def study_config(s: dict[str, Any], sampler: str, trials: int, seed: int, popula
 
 
 def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], trials: int, population: int,
-               work: Path, kept: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Each seed's studies run (or resume from their SQLite files in ``work``); a seed whose every sampler is in
-    ``kept`` (the last result's ``per_seed``, measured with the same settings) is taken from there instead."""
+               work: Path, last: dict[str, Any] | None = None, now: str = "") -> dict[str, Any]:
+    """Each seed's studies run (or resume from their SQLite files in ``work``). A seed whose every sampler is in
+    ``last`` (the last result's fronts, measured with the same budget, latency model, reference point, trials and
+    population) is taken from there instead, with the date it was measured (``seed_measured``)."""
     from hwnas.multitrial import run_study
     from hwnas.pareto.fronts import hypervolume
 
     space, costs, data, s = setting(budget, quick)
     ref_ms, chance = costs.max_ms(), 1.0 / space.num_classes
+    last = last or {}
+    same = (last.get("settings") == s and last.get("reference_point") == {"latency_ms": ref_ms, "accuracy": chance}
+            and (last.get("trials"), last.get("population")) == (trials, population))
+    kept = last.get("per_seed", {}) if same else {}
     per_seed: dict[str, dict[str, Any]] = {}
+    dates: dict[str, str] = {}
     for seed in seeds:
-        old = (kept or {}).get(str(seed), {})
+        old = kept.get(str(seed), {})
         if all(sampler in old for sampler in samplers):
             per_seed[str(seed)] = {k: old[k] for k in samplers}
+            dates[str(seed)] = last.get("seed_measured", {}).get(str(seed), last.get("measured"))
             print(f"seed {seed}: kept from the last result", flush=True)
             continue
+        dates[str(seed)] = now
         row: dict[str, Any] = {}
         for sampler in samplers:
             started = time.perf_counter()
@@ -134,8 +142,8 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
             out["minus_random"] = {**spread(diff), "mean": float(np.mean(diff)), "ci95": bootstrap_ci(diff),
                                    "wins": int(sum(d > 0 for d in diff))}
         summary[sampler] = out
-    return {"settings": s, "reference_point": {"latency_ms": ref_ms, "accuracy": chance}, "per_seed": per_seed,
-            "summary": summary}
+    return {"settings": s, "reference_point": {"latency_ms": ref_ms, "accuracy": chance}, "trials": trials,
+            "population": population, "per_seed": per_seed, "seed_measured": dates, "summary": summary}
 
 
 ONESHOT_FRACTIONS = (0.2, 0.4, 0.6)  # search_quality's targets: of the way from the fastest to the slowest network
@@ -284,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=20, help="trained networks per sampler and seed")
     p.add_argument("--population", type=int, default=4, help="NSGA-II population, TPE's random start-up trials")
     p.add_argument("--worker-trials", type=int, default=8, help="trials of the 1- vs 2-worker check (0: skip)")
+    p.add_argument("--remeasure", action="store_true", help="take every seed from its studies again (default: "
+                   "keep the seeds the last result measured with the same settings); delete them to train again")
     p.add_argument("--skip-fronts", action="store_true", help="keep the last result's fronts (re-measure workers only)")
     p.add_argument("--oneshot", action="store_true", help="also one-shot ProxylessNAS (3 targets) against each "
                    "sampler's front at equal wall-clock time (after the fronts; run it on a quiet machine)")
@@ -301,14 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     last = _last_result(a.out, name)
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if not a.skip_fronts:
-        same = {k: last.get(k) for k in ("trials", "population")} == {"trials": a.trials, "population": a.population}
-        kept = last.get("fronts", {}).get("per_seed") if same else None
-        record["fronts"] = {**run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work, kept),
-                            "measured": now}
-        was = last.get("fronts", {})  # when each seed was measured: a kept seed keeps its date
-        record["fronts"]["seed_measured"] = {
-            str(sd): was.get("seed_measured", {}).get(str(sd), was.get("measured"))
-            if all(x in (kept or {}).get(str(sd), {}) for x in a.samplers) else now for sd in a.seeds}
+        was = {} if a.remeasure else {"trials": last.get("trials"), "population": last.get("population"),
+                                      **last.get("fronts", {})}
+        record["fronts"] = {**run_fronts(a.budget, a.quick, a.seeds, a.samplers, a.trials, a.population, work, was,
+                                         now), "measured": now}
     elif "fronts" in last:  # a part not re-measured is kept from the last result, with the date it was measured
         record.update({k: last[k] for k in ("seeds", "trials", "population")},
                       fronts={"measured": last.get("environment", {}).get("finished"), **last["fronts"]})

@@ -192,6 +192,9 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
         raise SystemExit(f"ranking: need two retraining seeds of {budget} in {out}")
     s0, s1 = sorted(seeds)[:2]
     archs = sorted(set(seeds[s0]) & set(seeds[s1]))
+    if len(archs) < 5:
+        raise SystemExit(f"ranking: {budget}: only {len(archs)} networks retrained with both seeds so far; "
+                         "a τ needs 5 or more")
     a0 = np.array([seeds[s0][a]["test_acc"] for a in archs])
     a1 = np.array([seeds[s1][a]["test_acc"] for a in archs])
     mean = (a0 + a1) / 2
@@ -279,12 +282,18 @@ def main() -> int:
 
 
 def budgets_in(out: Path) -> set[str]:
-    """The budgets with two retraining seeds or more in ``out``."""
-    seeds: dict[str, int] = {}
+    """The budgets in ``out`` whose first two retraining seeds are done: both hold the same networks (5 or more),
+    so a budget still being retrained is left out until it ends."""
+    nets: dict[str, dict[int, set[str]]] = {}
     for f in out.glob("retrain-*-seed*.json"):
-        name = f.name[len("retrain-"):f.name.rindex("-seed")]
-        seeds[name] = seeds.get(name, 0) + 1
-    return {b for b, k in seeds.items() if k >= 2}
+        shard = json.loads(f.read_text())
+        nets.setdefault(shard["budget"], {})[shard["seed"]] = set(shard["runs"])
+    done = set()
+    for budget, seeds in nets.items():
+        first = [seeds[k] for k in sorted(seeds)[:2]]
+        if len(first) == 2 and first[0] == first[1] and len(first[0]) >= 5:
+            done.add(budget)
+    return done
 
 
 if __name__ == "__main__":

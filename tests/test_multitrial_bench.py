@@ -51,6 +51,19 @@ def test_more_seeds_keep_the_seeds_already_measured(tmp_path, capsys):
     assert fronts["per_seed"]["0"] == first["per_seed"]["0"] and set(fronts["per_seed"]) == {"0", "1"}
     assert fronts["seed_measured"]["0"] == first["measured"] and fronts["seed_measured"]["1"] == fronts["measured"]
     assert fronts["summary"]["nsga2"]["minus_random"]["n"] == 2
+    # a result measured with other settings (here another latency model's reference point), or --remeasure, keeps
+    # nothing
+    path = tmp_path / "multitrial_quick.json"
+    res = json.loads(path.read_text())
+    res["fronts"]["reference_point"]["latency_ms"] *= 2
+    path.write_text(json.dumps(res))
+    capsys.readouterr()
+    assert bench.main([*args, "--seeds", "1"]) == 0
+    assert "kept" not in capsys.readouterr().out
+    assert bench.main([*args, "--seeds", "1"]) == 0
+    assert "seed 1: kept" in capsys.readouterr().out
+    assert bench.main([*args, "--seeds", "1", "--remeasure"]) == 0
+    assert "kept" not in capsys.readouterr().out
     # a sampler the last result lacks measures the seed again
     capsys.readouterr()
     assert bench.main(["--quick", "--samplers", "tpe", "random", "--worker-trials", "0", "-o", str(tmp_path),
