@@ -71,6 +71,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "r12-w25-n4k-e8": {"n": 4000, "epochs": 8, "res": 12},
     "r16-w25-n1k-e20": {"n": 1000, "epochs": 20},
     "r16-w25-n8k-e5": {"n": 8000, "epochs": 5},
+    "r16-w25-n2k-e20": {"n": 2000, "epochs": 20},        # issue 25: a budget where the largest wins?
 }
 QUICK = {"quick-tiny": {"n": 300, "epochs": 1, "res": 12, "test": 500}}
 

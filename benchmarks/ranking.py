@@ -183,6 +183,32 @@ def bootstrap(fn, cols: list[np.ndarray], reps: int = 2000, seed: int = 0) -> tu
     return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
 
 
+def mean_ceiling(a0: np.ndarray, a1: np.ndarray) -> dict[str, float]:
+    """What the goal's τ (a score against the mean of the two seeds) can reach at most. With r the correlation
+    between the two seeds' accuracies (the share of their variance that is the network's own), the mean of two
+    seeds correlates with the network's own accuracy as √(2r / (1 + r)) (Spearman–Brown), and for normal scores
+    τ = (2/π)·asin(ρ): an estimate, since the seeds measured τ only between themselves. The seed std is that of one
+    network's accuracy, from the paired differences."""
+    r = max(0.0, float(np.corrcoef(a0, a1)[0, 1]))
+    return {"pearson_r": r, "seed_std": float(np.std(a0 - a1, ddof=1) / np.sqrt(2)),
+            "tau_perfect_vs_mean_estimate": 2 / np.pi * float(np.arcsin(np.sqrt(2 * r / (1 + r)))) if r > 0 else 0.0}
+
+
+def kendall_within_size(x: np.ndarray, y: np.ndarray, size: np.ndarray, bins: int = 5) -> float:
+    """Kendall's τ over the pairs of networks of about the same size only: the networks cut into ``bins`` equal
+    groups by ``size`` (MACs), τ = (concordant − discordant) / (concordant + discordant) over pairs inside a group.
+    What a score says beyond "bigger is better" (or "smaller is better"): a score that orders by size alone gets
+    about 0 here, whatever its plain τ."""
+    groups = np.array_split(np.argsort(size, kind="stable"), bins)
+    con = dis = 0
+    for g in groups:
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                s = np.sign(x[g[i]] - x[g[j]]) * np.sign(y[g[i]] - y[g[j]])
+                con, dis = con + (s > 0), dis + (s < 0)
+    return float((con - dis) / (con + dis)) if con + dis else float("nan")
+
+
 def summarise(out: Path, budget: str) -> dict[str, Any]:
     seeds = {}
     for f in sorted(out.glob(f"retrain-{budget}-seed*.json")):
@@ -197,15 +223,17 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
                          "a τ needs 5 or more")
     a0 = np.array([seeds[s0][a]["test_acc"] for a in archs])
     a1 = np.array([seeds[s1][a]["test_acc"] for a in archs])
+    macs = np.array([seeds[s0][a]["macs"] for a in archs])
     mean = (a0 + a1) / 2
     res: dict[str, Any] = {"budget": budget, "config": budget_of(budget), "networks": len(archs),
                            "retrain_cpu_s_mean": float(np.mean([seeds[s][a]["cpu_seconds"] for s in (s0, s1)
                                                                 for a in archs])),
                            "accuracy_range": [float(mean.min()), float(mean.max())],
                            # the landscape's direction at this budget: does training favour the bigger networks?
-                           "retrain_vs_macs": kendall(mean, np.array([seeds[s0][a]["macs"] for a in archs])),
+                           "retrain_vs_macs": kendall(mean, macs),
                            "ceiling": {"kendall_tau": kendall(a0, a1), "kendall_ci": bootstrap(kendall, [a0, a1]),
-                                       "spearman_rho": spearman(a0, a1)},
+                                       "spearman_rho": spearman(a0, a1), **mean_ceiling(a0, a1),
+                                       "kendall_tau_within_size": kendall_within_size(a0, a1, macs)},
                            "recipes": {}}
     for recipe in RECIPES:
         shards = [json.loads(f.read_text()) for f in sorted(out.glob(f"supernet-{budget}-{recipe}-seed*.json"))]
@@ -216,7 +244,8 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
         for s in shards:
             sc = np.array([s["scores"][a] for a in archs])
             per_seed.append({"seed": s["seed"], "kendall_tau": kendall(sc, mean), "spearman_rho": spearman(sc, mean),
-                             "kendall_tau_vs_macs": kendall(sc, np.array([seeds[s0][a]["macs"] for a in archs])),
+                             "kendall_tau_vs_macs": kendall(sc, macs),
+                             "kendall_tau_within_size": kendall_within_size(sc, mean, macs),
                              "kendall_ci": bootstrap(kendall, [sc, mean]), "train_cpu_s": s["train_cpu_s"],
                              "score_s": s["score_s"], "epochs": s["epochs"]})
         # pooled: τ averaged over supernet seeds, its interval over networks and seeds resampled together
@@ -232,7 +261,9 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
         res["recipes"][recipe] = {"seeds": per_seed, "kendall_tau_mean": float(np.mean([p["kendall_tau"]
                                                                                         for p in per_seed])),
                                   "kendall_ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
-                                  "spearman_rho_mean": float(np.mean([p["spearman_rho"] for p in per_seed]))}
+                                  "spearman_rho_mean": float(np.mean([p["spearman_rho"] for p in per_seed])),
+                                  "kendall_tau_within_size_mean": float(np.mean([p["kendall_tau_within_size"]
+                                                                                for p in per_seed]))}
     return res
 
 
@@ -271,12 +302,16 @@ def main() -> int:
         budgets[other] = summarise(a.out, other)
     path = write_result("ranking", {"budgets": budgets}, directory=a.out if a.quick else None)
     for name, res in budgets.items():
-        print(f"{name}: ceiling τ {res['ceiling']['kendall_tau']:.2f} {res['ceiling']['kendall_ci']} over "
-              f"{res['networks']} networks (accuracy {res['accuracy_range'][0]:.3f}..{res['accuracy_range'][1]:.3f}, "
-              f"{res['retrain_cpu_s_mean']:.0f} CPU-s a network)")
+        c = res["ceiling"]
+        print(f"{name}: ceiling τ {c['kendall_tau']:.2f} [{c['kendall_ci'][0]:.2f}, {c['kendall_ci'][1]:.2f}] "
+              f"(within a size group {c['kendall_tau_within_size']:+.2f}) over {res['networks']} networks (accuracy "
+              f"{res['accuracy_range'][0]:.3f}..{res['accuracy_range'][1]:.3f}, retrained vs MACs "
+              f"{res['retrain_vs_macs']:+.2f}, {res['retrain_cpu_s_mean']:.0f} CPU-s a network)")
         for r, v in res["recipes"].items():
+            n = len(v["seeds"])
             print(f"  {r:12s} τ {v['kendall_tau_mean']:.2f} [{v['kendall_ci'][0]:.2f}, {v['kendall_ci'][1]:.2f}]  "
-                  f"ρ {v['spearman_rho_mean']:.2f}  ({len(v['seeds'])} supernet seeds)")
+                  f"ρ {v['spearman_rho_mean']:.2f}  within size {v['kendall_tau_within_size_mean']:+.2f}  "
+                  f"({n} supernet seed{'s' if n > 1 else ''})")
     print(f"wrote {path}")
     return 0
 
