@@ -652,7 +652,9 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
     for name, b in budgets.items():
         c = b["ceiling"]
         rows.append([f"`{name}` ceiling: τ between two retraining seeds, {b['networks']} networks "
-                     f"({b['retrain_cpu_s_mean']:.0f} CPU-s a network)",
+                     f"({b['retrain_cpu_s_mean']:.0f} CPU-s a network"
+                     + (f"; within networks of one size {c['kendall_tau_within_size']:+.2f}"
+                        if "kendall_tau_within_size" in c else "") + ")",
                      f"{c['kendall_tau']:.3f} [{c['kendall_ci'][0]:.3f}–{c['kendall_ci'][1]:.3f}]", "≥ 0.70", "—",
                      "—", verdict(c["kendall_tau"], 0.7, at_most=False)])
         if "tau_perfect_vs_mean_estimate" in c:
@@ -663,7 +665,8 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
         for recipe, v in (b.get("recipes") or {}).items():
             lo, hi = v["kendall_ci"]
             size = [p["kendall_tau_vs_macs"] for p in v["seeds"] if "kendall_tau_vs_macs" in p]
-            rows.append([f"· {recipe}: τ inherited vs mean retrained accuracy ({len(v['seeds'])} supernet seeds"
+            n = len(v["seeds"])
+            rows.append([f"· {recipe}: τ inherited vs mean retrained accuracy ({n} supernet seed{'s' * (n > 1)}"
                          + (f"; its τ vs MACs {statistics.mean(size):+.2f}" if size else "")
                          + (f", within networks of one size {v['kendall_tau_within_size_mean']:+.2f}"
                             if "kendall_tau_within_size_mean" in v else "") + ")",
