@@ -31,3 +31,14 @@ class InputNotFound(HwnasError, FileNotFoundError):
 class OutputError(UsageError):
     """An output hwnas cannot write (an unwritable folder, a path that is a file, a full disk) or one that another
     hwnas process is writing."""
+
+
+def round_up(x: float, digits: int = 4) -> str:
+    """``x`` rounded up at ``digits`` significant figures: a lower bound shown in a message (the fastest latency a
+    target can ask for) that, typed back, is accepted (0.140623 shows as 0.1407, not as a refused 0.1406)."""
+    import math
+
+    if not math.isfinite(x) or x == 0:
+        return f"{x:g}"
+    scale = 10 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{math.ceil(x * scale - 1e-9) / scale:.{digits}g}"

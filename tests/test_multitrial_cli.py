@@ -72,7 +72,8 @@ def test_multitrial_writes_points_summary_front_and_figure_as_pareto_does(table,
     (["--storage", "postgresql://u:pw@127.0.0.1:9/x"], "cannot reach the study storage|driver is not installed"),
     (["--storage", "sqlite:////nonexistent-dir/x/s.db"], "cannot reach the study storage"),
     (["--storage", "journal:/nonexistent-dir/s.log"], "does not exist"),
-    (["--worker", "--study-name", "nobody-started-it"], "no study named 'nobody-started-it'"),
+    (["--worker", "--study-name", "nobody-started-it"], "no study storage at .*study.db to join"),
+    (["--storage", "sqlite:///"], "a database in memory"),
     (["--target-ms", "0.0001"], "below the fastest"),
     (["--compare", "/nonexistent/points.csv"], "no such file"),
 ])
@@ -82,6 +83,14 @@ def test_bad_input_is_one_line(table, tmp_path, capsys, extra, fragment):
     assert main(_args(table, tmp_path / "o", "--n-trials", "1", *extra)) == 2
     err = capsys.readouterr().err.strip()
     assert re.search(fragment, err) and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("scheme", ["sqlite:///", "journal:"])
+def test_a_worker_that_cannot_join_leaves_no_empty_storage_behind(table, tmp_path, capsys, scheme):
+    missing = tmp_path / "not-started.db"
+    assert main(_args(table, tmp_path / "o", "--n-trials", "1", "--worker", "--storage", f"{scheme}{missing}")) == 2
+    assert "start the study first without --worker" in capsys.readouterr().err
+    assert not missing.exists()
 
 
 def test_a_study_for_another_space_or_settings_is_refused_and_loses_nothing(table, tmp_path, capsys):
@@ -186,3 +195,8 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried_by_another(t
     assert retried[0].params == trials[killed].params  # the same network, run again
     states = [t.state.name for t in trials.values()]
     assert states.count("COMPLETE") + states.count("PRUNED") == 3 and "RUNNING" not in states
+    if retried[0].state.name == "COMPLETE":  # points.csv names the trial it retried by its number
+        import pandas as pd
+
+        points = pd.read_csv(tmp_path / "b" / "points.csv", dtype=str)
+        assert points.loc[points["trial"] == str(retried[0].number), "retry_of"].tolist() == [str(killed)]

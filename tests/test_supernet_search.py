@@ -172,8 +172,41 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     with pytest.raises(HwnasError, match="shared weights"):
         run_search(space, costs, data, _cfg(method="ofa", supernet_weights="separate", target_ms=_target(costs)),
                    run_dir=tmp_path / "u", log=None)
-    for d in ("x", "y", "z", "w", "v", "u"):
+    # the same space at another width: the message names what differs, not what matches
+    wide = get_space("tiny", width_mult=0.5)
+    wide_costs = BlockCosts(0.1, tuple(tuple(0.01 * (i + 1) for i in range(len(p.choices))) for p in wide.positions()))
+    with pytest.raises(HwnasError, match="width_mult: 1.0 there, 0.5 here"):
+        run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(wide_costs)),
+                   run_dir=tmp_path / "t", log=None)
+    # a target just under the fastest network: the smallest one the message names is accepted when typed back
+    with pytest.raises(HwnasError, match="below the fastest") as low:
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=costs.min_ms() * 0.9999),
+                   run_dir=tmp_path / "s", log=None)
+    shown = float(str(low.value).split("smallest achievable latency is ")[1].split(" ms")[0])
+    assert shown >= costs.min_ms()
+    for d in ("x", "y", "z", "w", "v", "u", "t", "s"):
         assert not (tmp_path / d / "checkpoint.pt").exists()
+
+
+def test_an_unfinished_supernet_is_searched_with_a_warning(space, costs, data, tmp_path, caplog):
+    def kill(epoch, row):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    sup = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None, callbacks=[kill])
+    with caplog.at_level("WARNING", logger="hwnas"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs)),
+                   run_dir=tmp_path / "evo", log=None)
+    assert "stopped after 1 of its 2 epochs" in caplog.text
+    caplog.clear()
+    done = tmp_path / "done"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=done, log=None)
+    with caplog.at_level("WARNING", logger="hwnas"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(done), target_ms=_target(costs)),
+                   run_dir=tmp_path / "evo2", log=None)
+    assert "stopped after" not in caplog.text
 
 
 def test_pareto_draws_a_front_from_one_supernet(tmp_path):

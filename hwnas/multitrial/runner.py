@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import UsageError
+from ..errors import UsageError, round_up
 from ..predictors.block_costs import BlockCosts
 from ..train.data import DataSplits, data_for_space
 from ..train.retrain import RetrainConfig
@@ -128,10 +128,10 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
 
         torch.set_num_threads(cfg.torch_threads)  # several workers on one machine: one core each, not all each
     if cfg.target_ms is not None and cfg.target_ms < costs.min_ms():
-        raise UsageError(f"target {cfg.target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms "
-                         "under this latency model)")
+        raise UsageError(f"target {cfg.target_ms:.4g} ms is below the fastest architecture ({round_up(costs.min_ms())} "
+                         "ms under this latency model)")
     store = make_storage(storage, heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
-                         max_retry=cfg.max_retry)
+                         max_retry=cfg.max_retry, must_exist=join)
     make_sampler(cfg.sampler, space=space, seed=cfg.seed, population=cfg.population, sample=cfg.sample)  # checked
     fresh = not study_exists(store, study_name)
     study = open_study(store, study_name, space=space, settings=cfg.study_settings(costs), join=join)
@@ -180,6 +180,7 @@ def read_study(study: Any, cfg: MultitrialConfig, *, ran_here: int = 0) -> Study
                      "worker": a.get("worker"), "retry_of": t.system_attrs.get("failed_trial")})
     points = pd.DataFrame(rows, columns=["method", "target_ms", "arch", "accuracy", "predicted_ms", "trial",
                                          "epochs", "seconds", "worker", "retry_of"])
+    points["retry_of"] = points["retry_of"].astype("Int64")  # a trial number (or empty), not 2.0
     if cfg.target_ms is not None:
         points["meets_target"] = points["predicted_ms"] <= cfg.target_ms
     states: dict[str, int] = {}

@@ -63,22 +63,39 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _local_file(url: str) -> Any:
+    """The file a ``journal:PATH`` or ``sqlite:///PATH`` storage lives in (None for a server's URL)."""
+    from pathlib import Path
+
+    if url.startswith("journal:"):
+        return Path(url[len("journal:"):]).expanduser()
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):].split("?")[0]).expanduser()
+    return None
+
+
 def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period: int | None = None,
-                 max_retry: int = 3) -> Any:
+                 max_retry: int = 3, must_exist: bool = False) -> Any:
     """The Optuna storage of ``url`` (see the module's doc). On an RDB storage a worker beats every
     ``heartbeat_interval`` seconds; a running trial without a beat for ``grace_period`` seconds (default twice the
     interval) is failed and enqueued again, at most ``max_retry`` times. Optuna beats only inside
-    ``Study.optimize``: ``heartbeat_interval=None`` for ask-and-tell (the trial API)."""
+    ``Study.optimize``: ``heartbeat_interval=None`` for ask-and-tell (the trial API). ``must_exist``: a worker
+    joins a study, so a storage file that is not there is an error, not a new empty file."""
     optuna_module()
     if not isinstance(url, str) or not url.strip():
         raise UsageError("--storage is empty: give sqlite:///study.db, a PostgreSQL URL, journal:PATH or grpc://HOST:PORT")
     url = url.strip()
+    if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        raise UsageError(f"--storage {url} is a database in memory, which no other worker can join and nothing can "
+                         "resume; give a file, e.g. sqlite:///study.db")
+    local = _local_file(url)
+    if must_exist and local is not None and not local.is_file():
+        raise UsageError(f"no study storage at {local} to join: start the study first without --worker, then give "
+                         "each worker the same --storage")
     if url.startswith("journal:"):
-        from pathlib import Path
-
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
-        path = Path(url[len("journal:"):]).expanduser()
+        path = local
         if not path.parent.is_dir():
             raise UsageError(f"journal storage {path}: folder {path.parent} does not exist")
         if path.is_dir():
@@ -94,7 +111,9 @@ def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period:
         try:
             from optuna.storages import GrpcStorageProxy
 
-            proxy = GrpcStorageProxy(host=host, port=int(port))
+            with warnings.catch_warnings():  # Optuna marks the proxy experimental: a warning, not the user's error
+                warnings.simplefilter("ignore")
+                proxy = GrpcStorageProxy(host=host, port=int(port))
             proxy.get_all_studies()  # reach it now: an unreachable proxy is one line, not a hang per trial
             return proxy
         except ImportError as exc:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..errors import UsageError
+from ..errors import UsageError, round_up
 from ..io import atomic_write, atomic_write_json, output_lock, read_json
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
@@ -441,7 +441,7 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
             raise UsageError(f"target {t} ms is not a positive, finite number of milliseconds")
         if t < lo:
             raise UsageError(f"target {t:.4g} ms is below the fastest architecture: the smallest achievable latency "
-                             f"is {lo:.4g} ms under this latency model (slowest {hi:.4g} ms)")
+                             f"is {round_up(lo)} ms under this latency model (slowest {hi:.4g} ms)")
     if len(set(cfg.targets_ms)) != len(cfg.targets_ms):
         raise UsageError(f"targets {list(cfg.targets_ms)} repeat a value")
     with output_lock(out, "pareto folder", folder=True):

@@ -53,8 +53,8 @@ def load_latency_model(*, table: str | Path | None = None, predictor: str | Path
 
     pred = load_predictor(predictor, force=force)
     if not hasattr(pred, "block_costs"):
-        raise UsageError(f"predictor {predictor} ({type(pred).__name__}) has no per-block costs, so it cannot give a "
-                         "differentiable latency; fit a calibrated one (hwnas predictor fit --kind calibrated) or "
+        raise UsageError(f"predictor {predictor} ({type(pred).__name__}) has no per-block costs, which a search prices "
+                         "its blocks with (the latency term, the reachable targets); fit a calibrated one (hwnas predictor fit --kind calibrated) or "
                          "use --table")
     own = pred.space_
     if getattr(space, "kind", None) == "model" or getattr(own, "kind", None) == "model":

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, round_up
 from ..io import output_lock
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
@@ -77,7 +77,7 @@ def check_target(costs: BlockCosts, config: SearchConfig) -> None:
     fastest = costs.min_ms()
     if config.target_ms < fastest:
         raise UsageError(f"target {config.target_ms:.4g} ms is below the fastest architecture in the space: the "
-                         f"smallest achievable latency is {fastest:.4g} ms under this latency model "
+                         f"smallest achievable latency is {round_up(fastest)} ms under this latency model "
                          f"(slowest {costs.max_ms():.4g} ms)")
     optim = OPTIMIZERS.get(config.arch_optim or _method_optim(config))
     if optim.fits == "gradient" or optim.__name__ == "DirectGradOptim":
@@ -385,9 +385,11 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace) -> tuple[Path, dict[str
     saved = rd.config()
     check_same_space(saved.get("space"), space, f"the supernet run {rd.path}")
     if getattr(space, "kind", None) != "model" and saved.get("space") != space.to_dict():
-        raise UsageError(f"the supernet run {rd.path} was trained on another space ({saved['space'].get('name')}, "
-                         f"kernels {saved['space'].get('kernels')}, expands {saved['space'].get('expands')}, "
-                         f"resolution {saved['space'].get('resolution')}): search it with that space")
+        was, now = saved.get("space") or {}, space.to_dict()
+        diff = [f"{k}: {was.get(k)} there, {now.get(k)} here" for k in sorted(set(was) | set(now))
+                if was.get(k) != now.get(k)]
+        raise UsageError(f"the supernet run {rd.path} was trained on another space ({was.get('name')}; "
+                         f"{'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): search it with that space")
     weights = saved["search"].get("supernet_weights", "separate")
     if weights != cfg.supernet_weights and not (cfg.supernet_weights == "auto" or weights == "auto"):
         raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
@@ -396,7 +398,25 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace) -> tuple[Path, dict[str
         raise UsageError(f"the supernet run {rd.path} was trained with separate weights per candidate, which do not "
                          f"rank networks (every child's weights saw a sliver of the steps): train one with shared "
                          f"weights (--supernet-weights shared, --method spos or ofa)")
-    return rd.path, rd.load_checkpoint()
+    ckpt = rd.load_checkpoint()
+    done, planned = int(ckpt.get("epoch", -1)) + 1, _planned_epochs(saved)
+    if planned is not None and done < planned:
+        logger.warning(f"the supernet run {rd.path} stopped after {done} of its {planned} epochs (killed?): its "
+                       f"scores rank networks less well than a finished one's; finish it with hwnas search --resume "
+                       f"-o {rd.path}")
+    return rd.path, ckpt
+
+
+def _planned_epochs(saved: dict[str, Any]) -> int | None:
+    """The epochs a run was set to train (warm-up included), from its config.json; None if it does not say."""
+    try:
+        stages = (saved.get("parts") or {}).get("stages")
+        if stages:
+            return sum(int(st["epochs"]) for st in stages)
+        cfg = SearchConfig.from_dict(saved["search"])
+        return cfg.warmup_epochs_effective + cfg.n_epochs
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _load_supernet(net: Any, supernet: tuple[Path, dict[str, Any]]) -> None:
