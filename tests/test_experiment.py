@@ -77,6 +77,28 @@ def test_an_experiment_file_runs_flags_override_it_and_the_run_keeps_it_resolved
     assert json.loads((tmp_path / "again" / "config.json").read_text())["parts"] == cfg["parts"]
 
 
+def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsys):
+    exp = tmp_path / "spos.yaml"
+    exp.write_text(yaml.safe_dump({
+        "method": "spos", "search_space": {"name": "tiny"},
+        "estim": {"train": {"type": "spos", "epochs": 9}, "search": {"type": "inherited", "epochs": 10,
+                                                                     "per_round": 50}},
+        "latency": {"table": "t.csv", "target_ms": 0.2}, "trainer": {"progress": False},
+        "data": {"name": "synthetic", "limit": 96}}, sort_keys=False))
+    run = tmp_path / "run"
+    assert main(["search", "--config", str(exp), "--epochs", "1", "--search-rounds", "1", "--search-arg",
+                 "per_round=2", "--train-arg", "sandwich=true", "--quiet", "-o", str(run)]) == 0
+    stages = json.loads((run / "config.json").read_text())["parts"]["stages"]
+    assert [(s["type"], s["epochs"]) for s in stages] == [("spos", 1), ("inherited", 1)]
+    assert stages[0]["sandwich"] is True and stages[1]["per_round"] == 2
+    # a flag for a stage the chain does not have is refused, not dropped
+    capsys.readouterr()
+    assert main(["search", "--config", str(exp), "--warmup-epochs", "2", "-o", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--warmup-epochs sets the warm-up stage" in err and "(spos -> inherited) has no warm-up stage" in err
+    assert not (tmp_path / "r2").exists()
+
+
 @pytest.mark.parametrize("doc, fragment", [
     ({"mixd_op": {"type": "BinGate"}}, "mixd_op: Extra inputs are not permitted; allowed: method, search_space"),
     ({"latency": {"target": 0.3}}, "latency.target: Extra inputs are not permitted; allowed: table, predictor, "

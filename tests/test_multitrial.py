@@ -235,6 +235,10 @@ def test_pruning_stops_a_slow_network_less_accurate_than_the_faster_ones_and_rep
     s = pruning_summary(study.trials, 3)
     assert s["pruned"] == 1 and s["epochs_saved"] == 2 and s["epochs_run"] == 4 * 3 + 1
     assert math.isclose(s["share_saved"], 2 / 15)
+    # the same slow network at its last epoch is trained already: kept, since pruning would save nothing
+    last = study.ask()
+    last.set_user_attr("latency_ms", 2.0)
+    EpochPruning(last, pruner, 2.0, epochs=1)({"epoch": 1, "train_acc": 0.2})
 
 
 def test_optuna_is_imported_only_where_a_study_is_used():

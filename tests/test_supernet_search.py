@@ -232,3 +232,34 @@ def test_pareto_draws_a_front_from_one_supernet(tmp_path):
         cfg = json.loads(r.read_text())
         assert cfg["search"]["supernet"] == str(out / "search" / "supernet")
         assert [s["type"] for s in cfg["parts"]["stages"]] == ["inherited"]
+
+
+def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monkeypatch):
+    import hwnas.train.data as data_module
+
+    seeds = []
+    real = data_module.data_for_space
+
+    def spy(*args, **kw):
+        seeds.append(kw.get("seed"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(data_module, "data_for_space", spy)
+    t = str(tmp_path / "t.csv")
+    assert main(["profile", "--space", "tiny", "--backend", "fake", "--quiet", "-o", t]) == 0
+    sup = tmp_path / "sup"
+    assert main(["search", "--method", "spos", "--space", "tiny", "--table", t, "--data", "synthetic", "--data-limit",
+                 "96", "--epochs", "1", "--search-rounds", "0", "--seed", "4", "--quiet", "-o", str(sup)]) == 0
+    trained_on = json.loads((sup / "config.json").read_text())["data"]
+    evo = ["search", "--method", "evolution", "--supernet", str(sup), "--table", t, "--search-rounds", "1",
+           "--target-ms", "0.2", "--quiet"]
+    # no --data: the supernet's data, limit and split (its seed 4, not this search's seed 0)
+    assert main([*evo, "-o", str(tmp_path / "evo")]) == 0
+    assert json.loads((tmp_path / "evo" / "config.json").read_text())["data"] == trained_on
+    assert seeds == [4, 4]
+    capsys.readouterr()
+    # other data is refused in one line: its held-out images could be ones the supernet trained on
+    assert main([*evo, "--data", "digits", "-o", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "was trained on 'synthetic" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "other").exists()

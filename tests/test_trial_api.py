@@ -88,6 +88,17 @@ def test_report_without_a_latency_says_how_to_give_one():
     assert "\n" not in str(e.value)
 
 
+def test_report_refuses_a_latency_model_or_non_json_attributes_and_writes_nothing():
+    study = _study()
+    hwnas.trial.next_architecture(Small(), study=study)
+    with pytest.raises(UsageError, match="latency_ms=<float>; a latency model .* goes to next_architecture"):
+        hwnas.trial.report(0.5, latency=lambda m: 2.5)
+    with pytest.raises(UsageError, match="note=set is not JSON data"):
+        hwnas.trial.report(0.5, latency_ms=1.0, epochs=3, note={1, 2})
+    assert study.trials[-1].user_attrs.get("epochs") is None  # nothing half written
+    assert hwnas.trial.report(0.5, latency_ms=1.0, epochs=3)["latency_ms"] == 1.0
+
+
 def test_standalone_mode_applies_the_first_candidates_and_records_nothing():
     model = Small()
     arch = hwnas.trial.next_architecture(model)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import HwnasError, UsageError
 from .flags import (
     DATA_LIMIT_HELP,
     SPACE_FLAGS,
@@ -174,9 +174,31 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
     if a.no_warmup:
         changes["warmup"] = False
+    if base.stages is not None and saved is None:  # an experiment file's estim chain: the flags set its stages
+        from ..search.methods import stages_with_flags
+
+        changes["stages"] = stages_with_flags(
+            base.stages, n_epochs=a.cfg_n_epochs, warmup_epochs=a.cfg_warmup_epochs, no_warmup=a.no_warmup,
+            search_rounds=a.cfg_search_rounds, train_args=dict(a.arg_train_args or {}) or None,
+            search_args=dict(a.arg_search_args or {}) or None)
     if saved is not None or a.quiet:
         changes["progress"] = not a.quiet
     return base.override(**changes)
+
+
+def _supernet_record(a: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The config.json of the trained supernet this search starts from (``--supernet``, the experiment file's, or
+    the resumed run's), or None (no supernet, or not a run: the search says so in one line)."""
+    from ..search.run import RunDir
+
+    path = a.cfg_supernet or getattr(getattr(a, "config_settings", None), "supernet", None) or \
+        ((saved or {}).get("search") or {}).get("supernet")
+    if not path or not RunDir(path).file(RunDir.CONFIG).is_file():
+        return None
+    try:
+        return RunDir(path).config()
+    except HwnasError:  # a damaged run is reported by the search itself, in one line
+        return None
 
 
 def _inputs(a: argparse.Namespace) -> dict[str, Any]:
@@ -227,6 +249,11 @@ def cmd_search(a: argparse.Namespace) -> int:
         raise UsageError(f"there is no search run to resume in {a.output} (no config.json"
                          + ("" if Path(a.output).exists() else "; the folder does not exist")
                          + "): start one without --resume, with a latency model (--table or --predictor)")
+    supernet = _supernet_record(a, saved)
+    if supernet:  # search a trained supernet on its own data, so that its held-out images are ones it never saw
+        for k in ("data", "data_limit", "augment"):
+            if getattr(a, k) is None:
+                setattr(a, k, (supernet.get("inputs") or {}).get(k))
     for k, v in DEFAULTS.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -241,7 +268,9 @@ def cmd_search(a: argparse.Namespace) -> int:
                          "latency target would be compared with part of the latency: fit a calibrated predictor "
                          "(hwnas measure-archs ... ; hwnas predictor fit --kind calibrated) and pass --predictor")
     cfg = _config(a, saved)
-    data = data_for_space(a.data, space, seed=cfg.seed, limit=a.data_limit, augment=a.augment)
+    # the supernet's seed drew its train / held-out split: the same split, whatever seed this search draws with
+    split_seed = int((supernet.get("search") or {}).get("seed", cfg.seed)) if supernet else cfg.seed
+    data = data_for_space(a.data, space, seed=split_seed, limit=a.data_limit, augment=a.augment)
     say(data.describe())
     say(f"latency model: {model.costs.min_ms():.4g} ms (fastest) to {model.costs.max_ms():.4g} ms (slowest) for "
         f"{space.name}")

@@ -36,7 +36,7 @@ class Objective:
         trial.set_user_attr("latency_ms", latency)
         trial.set_user_attr("worker", self.worker)
         set_latency_constraint(trial, latency, self.target_ms)
-        hook = EpochPruning(trial, self.pruner, latency)
+        hook = EpochPruning(trial, self.pruner, latency, epochs=self.config.epochs)
         try:
             r = retrain(arch, self.space, self.data, self.config, progress=False, log=None, on_epoch=hook)
         except BaseException as exc:

@@ -50,8 +50,8 @@ class EpochPruning:
     """``retrain``'s ``on_epoch`` hook for one trial: stores the epoch's training accuracy as the intermediate
     value and raises :class:`optuna.TrialPruned` when the pruner says the trial is hopeless."""
 
-    def __init__(self, trial: Any, pruner: Any, latency_ms: float):
-        self.trial, self.pruner, self.latency_ms = trial, pruner, latency_ms
+    def __init__(self, trial: Any, pruner: Any, latency_ms: float, epochs: int | None = None):
+        self.trial, self.pruner, self.latency_ms, self.epochs = trial, pruner, latency_ms, epochs
         self.epochs_run = 0
 
     def __call__(self, row: dict[str, float]) -> None:
@@ -62,6 +62,8 @@ class EpochPruning:
         self.trial.set_user_attr("epochs_run", step)
         # what Trial.report does, without its single-objective check (see the module's doc)
         study._storage.set_trial_intermediate_value(self.trial._trial_id, step, float(row["train_acc"]))
+        if self.epochs is not None and step >= self.epochs:
+            return  # trained to the end: pruning it now would save nothing and drop a finished network
         frozen = study._storage.get_trial(self.trial._trial_id)
         if self.pruner.prune(_AtLeastAsFast(study, self.latency_ms), frozen):
             raise optuna.TrialPruned(f"pruned after epoch {step}: training accuracy {row['train_acc']:.3f} is below "

@@ -21,6 +21,7 @@ for debugging the script.
 from __future__ import annotations
 
 import atexit
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -244,6 +245,15 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
     acc = float(accuracy)
     if not acc == acc:
         raise UsageError(f"report: accuracy is not a number ({accuracy!r})")
+    if "latency" in attrs:
+        raise UsageError("report takes the latency as latency_ms=<float>; a latency model or a function of the model "
+                         "goes to next_architecture(..., latency=...)")
+    for k, v in attrs.items():  # checked before any is written: Optuna keeps a trial's attributes as JSON
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            raise UsageError(f"report: {k}={type(v).__name__} is not JSON data (a number, string, list or dict), "
+                             "which Optuna keeps with the trial") from None
     if latency_ms is None:
         latency_ms = _latency_of(p)
     if latency_ms is None:

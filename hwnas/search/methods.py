@@ -104,3 +104,37 @@ def resolve_parts(cfg: Any) -> dict[str, Any]:
     return {"mixed_op": {"type": MIXED_OPS.get(mixed).name, **MIXED_OPS.check_args(mixed, margs)},
             "optim": {"type": OPTIMIZERS.get(optim).name, **OPTIMIZERS.check_args(optim, cfg.arch_optim_args)},
             "stages": [{**s, "type": ESTIMATORS.get(s["type"]).name} for s in stages]}
+
+
+def stages_with_flags(stages: list[dict[str, Any]], *, n_epochs: int | None = None, warmup_epochs: int | None = None,
+                      no_warmup: bool = False, search_rounds: int | None = None,
+                      train_args: dict[str, Any] | None = None,
+                      search_args: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """An experiment file's estimator chain with the command line's flags on top (the flags override the file):
+    ``--warmup-epochs`` / ``--no-warmup`` the warm-up stage, ``--epochs`` and ``--train-arg`` the training stage,
+    ``--search-rounds`` and ``--search-arg`` the search stage. A flag whose stage the chain has none of, or
+    several of, is refused in one line (the file must say which)."""
+    from .estim import ESTIMATORS
+
+    def kind(s: dict[str, Any]) -> str:
+        est = ESTIMATORS.get(s["type"])
+        return "warm-up" if est.name == "warmup" else ("training" if est.trains else "search")
+
+    out = [dict(s) for s in stages]
+    if no_warmup:
+        out = [s for s in out if kind(s) != "warm-up"]
+    for flags, want, epochs, args in ((("--warmup-epochs", None), "warm-up", warmup_epochs, None),
+                                      (("--epochs", "--train-arg"), "training", n_epochs, train_args),
+                                      (("--search-rounds", "--search-arg"), "search", search_rounds, search_args)):
+        if epochs is None and not args:
+            continue
+        hits = [s for s in out if kind(s) == want]
+        if len(hits) != 1:
+            chain = " -> ".join(s["type"] for s in out) or "none"
+            flag = flags[0] if epochs is not None else flags[1]
+            raise UsageError(f"{flag} sets the {want} stage, and the experiment's estim chain ({chain}) has "
+                             f"{len(hits) or 'no'} {want} stage{'s' if len(hits) > 1 else ''}: set it in the file")
+        if epochs is not None:
+            hits[0]["epochs"] = epochs
+        hits[0].update(args or {})
+    return out

@@ -166,11 +166,11 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     if data is None and any(est.name == "subnet" for est in stages):
         raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run on "
                          "your own DataLoaders")
-    supernet = _supernet_run(cfg, space) if cfg.supernet else None
-    # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
-    loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
+    supernet = _supernet_run(cfg, space, data_desc if data is not None else None) if cfg.supernet else None
+    # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
+    loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
 
     def start() -> tuple[Path, dict[str, Any] | None]:  # rank 0 only: the others get its answer
         rd = RunDir(run_dir if run_dir is not None else temp_run_dir())
@@ -375,8 +375,10 @@ def _export(st: SearchState, stages: list[Any], costs: BlockCosts, cfg: SearchCo
     return export_fixed(st.net.space.from_indices(best[0]), st.net.space, costs, cfg.target_ms, score=best[1])
 
 
-def _supernet_run(cfg: SearchConfig, space: SearchSpace) -> tuple[Path, dict[str, Any]]:
-    """The trained supernet a search-only method starts from: its run directory and checkpoint, checked."""
+def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None = None
+                  ) -> tuple[Path, dict[str, Any]]:
+    """The trained supernet a search-only method starts from: its run directory and checkpoint, checked (``data_desc``:
+    the data this search scores on, which must be the supernet's own)."""
     from ..space.model_space import check_same_space
 
     rd = RunDir(cfg.supernet)
@@ -390,6 +392,11 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace) -> tuple[Path, dict[str
                 if was.get(k) != now.get(k)]
         raise UsageError(f"the supernet run {rd.path} was trained on another space ({was.get('name')}; "
                          f"{'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): search it with that space")
+    if data_desc is not None and saved.get("data") and not str(saved["data"]).startswith("user DataLoaders") \
+            and saved["data"] != data_desc:
+        raise UsageError(f"the supernet run {rd.path} was trained on {saved['data']!r}, this search scores on "
+                         f"{data_desc!r}: give it the supernet's data (--data, --data-limit), whose held-out images "
+                         "it never trained on")
     weights = saved["search"].get("supernet_weights", "separate")
     if weights != cfg.supernet_weights and not (cfg.supernet_weights == "auto" or weights == "auto"):
         raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
