@@ -263,3 +263,6 @@ def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monk
     err = capsys.readouterr().err.strip()
     assert "was trained on 'synthetic" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "other").exists()
+    # epochs would train nothing here: refused, not ignored
+    assert main([*evo, "--epochs", "3", "-o", str(tmp_path / "epochs")]) == 2
+    assert "trains nothing: its rounds are --search-rounds" in capsys.readouterr().err

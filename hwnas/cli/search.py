@@ -174,6 +174,9 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
     if a.no_warmup:
         changes["warmup"] = False
+    if (a.cfg_supernet or base.supernet) and (a.cfg_n_epochs is not None or a.cfg_warmup_epochs is not None):
+        raise UsageError("--epochs and --warmup-epochs train a supernet, and a search of a trained one (--supernet) "
+                         "trains nothing: its rounds are --search-rounds")
     if base.stages is not None and saved is None:  # an experiment file's estim chain: the flags set its stages
         from ..search.methods import stages_with_flags
 
