@@ -35,10 +35,14 @@ class OutputError(UsageError):
 
 def round_up(x: float, digits: int = 4) -> str:
     """``x`` rounded up at ``digits`` significant figures: a lower bound shown in a message (the fastest latency a
-    target can ask for) that, typed back, is accepted (0.140623 shows as 0.1407, not as a refused 0.1406)."""
+    target can ask for) that, typed back, is accepted (0.140623 shows as 0.1407, not as a refused 0.1406; a sum with
+    float noise such as 0.30000000000000004 shows as 0.3001)."""
     import math
 
     if not math.isfinite(x) or x == 0:
         return f"{x:g}"
-    scale = 10 ** (digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{math.ceil(x * scale - 1e-9) / scale:.{digits}g}"
+    step = 10.0 ** (math.floor(math.log10(abs(x))) - digits + 1)
+    text = f"{math.ceil(x / step) * step:.{digits}g}"
+    while float(text) < x:  # the division or the printing fell a hair short: one step up
+        text = f"{float(text) + step:.{digits}g}"
+    return text

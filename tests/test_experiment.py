@@ -97,6 +97,12 @@ def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsy
     err = capsys.readouterr().err.strip()
     assert "--warmup-epochs sets the warm-up stage" in err and "(spos -> inherited) has no warm-up stage" in err
     assert not (tmp_path / "r2").exists()
+    # --resume continues the chain the run was started with: a flag that would change it is refused, not dropped
+    assert main(["search", "--resume", "-o", str(run), "--epochs", "3"]) == 2
+    assert "--epochs would change the estim chain" in capsys.readouterr().err
+    # --config with --resume into a folder that holds no run yet starts it from the file
+    assert main(["search", "--config", str(exp), "--resume", "--epochs", "1", "--search-rounds", "1", "--quiet",
+                 "-o", str(tmp_path / "r3")]) == 0
 
 
 @pytest.mark.parametrize("doc, fragment", [

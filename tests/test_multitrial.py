@@ -29,6 +29,7 @@ def _cfg(**kw):
     ("not-a-url", "is not a storage URL"),
     ("journal:/nonexistent-dir/study.log", "does not exist"),
     ("grpc://localhost", "expected grpc://HOST:PORT"),
+    ("sqlite:///:memory:?cache=shared", "a database in memory"),
 ])
 def test_an_unreachable_storage_is_one_line(url, fragment):
     with pytest.raises(UsageError) as e:
@@ -61,8 +62,20 @@ def test_a_study_for_another_space_or_other_objectives_is_refused_and_keeps_its_
 
 
 def test_a_worker_cannot_join_a_study_that_does_not_exist(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(UsageError, match="no study storage at .*s.db to join.*without --worker"):
+        open_study(url, "nope", space=get_space("tiny"), settings={}, join=True)
+    assert not (tmp_path / "s.db").exists()
+    open_study(url, "other", space=get_space("tiny"), settings={})
     with pytest.raises(UsageError, match="no study named 'nope'.*without --worker"):
-        open_study(f"sqlite:///{tmp_path / 's.db'}", "nope", space=get_space("tiny"), settings={}, join=True)
+        open_study(url, "nope", space=get_space("tiny"), settings={}, join=True)
+
+
+def test_a_worker_finds_the_storage_file_as_sqlalchemy_reads_the_url(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    open_study("sqlite:///my%20study.db?timeout=5", "s", space=get_space("tiny"), settings={})
+    assert (tmp_path / "my study.db").is_file()
+    assert open_study("sqlite:///my%20study.db", "s", space=get_space("tiny"), settings={}, join=True)
 
 
 def test_journal_storage_shares_a_study(tmp_path):

@@ -201,8 +201,15 @@ def test_an_unfinished_supernet_is_searched_with_a_warning(space, costs, data, t
                    run_dir=tmp_path / "evo", log=None)
     assert "stopped after 1 of its 2 epochs" in caplog.text
     caplog.clear()
+    # killed in its search rounds, after its training: the supernet is finished, no warning
+    def kill_in_search(epoch, row):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
     done = tmp_path / "done"
-    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=done, log=None)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, _cfg(method="spos", search_rounds=2), run_dir=done, log=None,
+                   callbacks=[kill_in_search])
     with caplog.at_level("WARNING", logger="hwnas"):
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(done), target_ms=_target(costs)),
                    run_dir=tmp_path / "evo2", log=None)
@@ -266,3 +273,11 @@ def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monk
     # epochs would train nothing here: refused, not ignored
     assert main([*evo, "--epochs", "3", "-o", str(tmp_path / "epochs")]) == 2
     assert "trains nothing: its rounds are --search-rounds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("x", [0.1 + 0.2, 0.14060000000000003, 1406.0000000000002, 0.140623, 0.1406, 9.99999, 2e-5])
+def test_the_fastest_latency_a_refusal_names_is_accepted_when_typed_back(x):
+    from hwnas.errors import round_up
+
+    shown = float(round_up(x))
+    assert x <= shown <= x * 1.002  # never below the fastest (a sum of floats carries noise), and close to it

@@ -96,7 +96,10 @@ def test_report_refuses_a_latency_model_or_non_json_attributes_and_writes_nothin
     with pytest.raises(UsageError, match="note=set is not JSON data"):
         hwnas.trial.report(0.5, latency_ms=1.0, epochs=3, note={1, 2})
     assert study.trials[-1].user_attrs.get("epochs") is None  # nothing half written
-    assert hwnas.trial.report(0.5, latency_ms=1.0, epochs=3)["latency_ms"] == 1.0
+    import numpy as np
+
+    assert hwnas.trial.report(0.5, latency_ms=1.0, epochs=np.int64(3), loss=np.float32(0.25))["latency_ms"] == 1.0
+    assert study.trials[-1].user_attrs["epochs"] == 3 and study.trials[-1].user_attrs["loss"] == 0.25
 
 
 def test_standalone_mode_applies_the_first_candidates_and_records_nothing():

@@ -162,7 +162,7 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
 
     if saved is not None:
         base = SearchConfig.from_dict(saved["search"])
-    elif a.config:
+    elif a.config and hasattr(a, "config_settings"):
         base = a.config_settings
     else:
         base = SearchConfig()
@@ -174,9 +174,16 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
     if a.no_warmup:
         changes["warmup"] = False
-    if (a.cfg_supernet or base.supernet) and (a.cfg_n_epochs is not None or a.cfg_warmup_epochs is not None):
+    if base.stages is None and (a.cfg_supernet or base.supernet) and \
+            (a.cfg_n_epochs is not None or a.cfg_warmup_epochs is not None):
         raise UsageError("--epochs and --warmup-epochs train a supernet, and a search of a trained one (--supernet) "
                          "trains nothing: its rounds are --search-rounds")
+    stage_flags = [f for f, v in (("--epochs", a.cfg_n_epochs), ("--warmup-epochs", a.cfg_warmup_epochs),
+                                  ("--no-warmup", a.no_warmup or None), ("--search-rounds", a.cfg_search_rounds),
+                                  ("--train-arg", a.arg_train_args), ("--search-arg", a.arg_search_args)) if v]
+    if base.stages is not None and saved is not None and stage_flags:
+        raise UsageError(f"{stage_flags[0]} would change the estim chain this run was started with (from an experiment "
+                         "file), which --resume continues as it is: start a new run with the flag")
     if base.stages is not None and saved is None:  # an experiment file's estim chain: the flags set its stages
         from ..search.methods import stages_with_flags
 
@@ -236,7 +243,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     main = is_main_process()  # under torchrun, only rank 0 prints
     say = print if main else (lambda *_a, **_k: None)
     saved = None
-    if a.config and not a.resume:
+    if a.config and not (a.resume and RunDir(a.output).file(RunDir.CONFIG).exists()):
         from ..search.experiment import load_experiment
 
         a.config_settings, file_inputs = load_experiment(a.config)

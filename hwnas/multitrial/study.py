@@ -64,14 +64,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _local_file(url: str) -> Any:
-    """The file a ``journal:PATH`` or ``sqlite:///PATH`` storage lives in (None for a server's URL)."""
+    """The file a ``journal:PATH`` or SQLite storage lives in, as SQLAlchemy reads the URL (None for a server's
+    URL, or one it cannot parse: connecting reports that)."""
     from pathlib import Path
 
     if url.startswith("journal:"):
         return Path(url[len("journal:"):]).expanduser()
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):].split("?")[0]).expanduser()
-    return None
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - sqlalchemy's ArgumentError and friends; make_storage reports them
+        return None
+    db = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or db.startswith("file:"):
+        return None  # a URI filename: SQLite's own syntax, left to it
+    return Path(db) if db and not db.startswith(":memory:") else ""
 
 
 def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period: int | None = None,
@@ -85,10 +95,10 @@ def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period:
     if not isinstance(url, str) or not url.strip():
         raise UsageError("--storage is empty: give sqlite:///study.db, a PostgreSQL URL, journal:PATH or grpc://HOST:PORT")
     url = url.strip()
-    if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+    local = _local_file(url)
+    if local == "":
         raise UsageError(f"--storage {url} is a database in memory, which no other worker can join and nothing can "
                          "resume; give a file, e.g. sqlite:///study.db")
-    local = _local_file(url)
     if must_exist and local is not None and not local.is_file():
         raise UsageError(f"no study storage at {local} to join: start the study first without --worker, then give "
                          "each worker the same --storage")
@@ -153,7 +163,7 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
     if not name or not isinstance(name, str):
         raise UsageError("--study-name is empty")
     if isinstance(storage, str):
-        storage = make_storage(storage)
+        storage = make_storage(storage, must_exist=join)
     record = {"space": space_fingerprint(space), "space_name": getattr(space, "name", "?"),
               "objectives": [list(o) for o in objectives], "settings": json.loads(json.dumps(settings, default=str))}
     exists = study_exists(storage, name)

@@ -248,6 +248,8 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
     if "latency" in attrs:
         raise UsageError("report takes the latency as latency_ms=<float>; a latency model or a function of the model "
                          "goes to next_architecture(..., latency=...)")
+    # numpy scalars (a metric's np.float32) as plain numbers
+    attrs = {k: (v.item() if getattr(v, "ndim", None) == 0 and hasattr(v, "item") else v) for k, v in attrs.items()}
     for k, v in attrs.items():  # checked before any is written: Optuna keeps a trial's attributes as JSON
         try:
             json.dumps(v)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UsageError, round_up
+from ..errors import HwnasError, UsageError, round_up
 from ..io import output_lock
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
@@ -168,7 +168,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
                          "your own DataLoaders")
     data_desc = data.describe() if data is not None else (
         f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
-    supernet = _supernet_run(cfg, space, data_desc if data is not None else None) if cfg.supernet else None
+    supernet = _supernet_run(cfg, space, data_desc if data is not None else None, warn=ctx.is_main) \
+        if cfg.supernet else None
     # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
     loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
 
@@ -375,7 +376,7 @@ def _export(st: SearchState, stages: list[Any], costs: BlockCosts, cfg: SearchCo
     return export_fixed(st.net.space.from_indices(best[0]), st.net.space, costs, cfg.target_ms, score=best[1])
 
 
-def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None = None
+def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None = None, *, warn: bool = True
                   ) -> tuple[Path, dict[str, Any]]:
     """The trained supernet a search-only method starts from: its run directory and checkpoint, checked (``data_desc``:
     the data this search scores on, which must be the supernet's own)."""
@@ -395,7 +396,7 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
     if data_desc is not None and saved.get("data") and not str(saved["data"]).startswith("user DataLoaders") \
             and saved["data"] != data_desc:
         raise UsageError(f"the supernet run {rd.path} was trained on {saved['data']!r}, this search scores on "
-                         f"{data_desc!r}: give it the supernet's data (--data, --data-limit), whose held-out images "
+                         f"{data_desc!r}: give it the supernet's data (--data, --data-limit, --augment), whose held-out images "
                          "it never trained on")
     weights = saved["search"].get("supernet_weights", "separate")
     if weights != cfg.supernet_weights and not (cfg.supernet_weights == "auto" or weights == "auto"):
@@ -407,7 +408,7 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
                          f"weights (--supernet-weights shared, --method spos or ofa)")
     ckpt = rd.load_checkpoint()
     done, planned = int(ckpt.get("epoch", -1)) + 1, _planned_epochs(saved)
-    if planned is not None and done < planned:
+    if warn and planned is not None and done < planned:
         logger.warning(f"the supernet run {rd.path} stopped after {done} of its {planned} epochs (killed?): its "
                        f"scores rank networks less well than a finished one's; finish it with hwnas search --resume "
                        f"-o {rd.path}")
@@ -415,14 +416,16 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
 
 
 def _planned_epochs(saved: dict[str, Any]) -> int | None:
-    """The epochs a run was set to train (warm-up included), from its config.json; None if it does not say."""
+    """The epochs a run was set to train its weights (warm-up included; not its search rounds, which train
+    nothing), from its config.json; None if it does not say."""
+    from .estim import ESTIMATORS
+    from .methods import resolve_parts
+
     try:
-        stages = (saved.get("parts") or {}).get("stages")
-        if stages:
-            return sum(int(st["epochs"]) for st in stages)
-        cfg = SearchConfig.from_dict(saved["search"])
-        return cfg.warmup_epochs_effective + cfg.n_epochs
-    except (KeyError, TypeError, ValueError):
+        stages = (saved.get("parts") or {}).get("stages") or \
+            resolve_parts(SearchConfig.from_dict(saved["search"]))["stages"]
+        return sum(int(st["epochs"]) for st in stages if ESTIMATORS.get(st["type"]).trains)
+    except (HwnasError, KeyError, TypeError, ValueError):
         return None
 
 
