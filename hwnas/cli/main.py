@@ -18,12 +18,12 @@ EXIT_USAGE, EXIT_DEVICE, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import multitrial, pareto, predictors, profile, search
+    from . import deploy, multitrial, pareto, predictors, profile, search
 
     p = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware neural architecture search.")
     p.add_argument("--version", action="version", version=f"hwnas {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (profile, predictors, search, multitrial, pareto):
+    for group in (profile, predictors, search, deploy, multitrial, pareto):
         group.register(sub)
     return p
 
