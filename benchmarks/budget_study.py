@@ -72,6 +72,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "r16-w25-n1k-e20": {"n": 1000, "epochs": 20},
     "r16-w25-n8k-e5": {"n": 8000, "epochs": 5},
     "r16-w25-n2k-e20": {"n": 2000, "epochs": 20},        # issue 25: a budget where the largest wins?
+    # multitrial.py's reduced budget (issue 27): how much of a trial's accuracy repeats (ranking.py's ceiling)
+    "r16-w25-n1k-e2-distort-t2k": {"n": 1000, "epochs": 2, "distort": True, "test": 2000},
 }
 QUICK = {"quick-tiny": {"n": 300, "epochs": 1, "res": 12, "test": 500}}
 
