@@ -23,6 +23,8 @@ Each (seed, sampler) study lives in ``results/multitrial/<budget>/`` (SQLite), s
 
     python benchmarks/multitrial.py --budget reduced --seeds 0 1 2 3 4 --trials 12
     python benchmarks/multitrial.py --budget reduced --skip-fronts --worker-trials 0 --oneshot   # after the fronts
+    python benchmarks/multitrial.py --budget reduced --seeds 10 11 -o A & ... --seeds 12 13 -o B   # two at once,
+    python benchmarks/multitrial.py --budget reduced --seeds 0 ... 13 --worker-trials 0 --merge A B  # then merged
     python benchmarks/multitrial.py --quick        # tiny space, synthetic data: the plumbing, in seconds
 """
 
@@ -299,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
                    "sampler's front at equal wall-clock time (after the fronts; run it on a quiet machine)")
     p.add_argument("--quick", action="store_true", help="tiny space, synthetic data, 2 seeds, 4 trials")
     p.add_argument("-o", "--out", type=Path, help="results folder (default benchmarks/results)")
+    p.add_argument("--merge", type=Path, nargs="*", default=[],
+                   help="results folders of other runs (their -o) whose seeds are taken in, where their budget, "
+                        "latency model, trials and population match: two processes run two sets of seeds at once")
     a = p.parse_args(argv)
     if a.quick:
         a.seeds, a.trials, a.population, a.worker_trials = a.seeds[:2], 4, 2, min(a.worker_trials, 4)
@@ -309,6 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     record: dict[str, Any] = {"budget": budget, "seeds": a.seeds, "trials": a.trials, "population": a.population}
     name = NAME + ("_quick" if a.quick else f"_{a.budget}")
     last = _last_result(a.out, name)
+    for other in a.merge:  # seeds another process measured; run_fronts keeps them only if the settings match
+        theirs = _last_result(other, name).get("fronts")
+        if not theirs:
+            raise SystemExit(f"multitrial: no {name}.json with fronts in {other}")
+        mine = last.setdefault("fronts", {k: theirs[k] for k in ("settings", "reference_point", "trials",
+                                                                  "population")})
+        if any(mine.get(k) != theirs.get(k) for k in ("settings", "reference_point", "trials", "population")):
+            raise SystemExit(f"multitrial: {other} was measured with other settings; not merged")
+        mine.setdefault("per_seed", {}).update(theirs["per_seed"])
+        mine.setdefault("seed_measured", {}).update(theirs.get("seed_measured", {}))
+        last.setdefault("trials", theirs["trials"])
+        last.setdefault("population", theirs["population"])
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if not a.skip_fronts:
         was = {} if a.remeasure else {"trials": last.get("trials"), "population": last.get("population"),

@@ -69,3 +69,24 @@ def test_more_seeds_keep_the_seeds_already_measured(tmp_path, capsys):
     assert bench.main(["--quick", "--samplers", "tpe", "random", "--worker-trials", "0", "-o", str(tmp_path),
                        "--seeds", "0"]) == 0
     assert "kept" not in capsys.readouterr().out
+
+
+def test_two_processes_seeds_are_merged_into_one_result(tmp_path, capsys):
+    args = ["--quick", "--samplers", "nsga2", "random", "--worker-trials", "0"]
+    a, b, main = tmp_path / "a", tmp_path / "b", tmp_path / "main"
+    assert bench.main([*args, "--seeds", "0", "-o", str(a)]) == 0
+    assert bench.main([*args, "--seeds", "1", "-o", str(b)]) == 0
+    capsys.readouterr()
+    assert bench.main([*args, "--seeds", "0", "1", "-o", str(main), "--merge", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0: kept from the last result" in out and "seed 1: kept from the last result" in out
+    fronts = json.loads((main / "multitrial_quick.json").read_text())["fronts"]
+    for seed, part in (("0", a), ("1", b)):
+        assert fronts["per_seed"][seed] == json.loads((part / "multitrial_quick.json").read_text())[
+            "fronts"]["per_seed"][seed]
+    # a run measured with other settings is refused, not mixed in
+    res = json.loads((b / "multitrial_quick.json").read_text())
+    res["fronts"]["trials"] = 99
+    (b / "multitrial_quick.json").write_text(json.dumps(res))
+    with pytest.raises(SystemExit, match="other settings; not merged"):
+        bench.main([*args, "--seeds", "0", "1", "-o", str(tmp_path / "c"), "--merge", str(a), str(b)])
