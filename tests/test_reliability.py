@@ -249,7 +249,7 @@ def test_force_redoes_only_the_stale_stages(tmp_path):
     (out / "pareto_config.json").write_text(json.dumps({"stages": stages}))
     check_reuse(out, stages, force=False)  # same settings: reused
     changed = {"search": {"seed": 0}, "evals": {"seed": 0, "retrain_epochs": 2}}
-    with pytest.raises(HwnasError, match="retrain_epochs"):
+    with pytest.raises(HwnasError, match="retrain_epochs: folder has 1, requested 2"):
         check_reuse(out, changed, force=False)
     check_reuse(out, changed, force=True)
     assert (out / "search" / "T1").exists() and not (out / "evals.csv").exists()

@@ -175,7 +175,7 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     # the same space at another width: the message names what differs, not what matches
     wide = get_space("tiny", width_mult=0.5)
     wide_costs = BlockCosts(0.1, tuple(tuple(0.01 * (i + 1) for i in range(len(p.choices))) for p in wide.positions()))
-    with pytest.raises(HwnasError, match="width_mult: 1.0 there, 0.5 here"):
+    with pytest.raises(HwnasError, match="width_mult: supernet has 1.0, this search 0.5"):
         run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(wide_costs)),
                    run_dir=tmp_path / "t", log=None)
     # a target just under the fastest network: the smallest one the message names is accepted when typed back

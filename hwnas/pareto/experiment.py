@@ -188,14 +188,14 @@ def check_reuse(out: Path, stages: dict[str, dict[str, Any]], force: bool) -> No
             # folders made before the whole measurement setting was recorded: compare what they recorded
             now = {**now, "measurement": {k: now["measurement"].get(k) for k in before["measurement"]}}
         if before != now:
-            stale[stage] = (diff_settings(before, now) if isinstance(before, dict)
+            stale[stage] = (diff_settings(before, now, have="folder has") if isinstance(before, dict)
                             else ["no record of the settings they were made with (an older hwnas)"])
     if "search" in stale:
         stale.setdefault("evals", stale["search"])  # evaluations are of the searched architectures
     if not stale:
         return
     if not force:
-        lines = [f"{stage}: " + "; ".join(d.replace("table has", "folder has") for d in diffs[:4])
+        lines = [f"{stage}: " + "; ".join(diffs[:4])
                  for stage, diffs in stale.items()]
         raise UsageError(f"{out} holds results made with other settings, which a rerun would mix with new ones:\n  "
                          + "\n  ".join(lines) + "\nUse another -o folder, the same settings, or --force to redo "

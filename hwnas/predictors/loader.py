@@ -64,7 +64,7 @@ def load_latency_model(*, table: str | Path | None = None, predictor: str | Path
     if space is not None and space.to_dict() != own.to_dict():
         from ..profilers.records import diff_settings
 
-        diff = "; ".join(diff_settings(own.to_dict(), space.to_dict()))
+        diff = "; ".join(diff_settings(own.to_dict(), space.to_dict(), have="predictor has"))
         raise UsageError(f"predictor {predictor} was fitted for another space than the one asked for ({diff}); "
                          "give the predictor's space flags or fit one for this space")
     return LatencyModel(pred.block_costs(), own, getattr(pred, "table_meta_", None) or {}, pred,

@@ -65,14 +65,17 @@ def space_problems(mine: dict[str, Any], theirs: dict[str, Any], *, mine_is: str
     return out
 
 
-def diff_settings(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+def diff_settings(a: dict[str, Any], b: dict[str, Any], prefix: str = "", *, have: str = "table has",
+                  want: str = "requested") -> list[str]:
+    """Each setting that differs between ``a`` (what a file records: ``have``) and ``b`` (what is asked now:
+    ``want``), nested keys dotted: ``"threads: table has 1, requested 2"``."""
     out = []
     for k in sorted(set(a) | set(b)):
         va, vb = a.get(k), b.get(k)
         if isinstance(va, dict) and isinstance(vb, dict):
-            out += diff_settings(va, vb, f"{prefix}{k}.")
+            out += diff_settings(va, vb, f"{prefix}{k}.", have=have, want=want)
         elif va != vb:
-            out.append(f"{prefix}{k}: table has {va!r}, requested {vb!r}")
+            out.append(f"{prefix}{k}: {have} {va!r}, {want} {vb!r}")
     return out
 
 

@@ -388,9 +388,10 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
     saved = rd.config()
     check_same_space(saved.get("space"), space, f"the supernet run {rd.path}")
     if getattr(space, "kind", None) != "model" and saved.get("space") != space.to_dict():
-        was, now = saved.get("space") or {}, space.to_dict()
-        diff = [f"{k}: {was.get(k)} there, {now.get(k)} here" for k in sorted(set(was) | set(now))
-                if was.get(k) != now.get(k)]
+        from ..profilers.records import diff_settings
+
+        was = saved.get("space") or {}
+        diff = diff_settings(was, space.to_dict(), have="supernet has", want="this search")
         raise UsageError(f"the supernet run {rd.path} was trained on another space ({was.get('name')}; "
                          f"{'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): search it with that space")
     if data_desc is not None and saved.get("data") and not str(saved["data"]).startswith("user DataLoaders") \
