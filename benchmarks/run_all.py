@@ -96,6 +96,8 @@ BENCHMARKS: tuple[Bench, ...] = (
           needs_table=True),
     Bench("multitrial", "multitrial.py", ("--budget", "reduced", "--trials", "12"), ("--quick",), 2400, 120,
           notes="issue 27: NSGA-II / TPE against random over 5 seeds (180 trained networks), 1 vs 2 workers"),
+    Bench("memory_format", "memory_format.py", (), ("--quick",), 900, 60,
+          notes="channels-last against NCHW on the CPU: retrain, search epochs, supernet scores"),
     Bench("model_spaces", "model_spaces.py", (), ("--quick",), 420, 120,
           notes="the two example model spaces (LayerChoice): predictor on held-out networks, a search vs its target"),
 )
@@ -431,6 +433,20 @@ def section_data_pipeline(r: dict[str, Any] | None) -> str | None:
     note = ("New and old paths run in lockstep (same path per step, alternating order), ratio per repeat; "
             "no GPU was available for `gpu_check.py`." if ratio else "")
     return _section("Data through DataLoaders, deployable networks (issue 14)", "`data_pipeline.json`", rows, note)
+
+
+def section_memory_format(r: dict[str, Any] | None) -> str | None:
+    if not r or not isinstance(r.get("cases"), dict):
+        return None
+    rows = []
+    for space, case in r["cases"].items():
+        for work, v in case.items():
+            rows.append([f"{work}, {space}: contiguous (NCHW) ÷ channels-last time", fmt(v.get("speedup"), "x"),
+                         "≥ 1.00×", "—", "—", verdict(median_of(v.get("speedup")), 1.0, at_most=False)])
+    note = (f"The CPU's default memory format for the built-in spaces: hwnas's own retrain, search epochs and "
+            f"supernet scores, 1 torch thread, {r.get('images')} Fashion-MNIST images, the two formats alternating "
+            f"over {r.get('repeats')} rounds (above 1×: channels-last, the default, is faster).")
+    return _section("Memory format on the CPU", "`memory_format.json`", rows, note)
 
 
 def section_nni(r: dict[str, Any] | None) -> str | None:
@@ -771,7 +787,7 @@ def build_summary(results: Path) -> str:
              "drift between runs.", ""]
     sections = [section_profile(res), section_predictors(res), section_search_cost(res.get("search_cost")),
                 section_search_constraint(res.get("search_constraint")), section_model_spaces(res.get("model_spaces")),
-                section_data_pipeline(res.get("data_pipeline")),
+                section_data_pipeline(res.get("data_pipeline")), section_memory_format(res.get("memory_format")),
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
@@ -779,7 +795,7 @@ def build_summary(results: Path) -> str:
                 section_new_target_cost(res.get("new_target_cost")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
-                          "data_pipeline", "nni_proxyless",
+                          "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
                           "multitrial_reduced", "new_target_cost"), sections,
                          strict=False):

@@ -45,8 +45,8 @@ def nni_result(h_epoch, n_epoch, h_rss, n_rss, h_err, n_err, status="ok") -> dic
 def test_empty_directory_lists_what_is_missing(tmp_path):
     text = run_all.build_summary(tmp_path)
     assert text.startswith("# Benchmark summary")
-    assert "No results yet for: profile_cost, predictor_accuracy, search_cost, search_constraint, model_spaces, data_pipeline, nni_proxyless" \
-        in text
+    assert "No results yet for: profile_cost, predictor_accuracy, search_cost, search_constraint, model_spaces, " \
+           "data_pipeline, memory_format, nni_proxyless" in text
 
 
 def test_profile_goal_with_spread_and_verdict(tmp_path):
@@ -217,3 +217,12 @@ def test_new_target_cost_judges_every_search_after_the_first_and_names_the_devic
     assert " on torch " in rows[2][0] and rows[1][1] == "1.5%"
     # a search in a process of its own (as `hwnas search` runs it) is told apart from one in a running process
     assert "fresh process" in rows[3][0] and "fresh process" not in rows[1][0]
+
+
+def test_memory_format_rows_say_which_format_is_faster(tmp_path):
+    put(tmp_path, "memory_format", {"images": 1000, "repeats": 3, "cases": {"r16-w25": {
+        "retrain": {"speedup": {"median": 2.3, "min": 2.1, "max": 2.5, "n": 3}},
+        "score": {"speedup": {"median": 0.9, "min": 0.8, "max": 1.1, "n": 3}}}}})
+    rows = rows_of(run_all.build_summary(tmp_path), "Memory format on the CPU")
+    assert [r[-1] for r in rows] == ["pass", "miss"]
+    assert rows[0][0].startswith("retrain, r16-w25") and "2.30×" in rows[0][1]

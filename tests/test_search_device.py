@@ -75,7 +75,7 @@ def test_config_json_records_the_runtime_and_resume_may_change_device(space, cos
     with pytest.raises(KeyboardInterrupt):
         run_search(space, costs, data, cfg, run_dir=tmp_path / "b", log=None, callbacks=[kill])
     rt = json.loads((tmp_path / "b" / "config.json").read_text())["runtime"]
-    assert rt["device"] == "cpu" and rt["amp"] == "off" and rt["channels_last"] is False
+    assert rt["device"] == "cpu" and rt["amp"] == "off" and rt["channels_last"] is True  # a built-in space
     # continued under another device setting ("auto" is the CPU here): the same result as one uninterrupted run
     resumed = run_search(space, costs, data, _cfg(n_epochs=2, device="auto"), run_dir=tmp_path / "b", resume=True,
                          log=None)
@@ -198,3 +198,54 @@ def test_resume_is_exact_with_augmented_folder_data_and_worker_processes(space, 
                          resume=True, log=None)
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
     assert resumed.arch == full.arch
+
+
+class _ViewsItsActivations(torch.nn.Module):
+    """A user's model as many are written: ``.view`` on a 4-D activation, which channels-last strides break."""
+
+    def __init__(self):
+        super().__init__()
+        from hwnas.space import LayerChoice
+
+        self.conv = LayerChoice([torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 5, padding=2)])
+        self.fc = torch.nn.Linear(4 * 16 * 16, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.view(y.size(0), -1))
+
+
+def test_channels_last_by_default_on_built_in_spaces_and_off_for_a_users_model(space):
+    from hwnas.space import ModelSpace
+    from hwnas.train.device import Runtime
+
+    model_space = ModelSpace(_ViewsItsActivations, (1, 3, 16, 16))
+    assert Runtime.create("cpu", space=space).channels_last is True
+    assert Runtime.create("cpu", space=model_space).channels_last is False
+    assert Runtime.create("cpu").channels_last is False  # no space given: nothing assumed
+    assert Runtime.create("cpu", channels_last=False, space=space).channels_last is False
+    assert Runtime.create("cpu", channels_last=True, space=model_space).channels_last is True
+
+
+def test_a_model_that_views_its_activations_searches_and_retrains_with_the_defaults(data, tmp_path):
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.space import ModelSpace
+
+    model_space = ModelSpace(_ViewsItsActivations, (1, 3, 16, 16))
+    costs = BlockCosts(0.1, tuple(tuple(0.01 * (j + 1) for j in range(len(d.labels)))
+                                  for d in model_space.decisions))
+    res = run_search(model_space, costs, data, _cfg(target_ms=0.12), run_dir=tmp_path / "run", log=None)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["runtime"]["channels_last"] is False
+    out = retrain(res.arch, model_space, data, RetrainConfig(epochs=1, batch_size=32), progress=False, log=None)
+    assert out.runtime["channels_last"] is False and 0 <= out.test_acc <= 1
+
+
+def test_channels_last_training_exports_a_network_that_matches_torch(space, data, tmp_path):
+    """The default on the CPU: trained channels-last, saved, exported and checked as a plain contiguous network."""
+    arch = space.sample(3)
+    out = retrain(arch, space, data, RetrainConfig(epochs=1, batch_size=32), output=tmp_path / "rt",
+                  formats=("onnx",), progress=False, log=None)
+    assert out.runtime["channels_last"] is True
+    assert out.exported and all(e["ok"] for e in out.exported)
+    model = load_model(tmp_path / "rt" / "model.pt")[0]
+    assert all(p.is_contiguous() for p in model.parameters())

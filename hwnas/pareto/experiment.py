@@ -340,7 +340,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
                        run_dir=run_dir, resume=rd.has_checkpoint, log=None)
         finally:
             searcher_log.removeFilter(drop)
-    rt = Runtime.create(cfg.device, cfg.amp)
+    rt = Runtime.create(cfg.device, cfg.amp, space=space)
     net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
     net = rt.place_module(net).eval()

@@ -98,7 +98,8 @@ class SearchConfig:
     # model (cheapened where it is over, budget spent where it is more than 5% under; hwnas.search.derive)
     export: str = "fit"
     # where it runs (hwnas.train.device): auto | cpu | cuda | cuda:N; weights' mixed precision off | bf16 | fp16;
-    # channels-last memory (None: on CUDA); DataLoader worker processes (None: 0 for in-memory data, else up to 8)
+    # channels-last memory (None: on for built-in spaces, off for model spaces); DataLoader worker processes (None:
+    # 0 for in-memory data, else up to 8)
     device: str = "auto"
     amp: str = "off"
     channels_last: bool | None = None

@@ -148,7 +148,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
             loaders: tuple[Any, Any], loss_fn: LossFn | None, weight_optimizer: WeightOptimizer | None
             ) -> SearchResult:
     # one process: the configured device; under torchrun each rank's device comes from its local rank
-    rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, config.channels_last)
+    rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, config.channels_last,
+                        space=space)
     if not ctx.enabled:
         ctx = replace(ctx, device=rt.device)
     cfg = config

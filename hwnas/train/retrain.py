@@ -65,7 +65,7 @@ class RetrainConfig:
     seed: int = 0
     device: str = "auto"                 # auto | cpu | cuda | cuda:N
     amp: str = "off"                     # off | bf16 | fp16 (CUDA only)
-    channels_last: bool | None = None    # None: on CUDA
+    channels_last: bool | None = None    # None: on for built-in spaces, off for model spaces
     workers: int | None = None           # DataLoader worker processes (None: 0 for in-memory data)
     recalibrate_batches: int = 50        # BatchNorm re-estimation for inherited weights (0: off)
 
@@ -127,7 +127,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
     epochs, batch_size, lr, seed = cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed
     log = log or (lambda _msg: None)
     space.validate(arch)
-    rt = Runtime.create(cfg.device, cfg.amp, cfg.channels_last)
+    rt = Runtime.create(cfg.device, cfg.amp, cfg.channels_last, space=space)
     gen = generator(seed + 2)
     calib_loader = None
     if data is not None:
