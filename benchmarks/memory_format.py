@@ -144,20 +144,20 @@ def gradient_check(k: int, quick: bool) -> list[dict[str, Any]]:
         torch.manual_seed(i)
         base = build_model(arch, space)
         x, y = torch.randn(64, *space.input_shape[1:]), torch.randint(0, space.num_classes, (64,))
-
-        def grad(kind: str) -> torch.Tensor:
-            m, xx = copy.deepcopy(base), x
-            if kind == "float64":
-                m, xx = m.double(), x.double()
-            elif kind == "channels_last":
-                m, xx = m.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-            torch.nn.functional.cross_entropy(m(xx), y).backward()
-            return torch.cat([p.grad.double().flatten() for p in m.parameters()])
-
-        ref = grad("float64")
-        out.append({"arch": arch.to_string(), **{kind: float((grad(kind) - ref).norm() / ref.norm())
-                                                 for kind in ("nchw", "channels_last")}})
+        ref = _gradient(copy.deepcopy(base).double(), x.double(), y)
+        out.append({"arch": arch.to_string(), "nchw": _rel(_gradient(copy.deepcopy(base), x, y), ref),
+                    "channels_last": _rel(_gradient(copy.deepcopy(base).to(memory_format=torch.channels_last),
+                                                    x.contiguous(memory_format=torch.channels_last), y), ref)})
     return out
+
+
+def _gradient(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    return torch.cat([p.grad.double().flatten() for p in net.parameters()])
+
+
+def _rel(got: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((got - ref).norm() / ref.norm())
 
 
 def accuracy_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
