@@ -83,8 +83,13 @@ def setting(budget: str, quick: bool) -> tuple[Any, Any, Any, dict[str, Any]]:
     space = space_for(cfg)
     pinned = HERE / "results" / "search_quality" / "costs.json"
     costs = costs_from_dict(read_json(pinned, "pinned block costs", expect=dict)["costs"])
+    # the memory format trials train in (hwnas's default on this space): seeds measured in another one are not
+    # merged with these (the 34 reduced-budget seeds of 2026-12-06 trained in contiguous memory)
+    from hwnas.train.device import Runtime
+
+    fmt = "channels_last" if Runtime.create("cpu", space=space).channels_last else "contiguous"
     return space, costs, fashion_mnist(cfg), {"budget": budget, **cfg, "batch_size": cfg["bs"],
-                                              "latency_model": str(pinned.relative_to(HERE))}
+                                              "latency_model": str(pinned.relative_to(HERE)), "memory_format": fmt}
 
 
 def study_config(s: dict[str, Any], sampler: str, trials: int, seed: int, population: int):
