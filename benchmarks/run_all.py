@@ -443,6 +443,19 @@ def section_memory_format(r: dict[str, Any] | None) -> str | None:
         for work, v in case.items():
             rows.append([f"{work}, {space}: contiguous (NCHW) ÷ channels-last time", fmt(v.get("speedup"), "x"),
                          "≥ 1.00×", "—", "—", verdict(median_of(v.get("speedup")), 1.0, at_most=False)])
+    acc = r.get("accuracy") or {}
+    if acc.get("ci95"):
+        lo, hi = acc["ci95"]
+        rows.append([f"retrained test accuracy, channels-last − NCHW, {len(acc.get('archs', []))} networks at "
+                     f"search-quality's budget (mean [95% CI]; std {acc.get('std', float('nan')) * 100:.2f} pp, two "
+                     f"seeds of one network {acc.get('two_seeds_std', float('nan')) * 100:.2f} pp)",
+                     f"{acc['mean'] * 100:+.2f} pp [{lo * 100:+.2f}, {hi * 100:+.2f}]", "interval holds 0", "—", "—",
+                     "pass" if lo <= 0 <= hi else "miss"])
+    grads = r.get("gradient_error") or []
+    if grads:
+        med = {k: statistics.median(g[k] for g in grads) for k in ("nchw", "channels_last")}
+        rows.append([f"one step's gradient against float64's, relative error, median of {len(grads)} networks: "
+                     f"NCHW / channels-last", f"{med['nchw']:.1e} / {med['channels_last']:.1e}", "—", "—", "—", "—"])
     note = (f"The CPU's default memory format for the built-in spaces: hwnas's own retrain, search epochs and "
             f"supernet scores, 1 torch thread, {r.get('images')} Fashion-MNIST images, the two formats alternating "
             f"over {r.get('repeats')} rounds (above 1×: channels-last, the default, is faster).")
