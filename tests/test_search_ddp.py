@@ -49,6 +49,8 @@ def _cfg(batch_size: int, **kw) -> SearchConfig:
 
 
 JOBS = {"grad": dict(method="grad", binary_mode="full_v2", n_epochs=1), "rl": dict(method="rl", n_epochs=1),
+        # the default memory format of the built-in spaces (channels-last), as a user's CPU run gets it
+        "grad-default": dict(method="grad", binary_mode="full_v2", n_epochs=1, channels_last=None),
         "grad-long": dict(method="grad", binary_mode="two", n_epochs=2),
         # the other methods' parts (issue 26): a weighted sum, Gumbel samples, a controller, a sandwich and an
         # evolution scored with inherited weights
@@ -146,7 +148,7 @@ def _assert_matches_single(state: dict, ref: dict, weight_tol: float = 1e-4) -> 
 @pytest.fixture(scope="module")
 def ddp_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    _spawn(out, ["grad", "rl"], own_group=True)
+    _spawn(out, ["grad", "rl", "grad-default"], own_group=True)
     return out
 
 
@@ -163,6 +165,20 @@ def test_two_gloo_ranks_match_each_other_and_one_process_with_the_global_batch(d
         assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-4)
         assert mine["expected_ms"] == pytest.approx(theirs["expected_ms"], rel=1e-2)
         assert mine["valid_acc"] == pytest.approx(theirs["valid_acc"])
+
+
+def test_two_ranks_in_the_default_memory_format_match_one_process_to_its_rounding(ddp_runs, tmp_path):
+    """Channels-last (the CPU's default on the built-in spaces): the ranks agree exactly, and the warm-up epoch's
+    loss is one process's with the global batch. The states after the search are not compared: the CPU's
+    channels-last BatchNorm rounds 1e-2 of a gradient, and Adam, which divides α's small gradients by their size,
+    turns that into α 0.1 apart (2 steps) after 3 steps, so the paths sampled and the BatchNorm statistics part."""
+    r0, r1 = (torch.load(ddp_runs / f"grad-default-rank{r}.pt", weights_only=False) for r in range(WORLD))
+    for k in r0["state"]:
+        assert torch.equal(r0["state"][k], r1["state"][k]), f"ranks differ in {k}"
+    assert RunDir(ddp_runs / "grad-default-r0").config()["runtime"]["channels_last"] is True
+    ref, _ = _single("grad-default", tmp_path / "single")
+    assert r0["history"][0]["phase"] == "warmup"
+    assert r0["history"][0]["train_loss"] == pytest.approx(ref.history[0]["train_loss"], rel=1e-4)
 
 
 @pytest.fixture(scope="module")

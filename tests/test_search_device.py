@@ -222,7 +222,7 @@ def test_channels_last_by_default_on_built_in_spaces_and_off_for_a_users_model(s
     model_space = ModelSpace(_ViewsItsActivations, (1, 3, 16, 16))
     assert Runtime.create("cpu", space=space).channels_last is True
     assert Runtime.create("cpu", space=model_space).channels_last is False
-    assert Runtime.create("cpu").channels_last is False  # no space given: nothing assumed
+    assert Runtime.create("cpu").channels_last is False  # no space given: as before, on CUDA only
     assert Runtime.create("cpu", channels_last=False, space=space).channels_last is False
     assert Runtime.create("cpu", channels_last=True, space=model_space).channels_last is True
 
@@ -247,5 +247,34 @@ def test_channels_last_training_exports_a_network_that_matches_torch(space, data
                   formats=("onnx",), progress=False, log=None)
     assert out.runtime["channels_last"] is True
     assert out.exported and all(e["ok"] for e in out.exported)
-    model = load_model(tmp_path / "rt" / "model.pt")[0]
-    assert all(p.is_contiguous() for p in model.parameters())
+    saved = torch.load(tmp_path / "rt" / "model.pt", weights_only=True)["state_dict"]
+    assert all(t.is_contiguous() for t in saved.values())  # as written, not as loaded (loading copies)
+    assert load_model(tmp_path / "rt" / "model.pt")[1] == arch
+
+
+def test_a_resumed_run_keeps_the_memory_format_it_started_in(space, costs, data, tmp_path):
+    """A run started contiguous (as every CPU run before channels-last became the default) resumes contiguous when
+    nothing is said, and takes a format that is given."""
+    def kill(epoch, row):
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, _cfg(n_epochs=2, channels_last=False), run_dir=run, log=None, callbacks=[kill])
+    run_search(space, costs, data, _cfg(n_epochs=2), run_dir=run, resume=True, log=None)
+    assert json.loads((run / "config.json").read_text())["runtime"]["channels_last"] is False
+    run_search(space, costs, data, _cfg(n_epochs=3, channels_last=True), run_dir=run, resume=True, log=None)
+    assert json.loads((run / "config.json").read_text())["runtime"]["channels_last"] is True
+
+
+def test_memory_format_flag_reaches_the_run(tmp_path, capsys):
+    arch = get_space("tiny").sample(0).to_string()
+    base = ["retrain", "--arch", arch, "--space", "tiny", "--data", "synthetic", "--data-limit", "64", "--epochs", "1",
+            "--no-measure", "--quiet"]
+    for flag, want in (("contiguous", False), ("channels-last", True)):
+        out = tmp_path / flag
+        assert main([*base, "--memory-format", flag, "-o", str(out)]) == 0
+        assert json.loads((out / "retrain.json").read_text())["runtime"]["channels_last"] is want
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--memory-format", "sideways"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from .flags import (
     add_training_args,
     backend_from_args,
     bounded_int,
+    channels_last_flag,
     non_negative_int,
     output_path,
     positive_float,
@@ -168,7 +169,7 @@ def cmd_retrain(a: argparse.Namespace) -> int:
         else:
             a.data = "digits"
     cfg = RetrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device or "auto",
-                        amp=a.amp or "off", workers=a.workers)
+                        amp=a.amp or "off", channels_last=channels_last_flag(a), workers=a.workers)
     data = data_for_space(a.data, space, seed=a.seed, limit=a.data_limit, augment=a.augment)
     backend = None if a.no_measure else backend_from_args(a)
     init = inherited_weights(run_dir, arch, space) if a.inherit else None

@@ -211,6 +211,11 @@ def space_from_args(a: argparse.Namespace):
                      expands=a.expands, num_classes=a.num_classes)
 
 
+def channels_last_flag(a: argparse.Namespace) -> bool | None:
+    """``--memory-format`` as the configs' ``channels_last`` (None: auto, or not given)."""
+    return {"channels-last": True, "contiguous": False}.get(getattr(a, "memory_format", None) or "auto")
+
+
 def add_training_args(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     """Where a command that trains runs: ``--device``, ``--amp``, ``--workers`` (and ``--augment``)."""
     g = p.add_argument_group("training device and data loading")
@@ -218,6 +223,9 @@ def add_training_args(p: argparse.ArgumentParser, *, data: bool = True) -> None:
                    help="auto (default: CUDA when available, else the CPU) | cpu | cuda | cuda:N")
     g.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None,
                    help="mixed precision for the weights (CUDA only; α and the latency term stay fp32; default off)")
+    g.add_argument("--memory-format", choices=["auto", "channels-last", "contiguous"], default=None,
+                   help="how networks and batches lie in memory (default auto: channels-last for the built-in "
+                        "spaces, 2x faster on a CPU, contiguous for your own model, whose .view() may need it)")
     g.add_argument("--workers", type=int, default=None,
                    help="DataLoader worker processes (default: 0 for data held in memory, else up to 8)")
     if data:

@@ -13,6 +13,7 @@ from .flags import (
     add_space_args,
     add_training_args,
     bounded_int,
+    channels_last_flag,
     latency_model_from_args,
     non_negative_int,
     output_path,
@@ -36,7 +37,8 @@ def cmd_multitrial(a: argparse.Namespace) -> int:
     cfg = MultitrialConfig(n_trials=a.n_trials, sampler=a.sampler, pruner=a.pruner, target_ms=a.target_ms,
                            epochs=a.epochs, batch_size=a.batch_size, data=a.data, data_limit=a.data_limit,
                            seed=a.seed, population=a.population, sample=a.tournament, device=a.device or "auto",
-                           amp=a.amp or "off", workers=a.workers, heartbeat_interval=a.heartbeat,
+                           amp=a.amp or "off", channels_last=channels_last_flag(a), workers=a.workers,
+                           heartbeat_interval=a.heartbeat,
                            max_retry=a.max_retry, torch_threads=a.torch_threads)
     if a.compare:
         read_compare(a.compare)

@@ -15,6 +15,7 @@ from .flags import (
     add_training_args,
     backend_from_args,
     bounded_int,
+    channels_last_flag,
     fraction_below_one,
     latency_model_from_args,
     non_negative_int,
@@ -57,7 +58,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
                        arch_lr=a.arch_lr, fill_band=a.fill_band, export_tolerance=a.export_tolerance,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",
-                       amp=a.amp or "off", workers=a.workers)
+                       amp=a.amp or "off", channels_last=channels_last_flag(a), workers=a.workers)
     out = Path(a.output)
     result = run_pareto(model.space, model.costs, backend, out, cfg, device=model.device_model, force=a.force)
     atomic_write_text(out / "report.md", "\n".join(["# hwnas pareto report", "", *report_markdown(result, rel_to=out)]))

@@ -17,6 +17,7 @@ from .flags import (
     add_training_args,
     backend_from_args,
     bounded_int,
+    channels_last_flag,
     finite_float,
     key_value,
     latency_model_from_args,
@@ -136,7 +137,8 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
         given = getattr(a, f"arg_{field}")
         if given:
             changes[field] = {**(getattr(base, field) or {}), **dict(given)}
-    changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers)
+    changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers,
+                   channels_last=channels_last_flag(a))
     if a.no_warmup:
         changes["warmup"] = False
     if base.stages is None and (a.cfg_supernet or base.supernet) and \

@@ -40,6 +40,7 @@ class MultitrialConfig:
     sample: int = 4                  # regularized evolution's tournament
     device: str = "auto"
     amp: str = "off"
+    channels_last: bool | None = None  # None: on for the built-in spaces, off for model spaces (hwnas.train.device)
     workers: int | None = None       # DataLoader workers
     heartbeat_interval: int = 10     # seconds between a worker's heartbeats (RDB storage)
     grace_period: int | None = None  # a trial without a heartbeat this long is failed and retried (default 2x)
@@ -142,7 +143,7 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
     objective = Objective(space, costs, data, RetrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
                                                             seed=cfg.seed, device=cfg.device, amp=cfg.amp,
-                                                            workers=cfg.workers),
+                                                            channels_last=cfg.channels_last, workers=cfg.workers),
                           make_pruner(cfg.pruner, epochs=cfg.epochs), worker_name(), target_ms=cfg.target_ms)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     before = len(study.get_trials(deepcopy=False, states=finished))

@@ -64,6 +64,7 @@ class ParetoConfig:
     progress: bool = True
     device: str = "auto"            # where searches and retraining run (hwnas.train.device)
     amp: str = "off"
+    channels_last: bool | None = None  # None: on for the built-in spaces, off for model spaces
     workers: int | None = None
     # the two fastest networks evaluated are retrained with this many more seeds: the seed-to-seed spread of
     # accuracy that the report weighs the front against (0: not measured)
@@ -90,7 +91,8 @@ def _search_config(cfg: ParetoConfig, target: float | None, **over: Any):
     kw = dict(method=cfg.method, target_ms=target, n_epochs=cfg.search_epochs, warmup_epochs=cfg.warmup_epochs,
               batch_size=cfg.batch_size, arch_optim_lr=cfg.arch_lr, grad_update_arch_param_every=1,
               binary_mode=cfg.binary_mode, init_lr=0.05, supernet_weights=cfg.supernet_weights, latency_loss=cfg.latency_loss, loss_lambda=cfg.loss_lambda,
-              seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, workers=cfg.workers)
+              seed=cfg.seed, progress=cfg.progress, device=cfg.device, amp=cfg.amp, channels_last=cfg.channels_last,
+              workers=cfg.workers)
     from ..search.methods import get_method
 
     if get_method(cfg.method).optim in ("reinforce", "enas"):
@@ -340,7 +342,7 @@ def oneshot_fitness(space: SearchSpace, data: DataSplits, cfg: ParetoConfig, run
                        run_dir=run_dir, resume=rd.has_checkpoint, log=None)
         finally:
             searcher_log.removeFilter(drop)
-    rt = Runtime.create(cfg.device, cfg.amp, space=space)
+    rt = Runtime.create(cfg.device, cfg.amp, cfg.channels_last, space=space)
     net = build_supernet(space, weights=cfg.supernet_weights)
     net.load_state_dict(rd.load_checkpoint()["net"])
     net = rt.place_module(net).eval()
@@ -397,7 +399,8 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
     if hit is not None:
         return hit
     r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size, seed=cfg.seed,
-                                                 device=cfg.device, amp=cfg.amp, workers=cfg.workers),
+                                                 device=cfg.device, amp=cfg.amp, channels_last=cfg.channels_last,
+                                                 workers=cfg.workers),
                 backend=backend, costs=costs, progress=False, log=None, measure_rounds=3)
     row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
            "macs": space.macs(arch), "params": space.params(arch)}
@@ -420,7 +423,8 @@ def seed_runs(archs: list[ArchSpec], space: SearchSpace, data: DataSplits, cfg: 
                 continue
             r = retrain(arch, space, data, RetrainConfig(epochs=cfg.retrain_epochs, batch_size=cfg.batch_size,
                                                          seed=seed, device=cfg.device, amp=cfg.amp,
-                                                         workers=cfg.workers), progress=False, log=None)
+                                                         channels_last=cfg.channels_last, workers=cfg.workers),
+                        progress=False, log=None)
             rows.append({"arch": str(arch), "seed": seed, "accuracy": r.test_acc})
             frame = pd.DataFrame(rows)
             atomic_write(path, lambda fh, f=frame: f.to_csv(fh, index=False))

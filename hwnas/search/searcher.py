@@ -142,14 +142,26 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
         ctx.close()
 
 
+def _started_channels_last(run_dir: Path) -> bool | None:
+    """The memory format a resumed run trained in (``config.json`` ``runtime``), so that the default does not
+    change it half-way: runs started before channels-last became the CPU's default trained contiguous."""
+    try:
+        value = RunDir(run_dir).config().get("runtime", {}).get("channels_last")
+    except HwnasError:  # no run there yet: the run starts afresh
+        return None
+    return value if isinstance(value, bool) else None
+
+
 def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, config: SearchConfig, ctx: DistContext,
             *, run_dir: str | Path | None, resume: bool, latency_fn: Callable[[ArchSpec], float] | None,
             callbacks: Sequence[EpochCallback], log: Callable[[str], None], inputs: dict[str, Any] | None,
             loaders: tuple[Any, Any], loss_fn: LossFn | None, weight_optimizer: WeightOptimizer | None
             ) -> SearchResult:
     # one process: the configured device; under torchrun each rank's device comes from its local rank
-    rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, config.channels_last,
-                        space=space)
+    channels_last = config.channels_last
+    if channels_last is None and resume and run_dir is not None:
+        channels_last = _started_channels_last(Path(run_dir))
+    rt = Runtime.create(ctx.device if ctx.enabled else config.device, config.amp, channels_last, space=space)
     if not ctx.enabled:
         ctx = replace(ctx, device=rt.device)
     cfg = config

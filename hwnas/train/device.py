@@ -66,8 +66,8 @@ class Runtime:
     def create(cls, device: str | torch.device | None = "auto", amp: str | None = "off",
                channels_last: bool | None = None, *, space: Any = None) -> Runtime:
         """``channels_last`` None: on for the built-in spaces, on the CPU too (a training step there is 2.2–2.5×
-        faster: ``benchmarks/memory_format.py``), off for a model space (``space.kind == "model"``) and where no
-        space is given: a user's model may ``.view()`` a 4-D activation, which fails on channels-last strides."""
+        faster: ``benchmarks/memory_format.py``), off for a model space (``space.kind == "model"``): a user's model
+        may ``.view()`` a 4-D activation, which fails on channels-last strides. Without a space: on CUDA only."""
         dev = resolve_device(device)
         amp = (amp or "off").lower()
         if amp not in AMP_MODES:
@@ -80,7 +80,7 @@ class Runtime:
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
         if channels_last is None:
-            channels_last = space is not None and getattr(space, "kind", None) != "model"
+            channels_last = dev.type == "cuda" if space is None else getattr(space, "kind", None) != "model"
         return cls(dev, amp, bool(channels_last))
 
     @property

@@ -45,7 +45,8 @@ class SubNet(InheritedAccuracy):
             split = replace(st.data, test=st.data.valid, valid=torch.utils.data.Subset(st.data.valid, []))
             res = retrain(arch, st.net.space, split, RetrainConfig(
                 epochs=self.epochs_each, batch_size=cfg.batch_size, lr=cfg.init_lr * 2, seed=cfg.seed,
-                device=str(st.rt.device), amp=st.rt.amp, workers=cfg.workers, label_smoothing=cfg.label_smoothing),
+                device=str(st.rt.device), amp=st.rt.amp, channels_last=st.rt.channels_last, workers=cfg.workers,
+                label_smoothing=cfg.label_smoothing),
                 progress=False, log=None, formats=())
             cache[key] = float(res.test_acc)
             st.extra["new_scores"] = st.extra.get("new_scores", 0) + 1
