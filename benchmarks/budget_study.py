@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             arch = archs[arch_name]
             t0, c0 = time.perf_counter(), time.process_time()
             r = retrain(arch, space, data, RetrainConfig(epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
-                                                         label_smoothing=cfg["ls"], seed=seed),
+                                                         label_smoothing=cfg["ls"], seed=seed,
+                                                         channels_last=False),  # as the kept runs (contiguous)
                         backend=None, progress=False, log=None)
             sec, cpu = time.perf_counter() - t0, time.process_time() - c0
             run = {"budget": name, "config": cfg, "arch_name": arch_name, "arch": arch.to_string(), "seed": seed,

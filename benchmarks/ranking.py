@@ -97,7 +97,8 @@ def run_retrain(out: Path, budget: str, n: int, seed: int, log=print) -> None:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
         r = retrain(arch, space, data, RetrainConfig(epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
-                                                     label_smoothing=cfg["ls"], seed=seed), progress=False, log=None)
+                                                     label_smoothing=cfg["ls"], seed=seed, channels_last=False),
+                    progress=False, log=None)  # contiguous: as the shards kept from before (docs/benchmarks.md)
         shard["runs"][key] = {"test_acc": r.test_acc, "seconds": time.perf_counter() - t0,
                               "cpu_seconds": time.process_time() - c0, "macs": space.macs(arch)}
         atomic_write_json(path, shard)
@@ -132,7 +133,7 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     recipe_cfg = RECIPES[recipe]
     search = SearchConfig(**{**recipe_cfg, "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
                              "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": "shared",
-                             "search_rounds": 0, "progress": False})
+                             "search_rounds": 0, "progress": False, "channels_last": False})
     t0, c0 = time.perf_counter(), time.process_time()
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, search, run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)

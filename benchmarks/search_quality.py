@@ -154,6 +154,8 @@ TARGET_FRACS = (0.2, 0.4, 0.6)
 # op through hwnas.search.methods; DARTS and GDAS with separate weights as published, ENAS's controller over one
 # shared supernet of single paths)
 ONESHOT = ("darts", "gdas", "enas")
+# contiguous memory, as the shards kept from before channels-last became the CPU's default (docs/benchmarks.md)
+MEMORY = False
 METHODS = ("random", "grad-shared", "grad", "evolution-shared", "rl-shared", "nni", "spos-evolution", *ONESHOT)
 # recipe probes (issue 16's list of what to try): grad-shared (or grad) with one setting changed, same search budget
 PROBES = {
@@ -192,7 +194,7 @@ def method_config(method: str, seed: int, quick: bool) -> ParetoConfig:
         base.update(arch_lr=ParetoConfig.arch_lr, fill_band=ParetoConfig.fill_band)
     weights = "shared" if "-shared" in method else "separate"
     kind = method if method in ONESHOT else "rl" if method.startswith("rl") else "grad"
-    return ParetoConfig(targets_ms=(), method=kind, supernet_weights=weights, seed=seed, **base)
+    return ParetoConfig(targets_ms=(), method=kind, supernet_weights=weights, seed=seed, channels_last=MEMORY, **base)
 
 
 # ---- the latency model ------------------------------------------------------------------------------------------
@@ -263,7 +265,7 @@ def nni_search(space, costs, data, target: float, seed: int, cfg: ParetoConfig, 
 def retrain_config(budget: dict[str, Any], seed: int) -> RetrainConfig:
     """Every network's retraining at the benchmark's budget (the same for all methods)."""
     return RetrainConfig(epochs=budget["epochs"], batch_size=budget["bs"], lr=budget["lr"],
-                         label_smoothing=budget["ls"], seed=seed)
+                         label_smoothing=budget["ls"], seed=seed, channels_last=MEMORY)
 
 
 def run_seed(seed: int, methods: list[str], targets: list[float], space, costs, data, budget: dict[str, Any],
@@ -370,6 +372,7 @@ def _spos_supernet(space, costs, data, seed: int, quick: bool, work: Path) -> Pa
     epochs = base["warmup_epochs"] + base["search_epochs"]
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, SearchConfig(method="spos", supernet_weights="shared", n_epochs=epochs,
+                                                    channels_last=MEMORY,
                                                     batch_size=base["batch_size"], seed=seed, search_rounds=0,
                                                     progress=False),
                    run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
@@ -383,6 +386,7 @@ def spos_evolution(space, costs, data, target: float, seed: int, quick: bool, wo
     sup = _spos_supernet(space, costs, data, seed, quick, work)
     base = QUICK_SEARCH if quick else SEARCH
     cfg = SearchConfig(method="evolution", supernet=str(sup), supernet_weights="shared", target_ms=target, seed=seed,
+                       channels_last=MEMORY,
                        batch_size=base["batch_size"], progress=False,
                        **({"search_rounds": 2, "search_args": {"per_round": 4, "recalibrate_batches": 2}}
                           if quick else {}))
