@@ -226,3 +226,19 @@ def test_memory_format_rows_say_which_format_is_faster(tmp_path):
     rows = rows_of(run_all.build_summary(tmp_path), "Memory format on the CPU")
     assert [r[-1] for r in rows] == ["pass", "miss"]
     assert rows[0][0].startswith("retrain, r16-w25") and "2.30×" in rows[0][1]
+
+
+def test_multitrial_has_a_section_per_budget(tmp_path):
+    def result(budget, lo):
+        return {"budget": budget, "seeds": [0, 1], "trials": 20, "fronts": {
+            "settings": {"n": 2000, "res": 16, "epochs": 10, "test": 10000, "memory_format": "channels_last"},
+            "summary": {"random": {"hypervolume": {"median": 0.07, "min": 0.06, "max": 0.08, "n": 2}},
+                        "tpe": {"hypervolume": {"median": 0.075, "min": 0.07, "max": 0.08, "n": 2},
+                                "minus_random": {"n": 2, "wins": 2, "mean": 0.004, "ci95": [lo, 0.006]}}}}}
+    put(tmp_path, "multitrial_reduced", result("reduced", 0.001))
+    put(tmp_path, "multitrial_search-quality", result("search-quality", -0.002))
+    text = run_all.build_summary(tmp_path)
+    reduced = rows_of(text, "Multi-trial search on Optuna, reduced budget")
+    quality = rows_of(text, "Multi-trial search on Optuna, search-quality budget")
+    assert reduced[-1][-1] == "pass" and quality[-1][-1] == "miss"
+    assert "`multitrial_search-quality.json`" in text and "channels_last memory" in text
