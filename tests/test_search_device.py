@@ -278,3 +278,17 @@ def test_memory_format_flag_reaches_the_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*base, "--memory-format", "sideways"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_resume_with_a_damaged_runtime_record_takes_the_default(space, costs, data, tmp_path):
+    """Found by the fuzzer: ``"runtime": null`` in config.json stopped the resume with an AttributeError."""
+    def kill(epoch, row):
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, costs, data, _cfg(n_epochs=2), run_dir=run, log=None, callbacks=[kill])
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "runtime": None}))
+    run_search(space, costs, data, _cfg(n_epochs=2), run_dir=run, resume=True, log=None)
+    assert json.loads((run / "config.json").read_text())["runtime"]["channels_last"] is True

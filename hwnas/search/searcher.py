@@ -146,9 +146,10 @@ def _started_channels_last(run_dir: Path) -> bool | None:
     """The memory format a resumed run trained in (``config.json`` ``runtime``), so that the default does not
     change it half-way: runs started before channels-last became the CPU's default trained contiguous."""
     try:
-        value = RunDir(run_dir).config().get("runtime", {}).get("channels_last")
-    except HwnasError:  # no run there yet: the run starts afresh
+        runtime = RunDir(run_dir).config().get("runtime")
+    except HwnasError:  # no run there yet (or a damaged one, which starting it reports): the default
         return None
+    value = runtime.get("channels_last") if isinstance(runtime, dict) else None
     return value if isinstance(value, bool) else None
 
 
