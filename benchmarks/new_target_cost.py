@@ -57,11 +57,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="predictor mode: one more target at this fraction of the range, searched in a fresh Python "
                         "process as `hwnas search` runs it (its wall time counts the interpreter, imports and data; "
                         "negative to skip)")
+    p.add_argument("--train-supernet", action="store_true",
+                   help="train --supernet first where it holds none: search_quality's SPOS recipe (9 epochs, batch "
+                        "32, seed 0) in hwnas's default memory format (search_quality.py trains contiguous)")
     p.add_argument("--one-target", type=float, default=None, help=argparse.SUPPRESS)  # the fresh process's search
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     if a.one_target is not None:
         return one_target(a.supernet, a.one_target, a.work)
+    if a.train_supernet and not (a.supernet / "checkpoint.pt").exists():
+        from hwnas.search import SearchConfig, run_search
+
+        space, data, costs = setting()
+        run_search(space, costs, data, SearchConfig(method="spos", supernet_weights="shared", n_epochs=9, batch_size=32,
+                                                    seed=0, search_rounds=0, progress=False), run_dir=a.supernet,
+                   log=None)
     if not (a.supernet / "checkpoint.pt").exists():
         sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (run search_quality.py --methods "
                  "spos-evolution first)")
