@@ -9,8 +9,9 @@ sampler's front (test accuracy above chance, left of the slowest network of the 
 random's on the same seed, with a 95% bootstrap interval over seeds.
 
 Budgets (``--budget``): ``search-quality`` is ``search_quality.py``'s (2,000 distorted Fashion-MNIST images at 16 px,
-10 epochs, 10,000 test images; ~2 min a trial here); ``reduced`` (1,000 images at 16 px, 2 epochs, 2,000 test
-images) is what fits in a session on this shared 2-core machine.
+10 epochs, 10,000 test images; about 60 s a trial here in contiguous memory, 30–45 s in channels-last, the default
+since 2026-12-07: 5 seeds in two processes take about 2 hours); ``reduced`` (1,000 images at 16 px, 2 epochs,
+2,000 test images, about 10 s a trial).
 
 One-shot at equal wall-clock time (``--oneshot``): ProxylessNAS as ``hwnas pareto`` runs it, at 3 targets, each
 network trained as a trial is; each sampler's front is cut to the trials that fit in the one-shot's time.
