@@ -149,7 +149,9 @@ def search(space, costs, data, supernet: Path, target_ms: float, args: dict, run
     """``hwnas search --method evolution --supernet RUN --target-ms T`` with the mode's scoring settings."""
     from hwnas.search import SearchConfig, run_search
 
-    started = json.loads((supernet / "config.json").read_text()).get("runtime", {}).get("channels_last")
+    from hwnas.search.run import RunDir
+
+    started = (RunDir(supernet).config().get("runtime") or {}).get("channels_last")
     return run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(supernet),
                                                        channels_last=started,  # scored as the supernet trained
                                                        supernet_weights="shared", target_ms=target_ms, batch_size=32,
