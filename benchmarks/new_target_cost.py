@@ -148,7 +148,6 @@ def setting():
 def search(space, costs, data, supernet: Path, target_ms: float, args: dict, run: Path):
     """``hwnas search --method evolution --supernet RUN --target-ms T`` with the mode's scoring settings."""
     from hwnas.search import SearchConfig, run_search
-
     from hwnas.search.run import RunDir
 
     started = (RunDir(supernet).config().get("runtime") or {}).get("channels_last")
