@@ -162,9 +162,11 @@ def run_oneshot(budget: str, quick: bool, seeds: list[int], samplers: list[str],
     get (``hwnas pareto``'s defaults, search_quality's budget of 3 + 6 supernet epochs) searched at 3 targets, each
     network then trained and tested as a trial is; its wall time (searches and trainings, measured here) is the
     budget, and each sampler's front is cut to the trials whose summed durations fit in it (their own ``seconds``,
-    in trial order). A seed's one-shot time is kept in ``oneshot-seed<N>.json`` with its points, so a rerun reuses
+    in trial order). It runs on one torch thread, as each trial did: run two seeds at once on two cores, as the
+    fronts' trials ran. A seed's one-shot time is kept in ``oneshot-seed<N>.json`` with its points, so a rerun reuses
     it rather than timing a resumed search."""
     import optuna
+    import torch
 
     from hwnas.io import atomic_write_json, read_json
     from hwnas.pareto.experiment import ParetoConfig, run_search_at
@@ -172,6 +174,7 @@ def run_oneshot(budget: str, quick: bool, seeds: list[int], samplers: list[str],
     from hwnas.train.retrain import RetrainConfig, retrain
 
     space, costs, data, s = setting(budget, quick)
+    torch.set_num_threads(1)  # one core, as each trial's worker had (study_config's torch_threads)
     ref_ms, chance = costs.max_ms(), 1.0 / space.num_classes
     lo, hi = costs.min_ms(), costs.max_ms()
     epochs = dict(search_epochs=1, warmup_epochs=1) if quick else dict(search_epochs=6, warmup_epochs=3)

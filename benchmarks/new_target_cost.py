@@ -1,7 +1,7 @@
 """Issue 25: what does one more target (or device) cost on a trained supernet, against training it?
 
-Takes a trained SPOS supernet run (default: ``search_quality.py``'s seed-0 ``spos-supernet``, trained at that
-benchmark's budget) and searches it with ``--method evolution --supernet RUN`` at several targets in turn, with the
+Takes a trained SPOS supernet run (default: one trained here on first use, with ``search_quality.py``'s SPOS recipe
+and budget, in hwnas's default memory format) and searches it with ``--method evolution --supernet RUN`` at several targets in turn, with the
 inherited estimator as it is by default (every candidate scored by inherited accuracy) and with Once-for-All's
 accuracy predictor (``predictor`` random architectures scored once per supernet, then ``top_k`` re-scored per
 target). Each search's wall time is divided by the supernet's training time (its ``log.csv`` ``train_s``).
@@ -11,7 +11,7 @@ One more predictor-mode target (``--fresh-fraction``) runs in a fresh Python pro
 wall time counts starting Python, the imports and loading the data, which a target searched in a running process
 does not pay. Run it on a quiet machine: both figures are wall times on the same cores.
 
-    python benchmarks/new_target_cost.py                       # the search_quality seed-0 supernet
+    python benchmarks/new_target_cost.py                       # trains its supernet on first use (~1 min)
     python benchmarks/new_target_cost.py --supernet RUN --fractions 0.2 0.4 0.6
 """
 
@@ -34,7 +34,7 @@ from _common import write_result  # noqa: E402
 from budget_study import BUDGETS, DEFAULT, fashion_mnist, space_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SUPERNET = HERE.parent / ".work" / "search_quality" / "seed0" / "spos-supernet"
+SUPERNET = HERE.parent / ".work" / "new_target_cost" / "spos-supernet"  # trained here on first use
 COSTS = HERE / "results" / "search_quality" / "costs.json"
 MODES = {"default": {}, "predictor": {"predictor": 200, "top_k": 5}}
 
@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from hwnas.search.run import RunDir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--supernet", type=Path, default=SUPERNET)
+    p.add_argument("--supernet", type=Path, default=SUPERNET,
+                   help="a trained SPOS supernet run (default: one trained here on first use with search_quality's "
+                        "SPOS recipe in hwnas's default memory format; search_quality.py's own are contiguous)")
     p.add_argument("--fractions", type=float, nargs="*", default=[0.2, 0.4, 0.6])
     p.add_argument("--work", type=Path, default=HERE.parent / ".work" / "new_target_cost")
     p.add_argument("--device", default="torch", help="a second device for the predictor mode: its latency table "
@@ -58,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
                         "process as `hwnas search` runs it (its wall time counts the interpreter, imports and data; "
                         "negative to skip)")
     p.add_argument("--train-supernet", action="store_true",
-                   help="train --supernet first where it holds none: search_quality's SPOS recipe (9 epochs, batch "
-                        "32, seed 0) in hwnas's default memory format (search_quality.py trains contiguous)")
+                   help="train --supernet first where it holds none (the default supernet is trained so anyway): "
+                        "search_quality's SPOS recipe (9 epochs, batch 32, seed 0) in hwnas's default memory format")
     p.add_argument("--one-target", type=float, default=None, help=argparse.SUPPRESS)  # the fresh process's search
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     if a.one_target is not None:
         return one_target(a.supernet, a.one_target, a.work)
-    if a.train_supernet and not (a.supernet / "checkpoint.pt").exists():
+    if (a.train_supernet or a.supernet == SUPERNET) and not (a.supernet / "checkpoint.pt").exists():
         from hwnas.search import SearchConfig, run_search
 
         space, data, costs = setting()
@@ -73,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     seed=0, search_rounds=0, progress=False), run_dir=a.supernet,
                    log=None)
     if not (a.supernet / "checkpoint.pt").exists():
-        sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (run search_quality.py --methods "
-                 "spos-evolution first)")
+        sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (give --train-supernet to train "
+                 "one, or run search_quality.py --methods spos-evolution first)")
     space, data, costs = setting()
     train_s = float(RunDir(a.supernet).read_log()["train_s"].fillna(0).sum())
     old = HERE / "results" / "new_target_cost.json"
@@ -127,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                          "predicted_ms": res["predicted_ms"], "measured": now, "load": load})
             print(f"{mode:9s} fresh process T={t:.4g} ms: {s:.1f} s = {s / train_s:.1%} of training (of which the "
                   f"search {res['search_s']:.1f} s; {res['new_scores']} new scores, load {load:.1f})", flush=True)
+    cl = (RunDir(a.supernet).config().get("runtime") or {}).get("channels_last")
     out = write_result("new_target_cost", {"benchmark": "new_target_cost", "supernet": str(a.supernet),
-                                           "supernet_train_s": train_s, "modes": MODES, "measured_modes": a.modes,
+                                           "supernet_train_s": train_s,
+                                           "supernet_memory_format": {True: "channels-last", False: "contiguous"}
+                                           .get(cl, "unknown"), "modes": MODES, "measured_modes": a.modes,
                                            "rows": sorted(rows, key=lambda r: (list(MODES).index(r["mode"]),
                                                                                r["order"]))})
     print(f"wrote {out}")

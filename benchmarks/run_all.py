@@ -730,6 +730,16 @@ def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduc
             rows.append([f"· {sampler} − random, paired by seed (n={d['n']}, wins {d.get('wins')})",
                          f"{d['mean']:+.5f} [{lo:+.5f}, {hi:+.5f}]", "interval > 0", "random", "—",
                          verdict(lo, 0.0, at_most=False) if lo == lo else "—"])
+    one = r.get("oneshot") or {}
+    for sampler, v in sorted((one.get("summary") or {}).items()):
+        d, fit = v.get("minus_oneshot") or {}, v.get("trials_in_oneshot_time") or {}
+        if not d:
+            continue
+        lo, hi = d["ci95"]
+        rows.append([f"· {sampler} − one-shot ProxylessNAS (3 targets) at equal wall-clock time, paired by seed "
+                     f"(n={d['n']}, wins {d.get('wins')}; {fit.get('median', 0):.0f} of {r.get('trials')} trials fit "
+                     "in its time, median)", f"{d['mean']:+.5f} [{lo:+.5f}, {hi:+.5f}]", "reported", "one-shot",
+                     "—", ""])
     w = r.get("workers") or {}
     if "speedup" in w:
         one, two = w.get("1", {}), w.get("2", {})
@@ -767,7 +777,9 @@ def section_new_target_cost(r: dict[str, Any] | None) -> str | None:
                          "≤ 2%" if later else "reported", "—", "—",
                          verdict(x["ratio_to_training"], 0.02) if later else ""])
     tr = r.get("supernet_train_s")
-    note = ("Targets searched one after another on one trained SPOS supernet (search_quality's seed 0"
+    fmt = r.get("supernet_memory_format")
+    note = ("Targets searched one after another on one trained SPOS supernet (search_quality's SPOS recipe and budget"
+            + (f", {fmt} memory" if fmt and fmt != "unknown" else "")
             + (f", trained in {tr:.0f} s" if isinstance(tr, (int, float)) else "") + "); the goal is for a target "
             "or device after the first, when the scores cached by earlier searches are reused. Another device: a "
             "latency table of the same space profiled with that backend (not counted), searched once more.")

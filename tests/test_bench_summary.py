@@ -236,9 +236,17 @@ def test_multitrial_has_a_section_per_budget(tmp_path):
                         "tpe": {"hypervolume": {"median": 0.075, "min": 0.07, "max": 0.08, "n": 2},
                                 "minus_random": {"n": 2, "wins": 2, "mean": 0.004, "ci95": [lo, 0.006]}}}}}
     put(tmp_path, "multitrial_reduced", result("reduced", 0.001))
-    put(tmp_path, "multitrial_search-quality", result("search-quality", -0.002))
+    quality_result = result("search-quality", -0.002)
+    quality_result["oneshot"] = {"summary": {"tpe": {
+        "minus_oneshot": {"n": 2, "wins": 1, "mean": -0.001, "ci95": [-0.004, 0.002]},
+        "trials_in_oneshot_time": {"median": 14.0}}}}
+    put(tmp_path, "multitrial_search-quality", quality_result)
     text = run_all.build_summary(tmp_path)
     reduced = rows_of(text, "Multi-trial search on Optuna, reduced budget")
     quality = rows_of(text, "Multi-trial search on Optuna, search-quality budget")
-    assert reduced[-1][-1] == "pass" and quality[-1][-1] == "miss"
+    assert reduced[-1][-1] == "pass" and quality[-2][-1] == "miss"
+    # the one-shot comparison at equal time is shown where it was measured, with how many trials fit in its time
+    assert quality[-1][0].startswith("· tpe − one-shot ProxylessNAS") and "14 of 20 trials" in quality[-1][0]
+    assert quality[-1][1] == "-0.00100 [-0.00400, +0.00200]"
+    assert not any("one-shot" in r[0] for r in reduced)
     assert "`multitrial_search-quality.json`" in text and "channels_last memory" in text
