@@ -84,6 +84,27 @@ def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path
     assert again.arch == found[0].arch and sum(r["new_scores"] for r in again.history) == 0
 
 
+def test_a_score_depends_on_the_architecture_alone_not_on_the_search_or_the_order(space, costs, data, tmp_path):
+    """Every candidate is recalibrated on the same batches: two searches of one supernet with other seeds (another
+    proposal order), each without the other's cache, give every network they both scored the same score."""
+    import shutil
+
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    scores = []
+    for seed in (0, 1):
+        mine = tmp_path / f"supernet{seed}"
+        shutil.copytree(sup, mine)
+        run_search(space, costs, data, _cfg(method="random", supernet=str(mine), seed=seed,
+                                            search_args={"per_round": 24, "recalibrate_batches": 2}),
+                   run_dir=tmp_path / f"s{seed}", log=None)
+        rows = (tmp_path / f"s{seed}" / "scores.csv").read_text().splitlines()[1:]
+        scores.append(dict(r.rsplit(",", 1) for r in rows))
+    both = set(scores[0]) & set(scores[1])
+    assert len(both) >= 3
+    assert all(scores[0][a] == scores[1][a] for a in both)
+
+
 def test_with_the_accuracy_predictor_a_new_target_costs_only_its_top_k_scores(space, costs, data, tmp_path):
     sup = tmp_path / "supernet"
     run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
