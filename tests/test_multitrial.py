@@ -178,6 +178,21 @@ def test_run_study_trains_each_network_and_resumes_from_its_storage_alone(tmp_pa
     assert r3.ran_here == 0 and len(r3.points) == 5
 
 
+def test_the_first_trial_is_the_fastest_network_once_per_study_unless_turned_off(tmp_path, space, costs):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = run_study(space, costs, _cfg(n_trials=2, sampler="random"), storage=url, study_name="a", log=None)
+    first = r.points.sort_values("trial").iloc[0]
+    assert first.predicted_ms == pytest.approx(costs.min_ms())
+    # another worker joining (or the study resumed) queues no second copy
+    run_study(space, costs, _cfg(n_trials=4, sampler="random"), storage=url, study_name="a", join=True, log=None)
+    study = optuna.load_study(study_name="a", storage=url)
+    assert [t.user_attrs.get("anchor") for t in study.trials].count("fastest") == 1
+    off = run_study(space, costs, _cfg(n_trials=2, sampler="random", anchor=False), storage=url, study_name="b",
+                    log=None)
+    assert not any("anchor" in t.user_attrs for t in optuna.load_study(study_name="b", storage=url).trials)
+    assert len(off.points) == 2
+
+
 def test_a_trial_that_raises_is_recorded_failed_with_its_error_and_the_study_goes_on(tmp_path, space, costs,
                                                                                       monkeypatch):
     import hwnas.multitrial.objective as objective
@@ -286,5 +301,6 @@ def test_run_study_on_a_model_space(tmp_path):
     costs = BlockCosts(0.1, ((0.1, 0.3), (0.0, 0.05)))
     r = run_study(space, costs, _cfg(n_trials=3), storage=f"sqlite:///{tmp_path / 's.db'}", study_name="m", log=None)
     assert r.states == {"COMPLETE": 3}
+    assert r.points.sort_values("trial").iloc[0].arch == str(space.from_indices([0, 0]))  # the fastest first
     for row in r.points.itertuples():
         assert row.predicted_ms == pytest.approx(costs.arch_ms(space.parse(row.arch), space))

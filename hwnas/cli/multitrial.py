@@ -39,7 +39,7 @@ def cmd_multitrial(a: argparse.Namespace) -> int:
                            seed=a.seed, population=a.population, sample=a.tournament, device=a.device or "auto",
                            amp=a.amp or "off", channels_last=channels_last_flag(a), workers=a.workers,
                            heartbeat_interval=a.heartbeat,
-                           max_retry=a.max_retry, torch_threads=a.torch_threads)
+                           max_retry=a.max_retry, torch_threads=a.torch_threads, anchor=not a.no_anchor)
     if a.compare:
         read_compare(a.compare)
     storage = a.storage or default_storage(a.output)
@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=seed_int, default=0, help="sampler seed; every network trains with this seed")
     s.add_argument("--population", type=bounded_int(2, 100_000), default=16,
                    help="NSGA-II / regularized evolution population (default 16)")
+    s.add_argument("--no-anchor", action="store_true",
+                   help="do not make the fastest network (under the latency model) the study's first trial; "
+                        "without it, sampled networks rarely reach the fast end of the front")
     s.add_argument("--tournament", type=positive_int, default=4, help="regularized evolution sample size (default 4)")
     s.add_argument("--storage", help="the study's storage: sqlite:///study.db, postgresql://user@host/db, "
                                      "journal:PATH, grpc://HOST:PORT (default: sqlite in -o)")

@@ -43,6 +43,10 @@ class BlockCosts:
     def max_ms(self) -> float:
         return float(self.const_ms + sum(max(c) for c in self.costs))
 
+    def fastest_indices(self) -> list[int]:
+        """The fastest architecture's option indices (each block's cheapest choice; the first on a tie)."""
+        return [min(range(len(c)), key=lambda i, c=c: c[i]) for c in self.costs]
+
     def tensors(self, device: torch.device | str = "cpu") -> list[torch.Tensor]:
         return [torch.tensor(c, dtype=torch.float32, device=device) for c in self.costs]
 
