@@ -714,7 +714,8 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
     return _section("Does the supernet rank networks? (issue 25)", "`ranking.json`", rows, note)
 
 
-def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduced.json") -> str | None:
+def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduced.json", variant: str = ""
+                       ) -> str | None:
     if not r or "fronts" not in r:
         return None
     rows = []
@@ -752,8 +753,12 @@ def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduc
     note = (f"Budget `{r.get('budget')}` ({st.get('n')} distorted Fashion-MNIST images at {st.get('res')} px, "
             f"{st.get('epochs')} epochs, {st.get('test')} test images, {st.get('memory_format', 'contiguous')} "
             f"memory); seeds {r.get('seeds')}; {r.get('trials')} trials per sampler and seed, each one network of "
-            "proxyless-cifar trained with `hwnas multitrial`'s code. Worker timings on this shared 2-core machine.")
-    title = f"Multi-trial search on Optuna, {r.get('budget')} budget (issue 27)"
+            "proxyless-cifar trained with `hwnas multitrial`'s code"
+            + ("; each study's first trial is the fastest network" if st.get("first_trial") == "fastest" else
+               "; every trial sampled (before the fastest network became each study's first trial)")
+            + ". Worker timings on this shared 2-core machine.")
+    title = f"Multi-trial search on Optuna, {r.get('budget')} budget" + (f", {variant}" if variant else "") \
+        + " (issue 27)"
     return _section(title, f"`{source}`", rows, note)
 
 
@@ -821,12 +826,15 @@ def build_summary(results: Path) -> str:
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
                 section_ranking(res.get("ranking")), section_multitrial(res.get("multitrial_reduced")),
                 section_multitrial(res.get("multitrial_search-quality"), "multitrial_search-quality.json"),
+                section_multitrial(res.get("multitrial_search-quality-sampled-first"),
+                                   "multitrial_search-quality-sampled-first.json", "every trial sampled"),
                 section_new_target_cost(res.get("new_target_cost")), section_runs(res.get("run_all"))]
     missing = []
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
-                          "multitrial_reduced", "multitrial_search-quality", "new_target_cost"), sections,
+                          "multitrial_reduced", "multitrial_search-quality",
+                          "multitrial_search-quality-sampled-first", "new_target_cost"), sections,
                          strict=False):
         if sec is None:
             missing.append(name)

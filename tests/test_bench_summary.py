@@ -250,3 +250,13 @@ def test_multitrial_has_a_section_per_budget(tmp_path):
     assert quality[-1][1] == "-0.00100 [-0.00400, +0.00200]"
     assert not any("one-shot" in r[0] for r in reduced)
     assert "`multitrial_search-quality.json`" in text and "channels_last memory" in text
+    assert "every trial sampled (before" in text  # the settings say nothing of the first trial: sampled
+    # the result from before the fastest network became each study's first trial has a section of its own
+    anchored = result("search-quality", 0.001)
+    anchored["fronts"]["settings"]["first_trial"] = "fastest"
+    put(tmp_path, "multitrial_search-quality", anchored)
+    put(tmp_path, "multitrial_search-quality-sampled-first", result("search-quality", -0.002))
+    text = run_all.build_summary(tmp_path)
+    assert "each study's first trial is the fastest network" in text
+    assert rows_of(text, "Multi-trial search on Optuna, search-quality budget, every trial sampled")[-1][-1] == "miss"
+    assert "No results yet for" not in text or "multitrial" not in text.split("No results yet for")[1]
