@@ -131,6 +131,7 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
         dates[str(seed)] = now
         row: dict[str, Any] = {}
         for sampler in samplers:
+            stale(work / f"seed{seed}-{sampler}.db", f"{sampler}-{seed}")
             started = time.perf_counter()
             r = run_study(space, costs, study_config(s, sampler, trials, seed, population),
                           storage=f"sqlite:///{work / f'seed{seed}-{sampler}.db'}", study_name=f"{sampler}-{seed}",
@@ -156,6 +157,22 @@ def run_fronts(budget: str, quick: bool, seeds: list[int], samplers: list[str], 
         summary[sampler] = out
     return {"settings": s, "reference_point": {"latency_ms": ref_ms, "accuracy": chance}, "trials": trials,
             "population": population, "per_seed": per_seed, "seed_measured": dates, "summary": summary}
+
+
+def stale(db: Path, name: str) -> None:
+    """Refuse to resume a study made before each study's first trial was the fastest network (the result would
+    claim what its trials did not do)."""
+    if not db.exists():
+        return
+    import optuna
+
+    try:
+        trials = optuna.load_study(study_name=name, storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    except KeyError:  # no such study in the file: run_study creates it
+        return
+    if trials and trials[0].user_attrs.get("anchor") != "fastest":
+        raise SystemExit(f"multitrial: {db} holds a study whose first trial was sampled (made before the fastest "
+                         "network became each study's first trial); delete it or give another -o")
 
 
 ONESHOT_FRACTIONS = (0.2, 0.4, 0.6)  # search_quality's targets: of the way from the fastest to the slowest network

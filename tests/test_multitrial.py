@@ -193,6 +193,20 @@ def test_the_first_trial_is_the_fastest_network_once_per_study_unless_turned_off
     assert len(off.points) == 2
 
 
+def test_only_the_process_that_created_a_study_queues_its_first_trial(tmp_path, monkeypatch):
+    """Two workers that both found the study missing: the storage lets one create it; the other loads it and runs
+    no on_create (no second copy of the fastest network)."""
+    import hwnas.multitrial.study as study_mod
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    tiny = get_space("tiny")
+    made = []
+    open_study(url, "s", space=tiny, settings={}, on_create=made.append)
+    monkeypatch.setattr(study_mod, "study_exists", lambda *_a: False)  # looked before the other created it
+    again = open_study(url, "s", space=tiny, settings={}, on_create=made.append)
+    assert len(made) == 1 and again.study_name == "s"
+
+
 def test_a_trial_that_raises_is_recorded_failed_with_its_error_and_the_study_goes_on(tmp_path, space, costs,
                                                                                       monkeypatch):
     import hwnas.multitrial.objective as objective

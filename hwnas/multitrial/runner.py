@@ -136,13 +136,13 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
                          max_retry=cfg.max_retry, must_exist=join)
     make_sampler(cfg.sampler, space=space, seed=cfg.seed, population=cfg.population, sample=cfg.sample)  # checked
     fresh = not study_exists(store, study_name)
-    study = open_study(store, study_name, space=space, settings=cfg.study_settings(costs), join=join)
+    anchor = (lambda s: enqueue_fastest(s, space, costs)) if cfg.anchor and cfg.sampler != "grid" else None
+    study = open_study(store, study_name, space=space, settings=cfg.study_settings(costs), join=join,
+                       on_create=anchor)
     # seeded when this process starts the study; a worker that joins one (or resumes it) draws its own seed, so
     # that two workers do not propose the same sequence of networks
     study.sampler = make_sampler(cfg.sampler, space=space, seed=cfg.seed if fresh else None,
                                  population=cfg.population, sample=cfg.sample)
-    if fresh and cfg.anchor and cfg.sampler != "grid":
-        enqueue_fastest(study, space, costs)
     data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
     objective = Objective(space, costs, data, RetrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
                                                             seed=cfg.seed, device=cfg.device, amp=cfg.amp,
@@ -172,12 +172,12 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
 def enqueue_fastest(study: Any, space: Any, costs: BlockCosts) -> None:
     """The fastest network of the space under the latency model, queued as the study's first trial: a sampled
     network's latency is a sum over every decision, so it lands near the middle of the range, and the samplers
-    rarely reach the front's fast end on their own (docs/multitrial.md). ``skip_if_exists``: a second worker that
-    also finds the study new queues no second copy."""
+    rarely reach the front's fast end on their own (docs/multitrial.md). Called only by the process that created
+    the study (``open_study``'s ``on_create``)."""
     idx = costs.fastest_indices()
     params = {name: list(labels)[i] for name, labels, i in zip(space.decision_names(), space.choice_labels(), idx,
                                                                 strict=True)}
-    study.enqueue_trial(params, user_attrs={"anchor": "fastest"}, skip_if_exists=True)
+    study.enqueue_trial(params, user_attrs={"anchor": "fastest"})
 
 
 def read_study(study: Any, cfg: MultitrialConfig, *, ran_here: int = 0) -> StudyResult:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
@@ -155,10 +156,11 @@ def _describe(objectives: list[list[str]] | tuple) -> str:
 
 def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
                objectives: tuple[tuple[str, str], ...] = OBJECTIVES, sampler: Any = None, pruner: Any = None,
-               join: bool = False) -> Any:
+               join: bool = False, on_create: Callable[[Any], None] | None = None) -> Any:
     """The study ``name`` in ``storage`` (a storage object or URL): created if it does not exist (unless
     ``join``: a worker joins a study someone started), else loaded and checked against ``space``, ``objectives``
-    and ``settings``."""
+    and ``settings``. ``on_create(study)`` runs in the one process whose creation succeeded (the storage refuses a
+    second study of that name), after the study is recorded as hwnas's."""
     optuna = optuna_module()
     if not name or not isinstance(name, str):
         raise UsageError("--study-name is empty")
@@ -170,12 +172,19 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
     if join and not exists:
         raise UsageError(f"no study named {name!r} in the storage to join; start it first without --worker, and give "
                          "every worker the same --storage")
+    created = False
+    if not exists:
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                        directions=[d for _, d in objectives])
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:  # another worker created it since we looked
+            exists = True
     if exists:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    else:
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                    directions=[d for _, d in objectives], load_if_exists=True)
     check_study(study, record)
+    if created and on_create is not None:
+        on_create(study)
     return study
 
 

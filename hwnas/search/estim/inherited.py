@@ -30,11 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import Subset
 
 from ...errors import OutputError, UsageError
 from ...io import atomic_write
 from ...space.builder import build_model
 from ...train.data import ImageSet, make_loader
+from ...train.data.loaders import default_workers
 from ...train.deploy import recalibrate_bn
 from ...train.training import evaluate, generator
 from .base import ESTIMATORS, Estimator, SearchState
@@ -106,12 +109,17 @@ class InheritedAccuracy(Estimator):
         the supernet's score cache assumes) and the held-out loader."""
         if "calib_batches" not in st.extra:
             if st.data is not None:
+                # a fixed draw of recalibrate_batches x the global batch of images, read in order: every pass
+                # yields the same batches, and nothing is held in memory between candidates
                 train = st.data.train.with_augment(False) if isinstance(st.data.train, ImageSet) else st.data.train
-                calib = make_loader(train, st.gb, generator=generator(CALIBRATION_SEED), workers=st.cfg.workers,
-                                    device=st.rt.device)
-            else:
-                calib = st.train_loader
-            st.extra["calib_batches"] = first_batches(calib, self.recalibrate_batches)
+                n = min(len(train), self.recalibrate_batches * st.gb)
+                keep = torch.randperm(len(train), generator=generator(CALIBRATION_SEED))[:n].tolist()
+                workers = st.cfg.workers if st.cfg.workers is not None else default_workers(train, st.rt.device)
+                calib: Any = make_loader(Subset(train, keep), st.gb, shuffle=False, workers=workers,
+                                         device=st.rt.device)
+            else:  # the user's DataLoader: its first batches, kept (on the CPU) for every candidate
+                calib = first_batches(st.train_loader, self.recalibrate_batches)
+            st.extra["calib_batches"] = calib
         return st.extra["calib_batches"], st.eval_loader
 
     def score(self, st: SearchState, idx: list[int]) -> float:
@@ -205,8 +213,9 @@ class InheritedAccuracy(Estimator):
 
 
 def first_batches(loader: Any, n: int) -> list[tuple[Any, Any]]:
-    """The first ``n`` batches of ``loader``, kept on the CPU: every candidate's BatchNorm statistics are
-    re-estimated on the same images."""
+    """The first ``n`` batches of ``loader`` (a user's DataLoader), kept as they come: every candidate's BatchNorm
+    statistics are re-estimated on the same images. A search of the same supernet with another seed gets the same
+    images only where the user's loader draws them from its own seeded generator."""
     out: list[tuple[Any, Any]] = []
     if n <= 0:
         return out
@@ -276,7 +285,11 @@ def cache_files(st: SearchState) -> list[Path]:
     sup = st.extra.get("supernet_dir")
     if sup is not None:
         key = json.dumps({"epoch": st.extra.get("supernet_epoch"), "data": st.extra.get("data_desc"),
-                          "estimator": st.extra.get("scoring")}, sort_keys=True)
+                          "estimator": st.extra.get("scoring"),
+                          # the calibration images: a draw of CALIBRATION_SEED in batches of the global batch
+                          "calibration": {"seed": CALIBRATION_SEED, "batch": st.gb,
+                                          "from": "data" if st.data is not None else "the training loader"}},
+                         sort_keys=True)
         files.append(Path(sup) / f"scores-{hashlib.sha256(key.encode()).hexdigest()[:12]}.csv")
     return files
 
