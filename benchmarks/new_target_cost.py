@@ -1,8 +1,8 @@
 """Issue 25: what does one more target (or device) cost on a trained supernet, against training it?
 
 Takes a trained SPOS supernet run (default: one trained here on first use, with ``search_quality.py``'s SPOS recipe
-and budget, in hwnas's default memory format) and searches it with ``--method evolution --supernet RUN`` at several targets in turn, with the
-inherited estimator as it is by default (every candidate scored by inherited accuracy) and with Once-for-All's
+and budget, in hwnas's default memory format; a killed training resumes) and searches it with
+``--method evolution --supernet RUN`` at several targets in turn, with the inherited estimator as it is by default (every candidate scored by inherited accuracy) and with Once-for-All's
 accuracy predictor (``predictor`` random architectures scored once per supernet, then ``top_k`` re-scored per
 target). Each search's wall time is divided by the supernet's training time (its ``log.csv`` ``train_s``).
 Another device (``--device``, default the ``torch`` backend): a latency table of the same space profiled here
@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 SUPERNET = HERE.parent / ".work" / "new_target_cost" / "spos-supernet"  # trained here on first use
 COSTS = HERE / "results" / "search_quality" / "costs.json"
 MODES = {"default": {}, "predictor": {"predictor": 200, "top_k": 5}}
+SUPERNET_EPOCHS = 9  # search_quality's SPOS recipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     if a.one_target is not None:
         return one_target(a.supernet, a.one_target, a.work)
-    if (a.train_supernet or a.supernet == SUPERNET) and not (a.supernet / "checkpoint.pt").exists():
+    started = (a.supernet / "checkpoint.pt").exists()
+    if (a.train_supernet or a.supernet == SUPERNET) and (not started or
+                                                         len(RunDir(a.supernet).read_log()) < SUPERNET_EPOCHS):
         from hwnas.search import SearchConfig, run_search
 
         space, data, costs = setting()
-        run_search(space, costs, data, SearchConfig(method="spos", supernet_weights="shared", n_epochs=9, batch_size=32,
-                                                    seed=0, search_rounds=0, progress=False), run_dir=a.supernet,
-                   log=None)
+        run_search(space, costs, data, SearchConfig(method="spos", supernet_weights="shared", n_epochs=SUPERNET_EPOCHS,
+                                                    batch_size=32, seed=0, search_rounds=0, progress=False),
+                   run_dir=a.supernet, resume=started, log=None)
     if not (a.supernet / "checkpoint.pt").exists():
         sys.exit(f"new_target_cost: no trained supernet in {a.supernet} (give --train-supernet to train "
                  "one, or run search_quality.py --methods spos-evolution first)")

@@ -20,7 +20,7 @@ from ..train.retrain import RetrainConfig
 from .objective import Objective
 from .pruning import PRUNERS, make_pruner, pruning_summary
 from .samplers import SAMPLERS, make_sampler
-from .study import digest, make_storage, open_study, optuna_module, study_exists
+from .study import digest, make_storage, open_study, optuna_module
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +135,18 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     store = make_storage(storage, heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
                          max_retry=cfg.max_retry, must_exist=join)
     make_sampler(cfg.sampler, space=space, seed=cfg.seed, population=cfg.population, sample=cfg.sample)  # checked
-    fresh = not study_exists(store, study_name)
-    anchor = (lambda s: enqueue_fastest(s, space, costs)) if cfg.anchor and cfg.sampler != "grid" else None
+    created: list[Any] = []
+
+    def on_create(study: Any) -> None:
+        created.append(study)
+        if cfg.anchor and cfg.sampler != "grid":
+            enqueue_fastest(study, space, costs)
+
     study = open_study(store, study_name, space=space, settings=cfg.study_settings(costs), join=join,
-                       on_create=anchor)
-    # seeded when this process starts the study; a worker that joins one (or resumes it) draws its own seed, so
+                       on_create=on_create)
+    # seeded when this process created the study; a worker that joins one (or resumes it) draws its own seed, so
     # that two workers do not propose the same sequence of networks
-    study.sampler = make_sampler(cfg.sampler, space=space, seed=cfg.seed if fresh else None,
+    study.sampler = make_sampler(cfg.sampler, space=space, seed=cfg.seed if created else None,
                                  population=cfg.population, sample=cfg.sample)
     data = data if data is not None else data_for_space(cfg.data, space, seed=cfg.seed, limit=cfg.data_limit)
     objective = Objective(space, costs, data, RetrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,

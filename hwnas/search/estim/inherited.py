@@ -5,11 +5,9 @@ optimizer learns from the scores.
 
 - Scoring a candidate: the child network is cut out of the supernet (its weights are slices of the shared ones),
   its BatchNorm statistics are re-estimated on ``recalibrate_batches`` training batches (the supernet's mix every
-  path and fit none), and it is evaluated on the held-out split. The calibration batches are drawn once per search
-  and are the same for every candidate (Once-for-All's fixed calibration subset): a score depends on the
-  architecture alone, not on when it was scored. Drawn afresh per candidate, 10 batches of 32 images moved one
-  network's held-out accuracy by 1.3 points on average between two scorings. Scores are cached per architecture in the run
-  (``scores.csv``) and, when the supernet comes from another run (``--supernet RUN``), in that run too
+  path and fit none), and it is evaluated on the held-out split. The calibration images are one fixed draw, the
+  same for every candidate (Once-for-All's fixed calibration subset): a score depends on the architecture alone,
+  not on when it was scored. Scores are cached per architecture in the run (``scores.csv``) and, when the supernet comes from another run (``--supernet RUN``), in that run too
   (``RUN/scores-<digest>.csv``), so every later target and device reuses them.
 - The latency constraint: proposals the latency model (or ``latency_fn``) puts over the target, or more than
   ``band`` under it, are drawn again, so every network found lands within the band under its target.
@@ -23,6 +21,7 @@ optimizer learns from the scores.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -117,8 +116,9 @@ class InheritedAccuracy(Estimator):
                 workers = st.cfg.workers if st.cfg.workers is not None else default_workers(train, st.rt.device)
                 calib: Any = make_loader(Subset(train, keep), st.gb, shuffle=False, workers=workers,
                                          device=st.rt.device)
-            else:  # the user's DataLoader: its first batches, kept (on the CPU) for every candidate
-                calib = first_batches(st.train_loader, self.recalibrate_batches)
+            else:  # the user's DataLoader: its first batches, kept for every candidate (the same images only
+                # across searches where the user's loader draws them from its own seeded generator)
+                calib = list(itertools.islice(st.train_loader, self.recalibrate_batches))
             st.extra["calib_batches"] = calib
         return st.extra["calib_batches"], st.eval_loader
 
@@ -208,22 +208,7 @@ class InheritedAccuracy(Estimator):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "per_round": self.per_round, "recalibrate_batches": self.recalibrate_batches,
-                "recalibrate_on": "fixed batches", "band": self.band, "predictor": self.predictor,
-                "top_k": self.top_k}
-
-
-def first_batches(loader: Any, n: int) -> list[tuple[Any, Any]]:
-    """The first ``n`` batches of ``loader`` (a user's DataLoader), kept as they come: every candidate's BatchNorm
-    statistics are re-estimated on the same images. A search of the same supernet with another seed gets the same
-    images only where the user's loader draws them from its own seeded generator."""
-    out: list[tuple[Any, Any]] = []
-    if n <= 0:
-        return out
-    for x, y in loader:
-        out.append((x, y))
-        if len(out) >= n:
-            break
-    return out
+                "band": self.band, "predictor": self.predictor, "top_k": self.top_k}
 
 
 def inherited_accuracy(net: Any, arch: Any, calib: Any, valid: Any, runtime: Any, batches: int, *,
