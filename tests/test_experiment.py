@@ -12,8 +12,12 @@ import yaml
 
 from hwnas.cli import main
 from hwnas.errors import HwnasError
+from hwnas.predictors.block_costs import lut_block_costs
+from hwnas.profilers.table import LatencyTable
 from hwnas.search.experiment import load_experiment
 from hwnas.search.methods import METHODS, resolve_parts
+from hwnas.space import get_space
+from hwnas.train.data import load_synthetic
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -140,3 +144,13 @@ def test_a_method_written_outside_hwnas_runs_by_its_module_name(tmp_path, table,
     assert 0.19 <= json.loads((run / "arch.json").read_text())["predicted_ms"] <= 0.2
     assert main(["search", "--method", "spos", "--arch-optim", "my_parts:Nothing", "--space", "tiny", "--table",
                  str(table), "--data", "synthetic", "-o", str(tmp_path / "x")]) == 2
+    # the guide's check that the method would run on a GPU, as written (on a small budget)
+    check = next(b for b in re.findall(r"```python\n(.*?)```", (DOCS / "write-your-own.md").read_text(), re.S)
+                 if "DeviceTaint" in b)
+    small = 'device="cpu", n_epochs=1, search_rounds=2, search_args={"per_round": 3}, progress=False)'
+    check = check.replace('device="cpu")', small).replace('"runs/check"', repr(str(tmp_path / "check")))
+    space = get_space("tiny")
+    exec(compile(check, "write-your-own.md (DeviceTaint)", "exec"),
+         {"space": space, "costs": lut_block_costs(LatencyTable.load(table), space),
+          "data": load_synthetic(resolution=16, n=96, seed=0)})
+    assert json.loads((tmp_path / "check" / "config.json").read_text())["parts"]["optim"]["type"] == "hill-climb"

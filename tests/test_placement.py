@@ -12,6 +12,7 @@ steps' batches).
 from __future__ import annotations
 
 import functools
+import json
 
 import pytest
 import torch
@@ -21,6 +22,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from hwnas.search import ProxylessNasTrainer, SearchConfig, run_search
 from hwnas.search.inherit import inherited_weights
 from hwnas.space.builder import Network
+from hwnas.testing.device_taint import DeviceTaint
+from hwnas.testing.device_taint import Misplaced as TaintMisplaced
 from hwnas.train.data import load_synthetic
 from hwnas.train.retrain import RetrainConfig, retrain
 
@@ -164,3 +167,143 @@ def test_the_spy_catches_a_forgotten_placement(placement_spy):
     out = net(torch.zeros(1, 3).to("cpu"))
     with pytest.raises(Misplaced, match="targets"):
         F.cross_entropy(out, torch.zeros(1, dtype=torch.long))
+
+
+# --- every method, under the stricter check --------------------------------------------------------------------
+# ``DeviceTaint`` (hwnas/testing/device_taint.py) follows every tensor through every torch operation, so it also sees what a
+# method makes inside its step: Gumbel noise, a one-hot index, an optimizer's state, the latency term, a
+# controller's rewards, the BatchNorm re-estimation of an inherited child.
+
+_EVERY_METHOD = {
+    "grad": dict(method="grad"),
+    "grad-shared": dict(method="grad", supernet_weights="shared"),
+    "rl": dict(method="rl", rl_samples=3),
+    "darts": dict(method="darts"),
+    "directgrad": dict(method="darts", arch_optim="directgrad"),
+    "gdas": dict(method="gdas"),
+    "gumbel": dict(method="gumbel"),
+    "bingate-uniform": dict(method="grad", mixed_op="BinGateUniform", binary_mode="two"),
+    "enas": dict(method="enas", rl_samples=3),
+    "spos": dict(method="spos", arch_optim_args={"population": 3}),
+    "spos-sandwich-distill": dict(method="spos", train_args={"sandwich": True, "distill": True},
+                                  arch_optim_args={"population": 3}),
+    "spos-regularized": dict(method="spos", arch_optim="regularized-evolution",
+                             arch_optim_args={"population": 3, "sample": 2}),
+    "ofa": dict(method="ofa", arch_optim_args={"population": 3}),
+    "subnet": dict(method="spos", arch_optim="random",
+                   stages=[{"type": "subnet", "epochs": 1, "per_round": 2, "epochs_each": 1}]),
+}
+
+
+def _tainted(**kw):
+    return _cfg(search_rounds=1, search_args={"per_round": 3, "recalibrate_batches": 2}, **kw)
+
+
+@pytest.mark.parametrize("name", list(_EVERY_METHOD))
+def test_every_method_computes_on_the_runs_device_only(name, space, costs, data, tmp_path):
+    mode = DeviceTaint()
+    with mode:
+        res = run_search(space, costs, data, _tainted(**_EVERY_METHOD[name]), run_dir=tmp_path / "r", log=None)
+    assert res.history and mode.checked > 1000, (name, mode.checked)
+
+
+@pytest.mark.parametrize("name", ["darts", "gdas", "enas", "spos"])
+def test_every_method_places_a_users_model(name, nni_space, tmp_path):
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.train.data import DataSplits, ImageData
+
+    costs_ = BlockCosts(0.1, tuple(tuple(0.01 * (i + 1) for i in range(len(labels)))
+                                   for labels in nni_space.choice_labels()))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(48, 1, 28, 28, generator=g), torch.randint(10, (48,), generator=g)
+    data_ = DataSplits("toy", ImageData(x[:32], y[:32]), ImageData(x[32:40], y[32:40]), ImageData(x[40:], y[40:]), 10)
+    mode = DeviceTaint()
+    with mode:
+        res = run_search(nni_space, costs_, data_, _tainted(target_ms=costs_.max_ms(), **_EVERY_METHOD[name]),
+                         run_dir=tmp_path / "m", log=None)
+    assert res.history and mode.checked > 100
+
+
+def test_a_trained_supernet_is_searched_and_its_networks_retrained_on_the_runs_device(space, costs, data, tmp_path):
+    """Train once (outside the check), then what each new target runs: inherited scores with re-estimated
+    BatchNorm, the accuracy predictor, and the retraining of the network found from its inherited weights."""
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", supernet_weights="shared", search_rounds=0), run_dir=sup,
+               log=None)
+    args = {"per_round": 4, "recalibrate_batches": 2, "predictor": 6, "top_k": 2}
+    t = round(costs.min_ms() + 0.5 * (costs.max_ms() - costs.min_ms()), 4)
+    mode = DeviceTaint()
+    with mode:
+        res = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), supernet_weights="shared",
+                                                  target_ms=t, search_rounds=2, search_args=args),
+                         run_dir=tmp_path / "s", log=None)
+        out = retrain(res.arch, space, data, RetrainConfig(epochs=1, batch_size=16, device="cpu"),
+                      init_weights=inherited_weights(sup, res.arch, space), progress=False, log=None)
+    assert out.recalibrated_images > 0 and mode.checked > 1000
+
+
+def test_the_taint_check_catches_what_a_gpu_would_refuse():
+    """The check itself: host labels, an unplaced network, host noise beside a placed parameter; and what CUDA
+    allows (a 0-dim host scalar, host indices) passes."""
+    with DeviceTaint():
+        net = torch.nn.Linear(3, 2).to("cpu")
+        out = net(torch.zeros(4, 3).to("cpu"))
+        with pytest.raises(TaintMisplaced, match="cross_entropy"):
+            F.cross_entropy(out, torch.zeros(4, dtype=torch.long))
+        with pytest.raises(TaintMisplaced, match="linear"):
+            torch.nn.Linear(3, 2)(torch.zeros(4, 3).to("cpu"))
+        with pytest.raises(TaintMisplaced):
+            net.weight + torch.rand(2, 3)
+        with pytest.raises(TaintMisplaced):  # made "where a host tensor is", then mixed with the run's
+            net.weight + torch.zeros(2, 3, device=torch.zeros(1).device)
+        out.sum().backward()
+        net.weight * torch.tensor(2.0) + net.weight.grad  # gradients are where their parameters are
+        net.weight[torch.tensor([0])]
+        torch.nn.Parameter(torch.zeros(3, device="cpu")) + net.bias.repeat(2)[:3]
+
+
+# --- mixed precision: the dtype class, on the CPU's autocast ------------------------------------------------------
+# ``--amp`` is refused on the CPU (it is slower there), but torch's CPU autocast casts as CUDA's does, so a step
+# that mixes a half-precision activation with an fp32 weight outside autocast fails here as it would on a GPU.
+# (hwnas 0.1's binary-gate backward re-entered autocast for CUDA only, so this test is also what keeps it
+# device-agnostic.)
+
+@pytest.fixture
+def cpu_autocast(monkeypatch):
+    import dataclasses
+
+    from hwnas.train.device import Runtime
+
+    real = Runtime.create.__func__
+
+    def create(cls, device="auto", amp="off", channels_last=None, *, space=None):
+        return dataclasses.replace(real(cls, device, "off", channels_last, space=space), amp=amp or "off")
+
+    monkeypatch.setattr(Runtime, "create", classmethod(create))
+    seen: dict[str, int] = {}
+
+    def count(module, args, out):
+        if isinstance(out, torch.Tensor):
+            seen[str(out.dtype)] = seen.get(str(out.dtype), 0) + 1
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("name, amp", [(n, "bf16") for n in _EVERY_METHOD if n != "subnet"]
+                         + [("grad", "fp16"), ("darts", "fp16"), ("spos-sandwich-distill", "fp16")])
+def test_every_method_trains_under_mixed_precision(cpu_autocast, name, amp, space, costs, data, tmp_path):
+    res = run_search(space, costs, data, _tainted(amp=amp, **_EVERY_METHOD[name]), run_dir=tmp_path / "r", log=None)
+    half = "torch.bfloat16" if amp == "bf16" else "torch.float16"
+    assert cpu_autocast.get(half, 0) > 100, cpu_autocast  # autocast did run the convolutions in half precision
+    assert res.history and res.arch is not None
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["runtime"]["amp"] == amp
+
+
+def test_a_network_retrains_under_mixed_precision(cpu_autocast, space, data):
+    out = retrain(space.sample(0), space, data, RetrainConfig(epochs=1, batch_size=16, device="cpu", amp="fp16"),
+                  progress=False, log=None)
+    assert 0 <= out.test_acc <= 1 and cpu_autocast.get("torch.float16", 0) > 10

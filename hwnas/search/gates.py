@@ -32,28 +32,30 @@ class ActivePathWithGateGrads(torch.autograd.Function):
     """``full_v2``: forward only the active op of ``op`` (a mixed op with ``candidates``, ``active``, ``involved``); in backward, recompute every other involved op (one at a time,
     without keeping its graph) just to get ∂L/∂g_k = ⟨o_k(x), ∂L/∂out⟩. Memory stays that of one path.
 
-    Under mixed precision the recomputation runs in the forward's autocast state (``custom_bwd``) and the inner
-    products accumulate in fp32, so the gate gradients keep fp32's precision while the step keeps bf16's memory."""
+    Under mixed precision the recomputation runs in the forward's autocast state, on whichever device the input is
+    (as ``torch.amp.custom_bwd`` does for one named device), and the inner products accumulate in fp32, so the gate
+    gradients keep fp32's precision while the step keeps bf16's memory."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda")
     def forward(ctx, x: torch.Tensor, gates: torch.Tensor, op: Any) -> torch.Tensor:  # type: ignore[override]
         detached = x.detach().requires_grad_(x.requires_grad)
         with torch.enable_grad():
             out = op.candidates[op.active](detached)
         ctx.op, ctx.active, ctx.involved = op, op.active, op.involved
+        kind = x.device.type
+        ctx.autocast = (kind, torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
         ctx.save_for_backward(detached, out)
         return out.detach()
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         detached, out = ctx.saved_tensors
         grad_x = None
         if detached.requires_grad:
             grad_x = torch.autograd.grad(out, detached, grad_out)[0]
         gate_grads = torch.zeros(len(ctx.op.candidates), dtype=torch.float32, device=grad_out.device)
-        with torch.no_grad():
+        kind, enabled, dtype = ctx.autocast
+        with torch.no_grad(), torch.autocast(kind, enabled=enabled, dtype=dtype):
             for k in ctx.involved:
                 ok = out if k == ctx.active else ctx.op.candidates[k](detached)
                 gate_grads[k] = (ok * grad_out).sum(dtype=torch.float32)
