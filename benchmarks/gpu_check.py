@@ -7,6 +7,9 @@ finished). Every section names the command a user would type (``command``/``comm
    table of ``proxyless-cifar``, ``search`` (gradient, bf16, DataLoader workers, batch 256), ``retrain --inherit``,
    ``export`` (ONNX, checked against torch), a small ``pareto``, and a model-space search of
    ``examples.resnet_space:ResNetSpace``. Each command's exit status, time and last lines.
+1b. ``methods`` (issue 26): every named method (``grad``, ``rl``, ``darts``, ``gdas``, ``gumbel``, ``enas``,
+   ``spos``, ``ofa``) searches one epoch in bf16 on the GPU, then ``evolution`` searches the SPOS supernet at a
+   second target; each one's status, seconds and the first error.
 2. ``latency_table``: ``hwnas profile --backend torch --device cuda`` of ``proxyless-mobile`` (71 layers, CUDA-graph
    timing, the CLI's default protocol) built twice at batch 1 and at batch 8, and once more each with the old
    single-run event timing (``--backend-opt timing=events``) for comparison; share of layers within ±5% / ±10%
@@ -192,6 +195,61 @@ def cli_path(c: Check) -> dict:
              "--epochs", "1", "--warmup-epochs", "1", "--quiet", "-o", str(w / "resnet-run")], timeout=600)
     out["all_ok"] = all(s["rc"] == 0 for s in steps)
     return out
+
+
+# ---- 1b. every method on the GPU, in one process and under DDP ----------------------------------------------------
+METHODS = ("grad", "rl", "darts", "gdas", "gumbel", "enas", "spos", "ofa")
+
+
+def methods(c: Check) -> dict:
+    """Issue 26: every named method searches on the GPU (bf16, channels-last, DataLoader workers) through the Python
+    API the CLI calls, and ``evolution`` then searches the SPOS supernet at another target. The latency model is a
+    made-up per-block one (these are correctness checks, not latency figures). DDP over nccl needs one GPU per
+    process, so a one-GPU machine cannot check it; its CPU (gloo) runs are in ``tests/test_search_ddp.py``."""
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.space import get_space
+    from hwnas.train.data import data_for_space
+
+    space = get_space("proxyless-cifar", width_mult=0.25, resolution=16 if c.quick else 32)
+    costs = BlockCosts(0.05, tuple(tuple(0.0 if ch.is_zero else 0.002 * ch.kernel * ch.expand for ch in p.choices)
+                                   for p in space.positions()))
+    lo, hi = costs.min_ms(), costs.max_ms()
+    limit = 256 if c.quick else 4096
+    data = data_for_space(c.data_spec, space, seed=0, limit=limit)
+    train = dict(device=str(c.dev), amp="bf16" if c.cuda else "off", workers=2 if c.cuda else 0,
+                 batch_size=32 if c.quick else 256, n_epochs=1, warmup_epochs=1, search_rounds=1,
+                 search_args={"per_round": 4, "recalibrate_batches": 2}, progress=False)
+    target = lo + 0.5 * (hi - lo)
+    rows: dict[str, dict] = {}
+    for m in METHODS:
+        t0 = time.perf_counter()
+        try:
+            res = run_search(space, costs, data, SearchConfig(method=m, target_ms=target, **train),
+                             run_dir=c.work / "methods" / m, log=None)
+            rows[m] = {"ok": True, "arch": str(res.arch), "predicted_ms": res.predicted_ms,
+                       "vs_target": res.predicted_ms / target - 1}
+        except Exception as exc:  # noqa: BLE001 - record it and try the next method
+            rows[m] = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                       "where": traceback.format_exc().strip().splitlines()[-4:]}
+        rows[m]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"  {m:8s} {'ok' if rows[m]['ok'] else rows[m]['error'][:120]} ({rows[m]['seconds']} s)", flush=True)
+    if rows.get("spos", {}).get("ok"):
+        t0, t2 = time.perf_counter(), lo + 0.3 * (hi - lo)
+        try:
+            res = run_search(space, costs, data, SearchConfig(method="evolution", target_ms=t2,
+                                                              supernet=str(c.work / "methods" / "spos"),
+                                                              **{**train, "search_rounds": 2}),
+                             run_dir=c.work / "methods" / "evolution", log=None)
+            rows["evolution"] = {"ok": res.predicted_ms <= t2, "arch": str(res.arch), "predicted_ms": res.predicted_ms,
+                                 "target_ms": t2}
+        except Exception as exc:  # noqa: BLE001
+            rows["evolution"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        rows["evolution"]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"  evolution {'ok' if rows['evolution']['ok'] else rows['evolution'].get('error', 'over its target')}"
+              f" ({rows['evolution']['seconds']} s)", flush=True)
+    return {"space": space.name, "resolution": space.resolution, "images": limit, "train": train, "target_ms": target,
+            "runs": rows, "all_ok": all(r["ok"] for r in rows.values())}
 
 
 # ---- 2. speed against a plain loop ----------------------------------------------------------------------------
@@ -514,7 +572,7 @@ def predictor(c: Check) -> dict:
 
 # in order of what a first GPU run must show: the user's path, repeatable tables and the predictor on them, then
 # speed; each section is written as it ends, and none starts after --budget-s
-SECTIONS = {"cli_path": cli_path, "latency_table": latency_table, "predictor": predictor, "search_step": search_step,
+SECTIONS = {"cli_path": cli_path, "methods": methods, "latency_table": latency_table, "predictor": predictor, "search_step": search_step,
             "speed": speed}
 
 

@@ -49,12 +49,14 @@ def test_cpu_dry_run_of_every_section_through_the_cli(tmp_path):
     r = _run("--device", "cpu", "--quick", "--work", str(tmp_path / "w"), tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     sections = json.loads((tmp_path / "g.json").read_text())["sections"]
-    assert set(sections) == {"cli_path", "latency_table", "predictor", "search_step", "speed"}
+    assert set(sections) == {"cli_path", "methods", "latency_table", "predictor", "search_step", "speed"}
     assert not any("error" in s for s in sections.values()), sections
     cli = sections["cli_path"]
     assert cli["all_ok"] and cli["search_epochs_logged"] == 3 and cli["resumed_on_cpu_epochs_logged"] == 4
     assert all(step["command"].startswith("hwnas ") for step in cli["steps"])
     assert sections["predictor"]["held_out"] == 8
+    assert sections["methods"]["all_ok"] and set(sections["methods"]["runs"]) == {
+        "grad", "rl", "darts", "gdas", "gumbel", "enas", "spos", "ofa", "evolution"}
 
 
 def test_each_section_is_written_as_it_ends(tmp_path):
@@ -62,4 +64,4 @@ def test_each_section_is_written_as_it_ends(tmp_path):
     r = _run("--device", "cpu", "--quick", "--budget-s", "0", "--work", str(tmp_path / "w"), tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     sections = json.loads((tmp_path / "g.json").read_text())["sections"]
-    assert all("skipped" in s for s in sections.values()) and len(sections) == 5
+    assert all("skipped" in s for s in sections.values()) and len(sections) == 6
