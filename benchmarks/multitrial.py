@@ -190,7 +190,8 @@ def run_oneshot(budget: str, quick: bool, seeds: list[int], samplers: list[str],
     import torch
 
     from hwnas.io import atomic_write_json, read_json
-    from hwnas.pareto.experiment import ParetoConfig, run_search_at
+    from hwnas.pareto.config import ParetoConfig
+    from hwnas.pareto.experiment import run_search_at
     from hwnas.pareto.fronts import hypervolume
     from hwnas.train.retrain import RetrainConfig, retrain
 

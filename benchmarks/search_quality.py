@@ -71,7 +71,9 @@ from budget_study import BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # no
 
 from hwnas.errors import UsageError  # noqa: E402
 from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
-from hwnas.pareto.experiment import ParetoConfig, oneshot_fitness, run_search_at  # noqa: E402
+from hwnas.pareto.config import ParetoConfig  # noqa: E402
+from hwnas.pareto.evaluate import oneshot_fitness  # noqa: E402
+from hwnas.pareto.experiment import run_search_at  # noqa: E402
 from hwnas.search.baselines import evolutionary_search, random_under_target  # noqa: E402
 from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
 

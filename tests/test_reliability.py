@@ -18,7 +18,8 @@ import pytest
 from hwnas.cli import main
 from hwnas.errors import HwnasError, OutputError
 from hwnas.io import atomic_write, atomic_write_text, output_lock
-from hwnas.pareto.experiment import check_reuse, target_dir
+from hwnas.pareto.config import target_dir
+from hwnas.pareto.reuse import check_reuse
 from hwnas.predictors import measure_archs
 from hwnas.profilers import LatencyTable, Protocol, TableError, build_table, create_backend
 from hwnas.profilers.records import meta_path

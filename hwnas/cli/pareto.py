@@ -40,7 +40,8 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def cmd_pareto(a: argparse.Namespace) -> int:
     from ..io import atomic_write_text
-    from ..pareto.experiment import ParetoConfig, run_pareto
+    from ..pareto.config import ParetoConfig
+    from ..pareto.experiment import run_pareto
     from ..pareto.report import report_markdown
 
     space = None
@@ -75,7 +76,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..pareto.experiment import ParetoConfig
+    from ..pareto.config import ParetoConfig
 
     s = sub.add_parser("pareto", help="search at several latency targets, compare with baselines, plot the front",
                        description="Runs (or reuses, in -o) a search per target, random and evolutionary baselines "

@@ -25,7 +25,8 @@ from ..predictors.metrics import accuracy_report
 from ..predictors.persist import save_predictor
 from ..profilers import QUICK, ROBUST, build_table, create_backend
 from ..space import get_space
-from .experiment import ParetoConfig, run_pareto
+from .config import ParetoConfig
+from .experiment import run_pareto
 from .report import report_markdown
 
 logger = logging.getLogger(__name__)

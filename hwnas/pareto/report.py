@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiment import ParetoResult
+from .config import ParetoResult
 
 
 def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
