@@ -195,3 +195,17 @@ def test_cli_search_bad_input(tmp_path, capsys, extra, fragment):
             "--quiet", *extra]
     assert main(argv) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_a_run_whose_space_came_from_its_table_resumes_in_that_space(tmp_path, capsys):
+    """No --space: the table's space (here tiny at 24 px, not tiny's default) is what --resume and the run's
+    experiment.yaml rebuild."""
+    table, run = tmp_path / "t24.csv", tmp_path / "run"
+    assert main(["profile", "--space", "tiny", "--resolution", "24", "--backend", "fake", "--quiet", "-o",
+                 str(table)]) == 0
+    common = ["--data", "synthetic", "--data-limit", "96", "--warmup-epochs", "0", "--quiet", "-o", str(run)]
+    assert main(["search", "--table", str(table), "--target-ms", "0.45", "--epochs", "1", *common]) == 0
+    capsys.readouterr()
+    assert main(["search", "--resume", "--epochs", "2", "-o", str(run), "--quiet"]) == 0, capsys.readouterr().err
+    assert len(pd.read_csv(run / "log.csv")) == 2
+    assert "resolution: 24" in (run / "experiment.yaml").read_text()

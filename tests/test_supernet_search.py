@@ -178,9 +178,19 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     sep = tmp_path / "separate"
     run_search(space, costs, data, _cfg(method="spos", search_rounds=0, supernet_weights="separate"), run_dir=sep,
                log=None)
-    with pytest.raises(HwnasError, match="separate weights"):
-        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sep), supernet_weights="separate",
+    for asked in ("separate", "shared", "auto"):  # whatever weights the search asks for: train one with shared
+        with pytest.raises(HwnasError, match="train one with shared"):
+            run_search(space, costs, data, _cfg(method="evolution", supernet=str(sep), supernet_weights=asked,
+                                                target_ms=_target(costs)), run_dir=tmp_path / "y", log=None)
+    sup_auto = tmp_path / "auto"  # "auto" trained shared weights: asking for separate names that, not a load error
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0, supernet_weights="auto"), run_dir=sup_auto,
+               log=None)
+    with pytest.raises(HwnasError, match="trained with shared weights, this search asks for separate"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup_auto), supernet_weights="separate",
                                             target_ms=_target(costs)), run_dir=tmp_path / "y", log=None)
+    with pytest.raises(HwnasError, match="evolution, random"):
+        run_search(space, costs, data, _cfg(method="darts", supernet=str(sup), target_ms=_target(costs)),
+                   run_dir=tmp_path / "y", log=None)
     with pytest.raises(HwnasError, match="below the fastest"):
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=costs.min_ms() / 2),
                    run_dir=tmp_path / "z", log=None)
@@ -237,7 +247,7 @@ def test_an_unfinished_supernet_is_searched_with_a_warning(space, costs, data, t
     assert "stopped after" not in caplog.text
 
 
-def test_pareto_draws_a_front_from_one_supernet(tmp_path):
+def test_pareto_draws_a_front_from_one_supernet(tmp_path, capsys):
     import pandas as pd
 
     from hwnas.predictors.block_costs import lut_block_costs
@@ -248,10 +258,16 @@ def test_pareto_draws_a_front_from_one_supernet(tmp_path):
     costs = lut_block_costs(LatencyTable.load(t), get_space("tiny"))
     targets = f"{_target(costs, 0.3):.4f},{_target(costs, 0.7):.4f}"
     out = tmp_path / "p"
-    assert main(["pareto", "--table", t, "--backend", "fake", "--targets", targets, "--method", "spos",
-                 "--supernet-weights", "shared", "--data", "synthetic", "--data-limit", "80", "--epochs", "1",
-                 "--warmup-epochs", "1", "--retrain-epochs", "1", "--export-tolerance", "0", "--quiet", "-o",
-                 str(out)]) == 0
+    flags = ["pareto", "--table", t, "--backend", "fake", "--method", "spos", "--data", "synthetic", "--data-limit",
+             "80", "--epochs", "1", "--warmup-epochs", "1", "--retrain-epochs", "1", "--export-tolerance", "0",
+             "--quiet"]
+    # what the searches of the supernet would refuse is refused before it trains
+    for bad, says in ((["--targets", targets, "--supernet-weights", "separate"], "use --supernet-weights shared"),
+                      (["--targets", f"{targets},{costs.max_ms() * 2:.4f}"], "above the slowest")):
+        assert main([*flags, *bad, "-o", str(tmp_path / "refused")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "refused" / "search").exists()
+    assert main([*flags, "--targets", targets, "-o", str(out)]) == 0  # shared weights: spos's default
     points = pd.read_csv(out / "points.csv")
     assert (points["method"] == "spos").sum() == 2
     runs = sorted((out / "search").glob("T*/config.json"))
@@ -294,6 +310,15 @@ def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monk
     # epochs would train nothing here: refused, not ignored
     assert main([*evo, "--epochs", "3", "-o", str(tmp_path / "epochs")]) == 2
     assert "trains nothing: its rounds are --search-rounds" in capsys.readouterr().err
+    # a supernet named relative to where the search started: resumed from anywhere
+    monkeypatch.chdir(tmp_path)
+    rel = ["search", "--method", "evolution", "--supernet", "sup", "--table", t, "--search-rounds", "1",
+           "--target-ms", "0.2", "--quiet", "-o", "rel"]
+    assert main(rel) == 0
+    assert json.loads((tmp_path / "rel" / "config.json").read_text())["search"]["supernet"] == str(sup.resolve())
+    monkeypatch.chdir(tmp_path / "evo")
+    capsys.readouterr()
+    assert main(["search", "--resume", "--quiet", "-o", str(tmp_path / "rel")]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("x", [0.1 + 0.2, 0.14060000000000003, 1406.0000000000002, 0.140623, 0.1406, 9.99999, 2e-5])
@@ -302,3 +327,43 @@ def test_the_fastest_latency_a_refusal_names_is_accepted_when_typed_back(x):
 
     shown = float(round_up(x))
     assert x <= shown <= x * 1.002  # never below the fastest (a sum of floats carries noise), and close to it
+
+
+def test_two_searches_of_one_supernet_keep_each_others_scores(space, costs, data, tmp_path, monkeypatch):
+    """Each search merges the supernet's score cache as it is on disk before writing it: rows another search wrote
+    after this one loaded the cache are kept."""
+    import pandas as pd
+
+    import hwnas.search.estim.inherited as inherited
+
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    other = str(space.sample(123))
+    real_load = inherited.load_cache
+
+    def load_then_another_search_writes(st):
+        real_load(st)
+        cache = inherited.cache_files(st)[-1]
+        rows = cache.read_text() if cache.exists() else "arch,score\n"
+        cache.write_text(rows + f"{other},0.5\n")
+
+    monkeypatch.setattr(inherited, "load_cache", load_then_another_search_writes)
+    run_search(space, costs, data, _cfg(method="random", supernet=str(sup), target_ms=_target(costs), seed=2),
+               run_dir=tmp_path / "b", log=None)
+    (cache,) = sup.glob("scores-*.csv")
+    mine = set(pd.read_csv(tmp_path / "b" / "scores.csv")["arch"])
+    assert other in set(pd.read_csv(cache)["arch"]) and mine <= set(pd.read_csv(cache)["arch"])
+
+
+def test_zero_rounds_on_a_trained_supernet_are_refused_and_predicted_bests_say_so(space, costs, data, tmp_path):
+    import pandas as pd
+
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    with pytest.raises(HwnasError, match="0 rounds would score nothing"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs),
+                                            search_rounds=0), run_dir=tmp_path / "zero", log=None)
+    args = {"per_round": 4, "recalibrate_batches": 1, "predictor": 8, "top_k": 2}
+    run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs),
+                                        search_args=args), run_dir=tmp_path / "p", log=None)
+    assert list(pd.read_csv(tmp_path / "p" / "log.csv")["best_is"]) == ["predicted", "scored"]

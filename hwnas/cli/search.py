@@ -139,6 +139,9 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
             changes[field] = {**(getattr(base, field) or {}), **dict(given)}
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers,
                    channels_last=channels_last_flag(a))
+    supernet = changes.get("supernet") or (base.supernet if saved is None else None)
+    if supernet:  # recorded whole, as the table's path is, so that --resume works from any directory
+        changes["supernet"] = str(Path(supernet).resolve())
     if a.no_warmup:
         changes["warmup"] = False
     if base.stages is None and (a.cfg_supernet or base.supernet) and \
@@ -199,6 +202,24 @@ def _recorded_inputs(a: argparse.Namespace, saved: dict[str, Any]) -> argparse.N
             merged[k] = rec[k]
     merged.update({k: v for k, v in (rec.get("backend") or {}).items() if k in BACKEND_FLAGS})
     return argparse.Namespace(**merged)
+
+
+def _record_space(a: argparse.Namespace, space: Any) -> None:
+    """The space the latency model gave, as the flags that make it again (so that ``--resume`` and the run's
+    experiment.yaml rebuild this space, not the named space's defaults); left to the latency model when no flags
+    can make it (a space read from a published table)."""
+    from ..space import get_space
+
+    flags = {"resolution": space.resolution, "width_mult": space.width_mult, "kernels": tuple(space.kernels),
+             "expands": tuple(space.expands), "num_classes": space.num_classes}
+    try:
+        same = get_space(space.name, **flags).to_dict() == space.to_dict()
+    except HwnasError:
+        same = False
+    if same:
+        a.space = space.name
+        for k, v in flags.items():
+            setattr(a, k, v)
 
 
 def cmd_search(a: argparse.Namespace) -> int:
@@ -275,8 +296,8 @@ def cmd_search(a: argparse.Namespace) -> int:
             return float(pred.predict([arch])[0])
 
         latency_fn = predicted_ms
-    if a.space is None and getattr(space, "kind", None) != "model":
-        a.space = space.name
+    if not given_space and getattr(space, "kind", None) != "model":
+        _record_space(a, space)
     try:
         result = run_search(space, model.costs, data, cfg, run_dir=a.output, resume=a.resume, latency_fn=latency_fn,
                             inputs=_inputs(a))

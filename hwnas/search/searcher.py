@@ -173,7 +173,13 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     check_fit(parts["optim"]["type"], mixed)
     stages = [ESTIMATORS.create(s["type"], {k: v for k, v in s.items() if k not in ("type", "epochs")},
                                 epochs=int(s["epochs"])) for s in parts["stages"]]
+    if cfg.supernet and stages and not any(est.epochs for est in stages):
+        raise UsageError("a search of a trained supernet with 0 rounds would score nothing and export an unscored "
+                         "network: give --search-rounds 1 or more")
     if not stages:
+        if cfg.supernet:
+            raise UsageError(f"--supernet is searched by a method that scores a trained supernet's networks "
+                             f"(evolution, random), not {cfg.method}, which trains one")
         raise UsageError("the search has no stage to run (every estimator of the chain was left out)")
     for est in stages:
         est.validate(cfg, space, costs, optim, latency_fn)
@@ -413,14 +419,20 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
         raise UsageError(f"the supernet run {rd.path} was trained on {saved['data']!r}, this search scores on "
                          f"{data_desc!r}: give it the supernet's data (--data, --data-limit, --augment), whose held-out images "
                          "it never trained on")
-    weights = saved["search"].get("supernet_weights", "separate")
-    if weights != cfg.supernet_weights and not (cfg.supernet_weights == "auto" or weights == "auto"):
-        raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
-                         f"{cfg.supernet_weights}: give --supernet-weights {weights}")
-    if getattr(space, "kind", None) != "model" and weights == "separate":
+    model_space = getattr(space, "kind", None) == "model"
+
+    def resolved(w: str) -> str:  # what "auto" builds: shared on the built-in spaces, separate on a model space
+        return ("separate" if model_space else "shared") if w == "auto" else w
+
+    weights = resolved(saved["search"].get("supernet_weights", "separate"))
+    if not model_space and weights == "separate":  # first: no --supernet-weights makes this supernet searchable
         raise UsageError(f"the supernet run {rd.path} was trained with separate weights per candidate, which do not "
                          f"rank networks (every child's weights saw a sliver of the steps): train one with shared "
                          f"weights (--supernet-weights shared, --method spos or ofa)")
+    if weights != resolved(cfg.supernet_weights):
+        raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
+                         f"{resolved(cfg.supernet_weights)}: leave --supernet-weights out (a search takes the "
+                         f"supernet's) or give {weights}")
     ckpt = rd.load_checkpoint()
     done, planned = int(ckpt.get("epoch", -1)) + 1, _planned_epochs(saved)
     if warn and planned is not None and done < planned:

@@ -266,6 +266,7 @@ def summary(row: dict[str, Any], total: int, target: float | None) -> str:
     if "entropy" in row:
         parts.append(f"entropy {row['entropy']:.2f}")
     if "best_score" in row:
-        parts.append(f"best {row['best_score']:.4f} ({row['best_arch']}, {row['best_ms']:.4g} ms), "
+        what = "best predicted" if row.get("best_is") == "predicted" else "best"
+        parts.append(f"{what} {row['best_score']:.4f} ({row['best_arch']}, {row['best_ms']:.4g} ms), "
                      f"{row['scored']} scored")
     return "  ".join(parts)

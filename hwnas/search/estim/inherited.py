@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -41,7 +42,10 @@ from ...train.deploy import recalibrate_bn
 from ...train.training import evaluate, generator
 from .base import ESTIMATORS, Estimator, SearchState
 
+logger = logging.getLogger(__name__)
+
 SCORES = "scores.csv"
+SAVE_EVERY = 20  # scores between two saves of the score caches within a round (the predictor's sample is long)
 PREDICTOR_SAMPLES_SEED = 25  # the accuracy predictor's sample set: one per supernet, whatever the search's seed
 CALIBRATION_SEED = 5  # the BatchNorm calibration batches: one set per supernet and data, whatever the search's seed
 
@@ -132,6 +136,8 @@ class InheritedAccuracy(Estimator):
         cache[key] = inherited_accuracy(st.net, st.net.space.from_indices(idx), calib, valid, st.rt,
                                         self.recalibrate_batches, batch_size=st.gb, dist=st.ctx)
         st.extra["new_scores"] = st.extra.get("new_scores", 0) + 1
+        if st.extra["new_scores"] % SAVE_EVERY == 0:  # a kill loses at most SAVE_EVERY scores
+            save_cache(st)
         return cache[key]
 
     def _fit_predictor(self, st: SearchState) -> Any:
@@ -189,7 +195,15 @@ class InheritedAccuracy(Estimator):
                                "target_ms": st.cfg.target_ms}
         if best is not None:
             arch = st.net.space.from_indices(best[0])
-            row.update(best_score=best[1], best_arch=arch.to_string(), best_ms=st.extra["latency"](best[0]))
+            row.update(best_score=best[1], best_arch=arch.to_string(), best_ms=st.extra["latency"](best[0]),
+                       # before the last round's top_k are scored for real, the best is the predictor's estimate
+                       best_is="predicted" if model is not None and "final" not in st.extra else "scored")
+            t = st.cfg.target_ms
+            if stage_epoch == self.epochs - 1 and t is not None and row["best_ms"] < t * (1 - self.band) \
+                    and st.ctx.is_main:
+                logger.warning(f"no network scored lies within {self.band:.0%} under the target {t:.4g} ms (the "
+                               f"space may have none there): the best one found is at {row['best_ms']:.4g} ms, "
+                               f"{1 - row['best_ms'] / t:.0%} under it")
         return row
 
     def best(self, st: SearchState) -> tuple[list[int], float] | None:
@@ -279,32 +293,40 @@ def cache_files(st: SearchState) -> list[Path]:
     return files
 
 
+def _read_scores(f: Path, into: dict[str, float]) -> None:
+    if not f.exists():
+        return
+    try:
+        for line in f.read_text().splitlines()[1:]:
+            arch, _, score = line.rpartition(",")
+            v = float(score)
+            if arch and math.isfinite(v) and 0 <= v <= 1:
+                into.setdefault(arch, v)
+    except (OSError, ValueError):  # a damaged cache is only lost time: scores are computed again
+        return
+
+
 def load_cache(st: SearchState) -> None:
     cache = st.extra.setdefault("scores", {})
     for f in cache_files(st):
-        if not f.exists():
-            continue
-        try:
-            for line in f.read_text().splitlines()[1:]:
-                arch, _, score = line.rpartition(",")
-                v = float(score)
-                if arch and math.isfinite(v) and 0 <= v <= 1:
-                    cache.setdefault(arch, v)
-        except (OSError, ValueError):  # a damaged cache is only lost time: scores are computed again
-            continue
+        _read_scores(f, cache)
 
 
 def save_cache(st: SearchState) -> None:
-    """Atomic writes of every score known (two searches on one supernet may overwrite each other's rows: the cache
-    then only misses them, and they are computed again)."""
+    """Atomic writes of every score known. The supernet's cache, which other searches of it write too, is read
+    again just before and merged, so two searches at once keep each other's scores (but for the rows one of them
+    adds within that moment, which the cache then misses and a later search computes again)."""
     if not st.ctx.is_main:
         return
     cache = st.extra.get("scores", {})
-    text = "arch,score\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(cache.items()))
-    for f in cache_files(st):
+    for i, f in enumerate(cache_files(st)):
+        rows = dict(cache)
+        if i > 0:
+            _read_scores(f, rows)
+        text = "arch,score\n" + "".join(f"{a},{v!r}\n" for a, v in sorted(rows.items()))
         try:
-            atomic_write(f, lambda fh: fh.write(text))
+            atomic_write(f, lambda fh, text=text: fh.write(text))
         except OSError:
-            if f == cache_files(st)[0]:
+            if i == 0:
                 raise
 
