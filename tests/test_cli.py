@@ -69,3 +69,26 @@ def test_predictor_commands_end_to_end(tmp_path, capsys):
     assert " ms " in capsys.readouterr().out
     assert main(["predictor", "fit", "--table", t, "--kind", "fitted", "-o", p]) == 2
     assert "pass --archs" in capsys.readouterr().err
+
+
+def test_an_error_raised_in_the_users_code_is_not_reported_as_a_bug_in_hwnas(tmp_path, capsys, monkeypatch):
+    """A user's module (here the factory of --model, whose network fails in training) raises: the message says so,
+    and its traceback follows; an error inside hwnas still asks for a report."""
+    (tmp_path / "my_net.py").write_text(
+        "import torch\n"
+        "from hwnas.space import LayerChoice\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.pick = LayerChoice([torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(1, 4, 5, padding=2)])\n"
+        "        self.head = torch.nn.Linear(4, 10)\n"
+        "    def forward(self, x):\n"
+        "        if self.training:\n"
+        "            raise RuntimeError('my network breaks in training')\n"
+        "        return self.head(self.pick(x).mean((2, 3)))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="my network breaks"):
+        main(["retrain", "--model", "my_net:Net", "--input-shape", "1,1,28,28", "--arch", "pick=0", "--data",
+              "synthetic", "--data-limit", "40", "--epochs", "1", "--quiet", "-o", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert "error raised in your code (my_net.py:10)" in err and "bug in hwnas" not in err

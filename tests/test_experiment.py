@@ -79,6 +79,15 @@ def test_an_experiment_file_runs_flags_override_it_and_the_run_keeps_it_resolved
     # the resolved file runs again as it is
     assert main(["search", "--config", str(run / "experiment.yaml"), "-o", str(tmp_path / "again")]) == 0
     assert json.loads((tmp_path / "again" / "config.json").read_text())["parts"] == cfg["parts"]
+    # --resume with a file: continued where the file asks for what the run recorded (its own experiment.yaml, which
+    # spells the parts out, included), refused where it asks for something else, never silently ignored
+    capsys.readouterr()
+    assert main(["search", "--resume", "--config", str(run / "experiment.yaml"), "-o", str(run)]) == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**yaml.safe_load(exp.read_text()), "optim": {"type": "darts", "lr": 0.2}}))
+    capsys.readouterr()
+    assert main(["search", "--resume", "--config", str(other), "--batch-size", "32", "-o", str(run)]) == 2
+    assert "cannot resume" in capsys.readouterr().err
 
 
 def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsys):
@@ -118,6 +127,17 @@ def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsy
     ({"estim": [{"type": "spos"}]}, "estim.0.epochs: Field required"),
     ({"optim": {"type": "evolution", "populaton": 5}}, "has no setting populaton"),
     ({"trainer": {"batchsize": 3}}, "unknown search setting(s): batchsize"),
+    # a wrongly typed value is named with the type it takes, not run (a quoted 'false' is not false)
+    ({"mixed_op": {"type": "GumbelSum", "hard": "false"}}, "hard takes true or false (default True), not 'false'"),
+    ({"mixed_op": {"type": "GumbelSum", "tau_max": "abc"}}, "tau_max takes a number"),
+    ({"optim": {"type": "enas", "hidden": 1.5}}, "hidden takes a whole number"),
+    ({"estim": {"s": {"type": "supernet", "epochs": 1, "arch_every": "x"}}}, "arch_every takes a whole number"),
+    ({"estim": {"s": {"type": "spos", "epochs": True}}}, "estim.s.epochs: Input should be a valid integer"),
+    ({"latency": {"lambda": -5}}, "latency.lambda: Input should be greater than or equal to 0"),
+    # the trainer section does not fight the sections that own a setting
+    ({"method": "darts", "trainer": {"arch_optim": "enas"}}, "trainer.arch_optim: set it in the optim section"),
+    ({"trainer": {"latency_loss": "mul#log"}}, "trainer.latency_loss: set it in the latency section"),
+    ({"estim": [{"type": "spos", "epochs": 1}], "trainer": {"n_epochs": 7}}, "trainer.n_epochs: the estim section"),
 ])
 def test_a_typo_names_the_key_and_what_is_allowed_in_one_line(tmp_path, doc, fragment, capsys):
     f = tmp_path / "bad.yaml"
@@ -154,3 +174,25 @@ def test_a_method_written_outside_hwnas_runs_by_its_module_name(tmp_path, table,
          {"space": space, "costs": lut_block_costs(LatencyTable.load(table), space),
           "data": load_synthetic(resolution=16, n=96, seed=0)})
     assert json.loads((tmp_path / "check" / "config.json").read_text())["parts"]["optim"]["type"] == "hill-climb"
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    f = tmp_path / "twice.yaml"
+    f.write_text("method: darts\nmethod: gdas\n")
+    with pytest.raises(HwnasError, match="key 'method' given twice"):
+        load_experiment(f)
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--method", "darts", "--search-arg", "bnd=0.1"], "--search-arg sets the search stage"),
+    (["--method", "darts", "--search-rounds", "5"], "--search-rounds sets the search stage"),
+    (["--method", "spos", "--warmup-epochs", "2"], "--warmup-epochs sets the warm-up stage"),
+    (["--method", "darts", "--optim-arg", "lr=0.1"], "α's Adam learning rate is --arch-lr"),
+    (["--method", "gdas", "--mixed-op-arg", "tau_max=abc"], "tau_max takes a number"),
+])
+def test_a_flag_a_named_method_cannot_use_is_refused_not_dropped(tmp_path, table, flags, says, capsys):
+    assert main(["search", *flags, "--space", "tiny", "--table", str(table), "--target-ms", "0.2", "--data",
+                 "synthetic", "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "r").exists()
+

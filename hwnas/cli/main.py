@@ -73,7 +73,30 @@ def main(argv: list[str] | None = None) -> int:
         print("hwnas: error: out of memory: the space, batch size or data asked for more memory than this machine "
               "has; make it smaller", file=sys.stderr)
         return EXIT_USAGE
-    except Exception:
-        print("hwnas: internal error (a bug in hwnas, not in your input): please report it with the traceback "
-              "below and the command you ran", file=sys.stderr)
+    except Exception as exc:
+        where = _raised_in_user_code(exc)
+        if where:  # the user's model, part or factory raised: their traceback, not a report to hwnas
+            print(f"hwnas: error raised in your code ({where}); its traceback follows", file=sys.stderr)
+        else:
+            print("hwnas: internal error (a bug in hwnas, not in your input): please report it with the traceback "
+                  "below and the command you ran", file=sys.stderr)
         raise
+
+
+def _raised_in_user_code(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame when it lies outside hwnas and outside the installed libraries (a
+    user's model, method part or factory), else None."""
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return None
+    last = Path(frames[-1].filename).resolve()
+    ours = Path(__file__).resolve().parents[1]
+    libs = [Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib", "stdlib")]
+    if last.is_relative_to(ours) or any(last.is_relative_to(p) for p in libs) or not last.exists():
+        return None
+    return f"{last.name}:{frames[-1].lineno}"
+

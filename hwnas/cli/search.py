@@ -126,10 +126,10 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     flags given now on top. Resuming refuses the changes it cannot honour (:meth:`RunDir.check_compatible`)."""
     from ..search.config import SearchConfig
 
-    if saved is not None:
-        base = SearchConfig.from_dict(saved["search"])
-    elif a.config and hasattr(a, "config_settings"):
+    if a.config and hasattr(a, "config_settings"):
         base = a.config_settings
+    elif saved is not None:
+        base = SearchConfig.from_dict(saved["search"])
     else:
         base = SearchConfig()
     changes = {field: getattr(a, f"cfg_{field}") for _, field, _, _ in CONFIG_FLAGS}
@@ -163,7 +163,14 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
             search_args=dict(a.arg_search_args or {}) or None)
     if saved is not None or a.quiet:
         changes["progress"] = not a.quiet
-    return base.override(**changes)
+    cfg = base.override(**changes)
+    if cfg.stages is None:  # a named method's chain: a flag for a stage it lacks is refused, not dropped
+        from ..search.methods import check_stage_flags, resolve_parts
+
+        check_stage_flags(resolve_parts(cfg)["stages"], cfg.method, n_epochs=a.cfg_n_epochs,
+                          warmup_epochs=a.cfg_warmup_epochs or None, search_rounds=a.cfg_search_rounds,
+                          train_args=a.arg_train_args, search_args=a.arg_search_args)
+    return cfg
 
 
 def _supernet_record(a: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -231,7 +238,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     main = is_main_process()  # under torchrun, only rank 0 prints
     say = print if main else (lambda *_a, **_k: None)
     saved = None
-    if a.config and not (a.resume and RunDir(a.output).file(RunDir.CONFIG).exists()):
+    if a.config:  # also on --resume: the run then continues only if the file asks for the settings it recorded
         from ..search.experiment import load_experiment
 
         a.config_settings, file_inputs = load_experiment(a.config)

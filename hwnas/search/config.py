@@ -43,6 +43,10 @@ def _type_problems(obj: Any) -> list[str]:
 
 # settings that may differ when resuming (they do not change what was already computed)
 # (a run started on a GPU may continue on the CPU and back: device, mixed precision and workers may change)
+# the settings that only choose the method's parts: two configs whose resolved parts are equal search alike whatever
+# these say (a method's alias, or an experiment file that spells its parts out)
+PART_FIELDS = frozenset({"method", "mixed_op", "mixed_op_args", "arch_optim", "arch_optim_args", "stages", "train_args",
+                         "search_args", "search_rounds", "n_epochs", "warmup", "warmup_epochs", "binary_mode"})
 RESUMABLE_CHANGES = ("n_epochs", "arch_valid_frequency", "progress", "export", "device", "amp", "channels_last",
                      "workers")
 
@@ -214,9 +218,11 @@ class SearchConfig:
         except TypeError as exc:
             raise UsageError(f"search config: {exc}") from None
 
-    def resume_differences(self, other: SearchConfig) -> list[str]:
-        """Settings that differ from a run's saved config in a way that resuming cannot honour."""
+    def resume_differences(self, other: SearchConfig, *, same_parts: bool = False) -> list[str]:
+        """Settings that differ from a run's saved config in a way that resuming cannot honour (``same_parts``:
+        both resolve to the same parts, so the fields that only choose them do not count)."""
         mine, theirs = self.to_dict(), other.to_dict()
+        skip = set(RESUMABLE_CHANGES) | (PART_FIELDS if same_parts else set())
         return [f"{k}: run has {theirs[k]!r}, requested {mine[k]!r}" for k in mine
-                if k not in RESUMABLE_CHANGES and mine[k] != theirs[k]]
+                if k not in skip and mine[k] != theirs[k]]
 

@@ -35,7 +35,7 @@ LATENCY_KEYS = {"loss": "latency_loss", "lambda": "loss_lambda", "alpha": "loss_
 
 def _schema() -> Any:
     """The pydantic models of the file (built on first use: pydantic is needed only for config files)."""
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
     class Closed(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -45,7 +45,7 @@ def _schema() -> Any:
         type: str
 
     class Stage(Part):
-        epochs: int = Field(ge=0)
+        epochs: StrictInt = Field(ge=0)  # strict: ``epochs: true`` is not one epoch
 
     class Space(Closed):
         name: str | None = None
@@ -62,7 +62,7 @@ def _schema() -> Any:
         predictor: str | None = None
         target_ms: float | None = Field(default=None, gt=0)
         loss: str | None = None
-        lambda_: float | None = Field(default=None, alias="lambda")
+        lambda_: float | None = Field(default=None, alias="lambda", ge=0)
         alpha: float | None = None
         beta: float | None = None
         reward: str | None = None
@@ -91,8 +91,19 @@ def read_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputNotFound(f"experiment file not found: {path}")
+    class Loader(yaml.SafeLoader):  # safe, and a key given twice is an error, not the last one silently winning
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     try:
-        data = yaml.safe_load(path.read_text())  # JSON is YAML too
+        data = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader; JSON is YAML too
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"{path} is not valid YAML/JSON: {first}") from None
@@ -154,6 +165,9 @@ def _resolve(exp: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
     from .config import SearchConfig
 
     settings: dict[str, Any] = dict(exp.trainer or {})
+    _check_trainer(settings, estim_given=exp.estim is not None)
+    if isinstance(settings.get("supernet"), str) and not Path(settings["supernet"]).is_absolute():
+        settings["supernet"] = str((Path(path).parent / settings["supernet"]).resolve())  # as the table's path
     inputs: dict[str, Any] = {}
     if exp.method:
         settings["method"] = exp.method
@@ -206,6 +220,21 @@ def _resolve(exp: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
     return cfg, inputs
 
 
+# trainer keys another section owns: set there, or the two would fight (the last one silently winning)
+_OWNED = {"method": "method", "mixed_op": "mixed_op", "mixed_op_args": "mixed_op", "arch_optim": "optim",
+          "arch_optim_args": "optim", "stages": "estim", **{v: "latency" for v in LATENCY_KEYS.values()},
+          **{v: "optim" for v in ADAM_KEYS.values()}}
+_STAGE_KEYS = ("n_epochs", "warmup_epochs", "warmup", "search_rounds", "train_args", "search_args")
+
+
+def _check_trainer(trainer: dict[str, Any], *, estim_given: bool) -> None:
+    for k in trainer:
+        if k in _OWNED:
+            raise UsageError(f"trainer.{k}: set it in the {_OWNED[k]} section")
+        if estim_given and k in _STAGE_KEYS:
+            raise UsageError(f"trainer.{k}: the estim section sets the stages and their epochs; set it there")
+
+
 def _fields(model: Any) -> list[str]:
     import typing
 
@@ -220,14 +249,13 @@ def to_experiment(cfg: Any, parts: dict[str, Any], inputs: dict[str, Any] | None
     stage spelled out, the latency section, and the trainer settings that differ from the defaults."""
     from dataclasses import fields
 
-    from .config import SearchConfig
+    from .config import PART_FIELDS, SearchConfig
 
     defaults = SearchConfig()
     latency_fields = set(LATENCY_KEYS.values())
-    part_fields = {"method", "mixed_op", "mixed_op_args", "arch_optim", "arch_optim_args", "stages", "train_args",
-                   "search_args", "search_rounds", "n_epochs", "warmup", "warmup_epochs", "binary_mode"}
+    elsewhere = latency_fields | PART_FIELDS | set(ADAM_KEYS.values()) | {"progress"}  # progress: display only
     trainer = {f.name: getattr(cfg, f.name) for f in fields(cfg)
-               if f.name not in latency_fields | part_fields and getattr(cfg, f.name) != getattr(defaults, f.name)}
+               if f.name not in elsewhere and getattr(cfg, f.name) != getattr(defaults, f.name)}
     out: dict[str, Any] = {"method": cfg.method}
     ins = inputs or {}
     if ins.get("model"):
@@ -240,7 +268,9 @@ def to_experiment(cfg: Any, parts: dict[str, Any], inputs: dict[str, Any] | None
     from .optim import OPTIMIZERS
 
     own = OPTIMIZERS.settings(parts["optim"]["type"])
-    out["optim"] = {**parts["optim"], **({} if "lr" in own else {"lr": cfg.arch_optim_lr})}
+    adam = {k: getattr(cfg, v) for k, v in ADAM_KEYS.items()
+            if k not in own and (k == "lr" or getattr(cfg, v) != getattr(defaults, v))}
+    out["optim"] = {**parts["optim"], **adam}
     out["estim"] = {f"{i}-{s['type']}": dict(s) for i, s in enumerate(parts["stages"])}
     lat = {k: getattr(cfg, v) for k, v in LATENCY_KEYS.items() if getattr(cfg, v) is not None}
     for k in ("table", "predictor"):

@@ -106,6 +106,34 @@ def resolve_parts(cfg: Any) -> dict[str, Any]:
             "stages": [{**s, "type": ESTIMATORS.get(s["type"]).name} for s in stages]}
 
 
+def _stage_kind(s: dict[str, Any]) -> str:
+    from .estim import ESTIMATORS
+
+    est = ESTIMATORS.get(s["type"])
+    return "warm-up" if est.name == "warmup" else ("training" if est.trains else "search")
+
+
+_FLAG_STAGES = ((("--warmup-epochs", None), "warm-up"), (("--epochs", "--train-arg"), "training"),
+                (("--search-rounds", "--search-arg"), "search"))
+
+
+def check_stage_flags(stages: list[dict[str, Any]], method: str, *, n_epochs: int | None = None,
+                      warmup_epochs: int | None = None, search_rounds: int | None = None,
+                      train_args: Any = None, search_args: Any = None) -> None:
+    """A named method's chain: one line for a flag that sets a stage the chain does not have (``--search-arg`` for
+    darts, ``--train-arg`` for a search of a trained supernet), which would otherwise be dropped."""
+    given = {"warm-up": (warmup_epochs, None), "training": (n_epochs, train_args),
+             "search": (search_rounds, search_args)}
+    kinds = {_stage_kind(s) for s in stages}
+    for flags, want in _FLAG_STAGES:
+        epochs, args = given[want]
+        if (epochs is not None or args) and want not in kinds:
+            flag = flags[0] if epochs is not None else flags[1]
+            chain = " -> ".join(s["type"] for s in stages) or "none"
+            raise UsageError(f"{flag} sets the {want} stage, and method {method} ({chain}) has no {want} stage: "
+                             f"leave it out, or choose a method that has one (docs/methods.md)")
+
+
 def stages_with_flags(stages: list[dict[str, Any]], *, n_epochs: int | None = None, warmup_epochs: int | None = None,
                       no_warmup: bool = False, search_rounds: int | None = None,
                       train_args: dict[str, Any] | None = None,
@@ -114,12 +142,7 @@ def stages_with_flags(stages: list[dict[str, Any]], *, n_epochs: int | None = No
     ``--warmup-epochs`` / ``--no-warmup`` the warm-up stage, ``--epochs`` and ``--train-arg`` the training stage,
     ``--search-rounds`` and ``--search-arg`` the search stage. A flag whose stage the chain has none of, or
     several of, is refused in one line (the file must say which)."""
-    from .estim import ESTIMATORS
-
-    def kind(s: dict[str, Any]) -> str:
-        est = ESTIMATORS.get(s["type"])
-        return "warm-up" if est.name == "warmup" else ("training" if est.trains else "search")
-
+    kind = _stage_kind
     out = [dict(s) for s in stages]
     if no_warmup:
         out = [s for s in out if kind(s) != "warm-up"]

@@ -18,8 +18,9 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, symbol: str, where: str):
+    def __init__(self, kind: str, symbol: str, where: str, hints: dict[str, str] | None = None):
         self.kind, self.symbol, self.where = kind, symbol, where  # e.g. "mixed op", "MIXED_OPS", "hwnas.search.mixed"
+        self.hints = hints or {}  # where a setting none of the parts take is set instead
         self._classes: dict[str, type[T]] = {}
 
     def register(self, name: str, *aliases: str) -> Callable[[type[T]], type[T]]:
@@ -87,11 +88,43 @@ class Registry(Generic[T]):
         known = self.settings(name)
         unknown = sorted(set(args) - set(known))
         if unknown:
+            hint = "".join(f" ({k}: {self.hints[k]})" for k in unknown if k in self.hints)
             raise UsageError(f"{self.kind} {name!r} has no setting {', '.join(unknown)}; its settings: "
-                             f"{', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'}")
-        return args
+                             f"{', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'}{hint}")
+        params = inspect.signature(self.get(name).__init__).parameters
+        return {k: _typed(self.kind, name, k, v, known[k], str(params[k].annotation)) for k, v in args.items()}
 
     def create(self, name: str, args: dict[str, Any] | None = None, /, **context: Any) -> T:
         """An instance of ``name`` with ``args`` (its own settings, checked) and ``context`` (what every part of
         this kind receives from the search)."""
         return self.get(name)(**context, **self.check_args(name, args))
+
+
+def _typed(kind: str, name: str, key: str, value: Any, default: Any, annotation: str = "") -> Any:
+    """``value`` as the type of its default (a float setting takes an int too; a ``None`` default, as its
+    annotation says: ``int | None``); one line where it is not one: a quoted ``'false'`` is not false, and
+    ``tau_max=abc`` is not a number."""
+    shown = default
+    if default is None:
+        if value is None:
+            return value
+        default = {"int": 0, "float": 0.0, "bool": False, "str": ""}.get(annotation.split("|")[0].strip())
+        if default is None:
+            return value
+    if isinstance(default, str) and isinstance(value, str):
+        return value
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple)):
+        ok, want = isinstance(value, (list, tuple)), "a list"
+    else:
+        ok, want = isinstance(value, type(default)), type(default).__name__
+    if not ok:
+        raise UsageError(f"{kind} {name!r}: {key} takes {want} (default {shown!r}), not {value!r}")
+    return value
+

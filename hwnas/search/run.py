@@ -13,6 +13,7 @@ run/
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -128,8 +129,9 @@ class RunDir:
         return None
 
     def check_compatible(self, saved: dict[str, Any], resolved: dict[str, Any], costs: BlockCosts) -> None:
+        parts = [json.loads(json.dumps(d.get("parts"), default=str)) for d in (saved, resolved)]
         problems = SearchConfig.from_dict(resolved["search"]).resume_differences(
-            SearchConfig.from_dict(saved["search"]))
+            SearchConfig.from_dict(saved["search"]), same_parts=parts[0] is not None and parts[0] == parts[1])
         if saved.get("space") != resolved.get("space"):
             problems.append("space: the run searched another space")
         if saved.get("data") != resolved.get("data"):

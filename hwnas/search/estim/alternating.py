@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import UsageError
 from .base import ESTIMATORS, Estimator, SearchState, check_finite
 
 
@@ -26,6 +27,8 @@ class Alternating(Estimator):
 
     def __init__(self, *, epochs: int, arch_every: int | None = None, arch_steps: int | None = None):
         super().__init__(epochs=epochs)
+        if any(v is not None and v < 1 for v in (arch_every, arch_steps)):
+            raise UsageError("supernet: arch_every and arch_steps are 1 or more (or left out: the search settings')")
         self.arch_every, self.arch_steps = arch_every, arch_steps
 
     def check(self, st: SearchState) -> None:

@@ -100,7 +100,11 @@ class ArchOptimizer:
         return {"type": self.name}
 
 
-OPTIMIZERS: Registry[ArchOptimizer] = Registry("architecture optimizer", "OPTIMIZERS", "hwnas.search.optim")
+OPTIMIZERS: Registry[ArchOptimizer] = Registry(
+    "architecture optimizer", "OPTIMIZERS", "hwnas.search.optim",
+    hints={"lr": "α's Adam learning rate is --arch-lr, or optim.lr in an experiment file",
+           "weight_decay": "α's Adam weight decay is optim.weight_decay in an experiment file",
+           "eps": "α's Adam eps is optim.eps in an experiment file"})
 
 
 def fits(cls: type[ArchOptimizer], mixed_op: Any) -> bool:
