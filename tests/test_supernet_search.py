@@ -367,3 +367,13 @@ def test_zero_rounds_on_a_trained_supernet_are_refused_and_predicted_bests_say_s
     run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs),
                                         search_args=args), run_dir=tmp_path / "p", log=None)
     assert list(pd.read_csv(tmp_path / "p" / "log.csv")["best_is"]) == ["predicted", "scored"]
+
+
+def test_per_round_with_evolution_says_it_is_ignored(space, costs, data, tmp_path, caplog):
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    with caplog.at_level("WARNING"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs),
+                                            search_rounds=1, arch_optim_args={"population": 4}),
+                   run_dir=tmp_path / "e", log=None)
+    assert "evolution proposes a generation of its population (4) and ignores it" in caplog.text

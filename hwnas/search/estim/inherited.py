@@ -21,6 +21,7 @@ optimizer learns from the scores.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import logging
@@ -69,6 +70,12 @@ class InheritedAccuracy(Estimator):
         if not optim.derivative_free:
             raise UsageError(f"the {self.name} estimator scores architectures that a derivative-free optimizer "
                              f"proposes (evolution, regularized-evolution, random, grid), not {optim.name}")
+        default = inspect.signature(type(self).__init__).parameters["per_round"].default
+        if optim.name == "evolution" and self.per_round != default:
+            logger.warning(f"per_round ({self.per_round}) is how many architectures random, grid and "
+                           f"regularized-evolution propose in a round; evolution proposes a generation of its "
+                           f"population ({optim.population}) and ignores it: set that instead "
+                           f"(--optim-arg population=N)")
         t = cfg.target_ms
         if t is not None and latency_fn is None:
             lo, hi = costs.min_ms(), costs.max_ms()
