@@ -196,3 +196,14 @@ def test_a_flag_a_named_method_cannot_use_is_refused_not_dropped(tmp_path, table
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "r").exists()
 
+
+
+def test_a_derivative_free_optimizer_without_a_stage_that_scores_is_refused(tmp_path, table, capsys):
+    f = tmp_path / "noscore.yaml"
+    f.write_text(yaml.safe_dump({"method": "spos", "search_space": {"name": "tiny"},
+                                 "estim": {"s": {"type": "supernet", "epochs": 1}},
+                                 "latency": {"table": str(table), "target_ms": 0.2},
+                                 "data": {"name": "synthetic", "limit": 96}}))
+    assert main(["search", "--config", str(f), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "only an inherited or subnet stage scores" in err and len(err.splitlines()) == 1
