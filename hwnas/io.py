@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -79,8 +80,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, data: Any, *, strict: bool = False) -> None:
+    """``strict``: NaN and infinities written as null, so that every JSON parser reads the file (jq, JavaScript)."""
+    if strict:
+        data = _finite(data)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str, allow_nan=not strict) + "\n")
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", None) == 0:  # a numpy scalar
+        return _finite(x.item())
+    return x
 
 
 def read_json(path: str | os.PathLike, what: str = "file", *, expect: type | None = None) -> Any:
@@ -194,3 +210,10 @@ def output_lock(output: str | os.PathLike, what: str = "output", *, folder: bool
                 p.rmdir()
             except OSError:
                 break
+
+
+def bar_disabled(progress: bool) -> bool | None:
+    """tqdm's ``disable`` for a progress setting: off when not asked for, and when asked for, shown only on a
+    terminal (None: tqdm's own test), so that a log file or a CI job gets no carriage-return floods."""
+    return None if progress else True
+

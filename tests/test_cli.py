@@ -22,6 +22,7 @@ def test_measure_prints_statistics(capsys):
     assert main(["measure", "--space", "tiny", "--arch", arch, "--repeats", "5", "--min-time", "0"]) == 0
     out = capsys.readouterr().out
     assert "median" in out and "p90" in out and arch in out
+    assert "ms (min, the headline)" in out  # the figure the tables and predictors use, first
 
 
 @pytest.mark.parametrize("argv, fragment", [

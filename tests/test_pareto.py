@@ -66,3 +66,22 @@ def test_flatness_compares_the_architecture_spread_with_the_seed_spread():
                                        "accuracy": [0.84, 0.77, 0.81]}), s["std"])
     assert fast_best["flat"] and fast_best["recommended"]["arch"] == "small"
     assert "not by its size" in flatness_sentence(fast_best)
+
+
+def test_the_report_says_when_a_supernet_stayed_at_chance_and_when_a_method_lands_far_under(tmp_path):
+    import pandas as pd
+
+    from hwnas.pareto.caveats import placement_caveat, supernet_caveat
+
+    for name, accs in (("flat", [0.09, 0.12, 0.11]), ("learnt", [0.2, 0.45, 0.6])):
+        (tmp_path / name).mkdir()
+        pd.DataFrame({"epoch": [1, 2, 3], "train_acc": accs}).to_csv(tmp_path / name / "log.csv", index=False)
+    said = supernet_caveat({"search": [tmp_path / "flat"], "evolution": [tmp_path / "learnt"]}, chance=0.1)
+    assert "behind search stayed at chance" in said and "at most 0.12" in said and "evolution" not in said
+    assert supernet_caveat({"search": [tmp_path / "learnt"], "other": [tmp_path / "missing"]}, chance=0.1) is None
+    points = pd.DataFrame({"method": ["search", "search", "evolution", "evolution", "hand"],
+                           "target_ms": [0.1, 0.2, 0.1, 0.2, float("nan")],
+                           "vs_target": [-0.01, 0.02, -0.16, -0.04, float("nan")]})
+    said = placement_caveat(points, "hand")
+    assert "evolution 10%" in said and "search" not in said
+    assert placement_caveat(points[points["method"] != "evolution"], "hand") is None

@@ -68,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "pareto.png into -o, as hwnas pareto does. Needs Optuna (pip install optuna).")
     add_space_args(s, default=None)
     add_latency_model_args(s, predictor_help="saved predictor with per-block costs (joblib)")
-    s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, fashion-mnist, "
-                                                         "cifar10:PATH, folder:PATH")
+    s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, "
+                                                         "fashion-mnist[:DIR], idx:DIR, cifar10:DIR, folder:DIR")
     s.add_argument("--data-limit", type=positive_int, default=600, help="source images used (default 600)")
     s.add_argument("--n-trials", type=positive_int, default=20,
                    help="finished (complete or pruned) trials the study should have, over every worker (default 20)")

@@ -98,8 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--model", metavar="PACKAGE.MODULE:FACTORY",
                    help="your network with LayerChoice / InputChoice points (the latency model must be made for it)")
     s.add_argument("--input-shape", metavar="1,C,H,W", help="the model's input with batch 1 (with --model)")
-    s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, cifar10:PATH, "
-                                                         "folder:PATH")
+    s.add_argument("--data", default="digits-hard", help="digits-hard (default), digits, synthetic, "
+                                                         "fashion-mnist[:DIR], idx:DIR, cifar10:DIR, folder:DIR")
     s.add_argument("--data-limit", type=positive_int, default=600,
                    help=DATA_LIMIT_HELP + " (default 600)")
     from ..search.methods import METHODS, method_names

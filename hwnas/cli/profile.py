@@ -50,7 +50,8 @@ def cmd_measure(a: argparse.Namespace) -> int:
     print(f"space    {space.name} at {space.resolution} px: {space.macs(arch) / 1e6:.1f} MMACs, "
           f"{space.params(arch) / 1e6:.2f} M params")
     print(f"backend  {backend.name} ({backend.device}, {backend.threads} thread(s), batch {backend.batch})")
-    print(f"latency  {stats}")
+    col = backend.protocol.column  # the headline the tables and predictors use (min by default)
+    print(f"latency  {getattr(stats, col):.3f} ms ({col.removesuffix('_ms')}, the headline)   {stats}")
     if a.table:
         from ..predictors.block_costs import lut_block_costs
         from ..profilers import LatencyTable

@@ -159,7 +159,8 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     if before < cfg.n_trials:
         log(f"study {study_name!r}: {before}/{cfg.n_trials} trials finished; {cfg.sampler} sampler, {cfg.pruner} "
             f"pruning, {cfg.epochs} epoch(s) per trial on {data.name}")
-        mine = len(study.get_trials(deepcopy=False))
+        # the trials from here on are this run's: a queued one (the fastest network of a new study) is not yet run
+        mine = sum(t.state != optuna.trial.TrialState.WAITING for t in study.get_trials(deepcopy=False))
         failures = _FailureStop(cfg.max_failures)
         study.optimize(objective, n_trials=None, catch=(Exception,), gc_after_trial=False,
                        callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=finished),

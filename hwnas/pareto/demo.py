@@ -123,7 +123,7 @@ def _run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str 
     logger.info("[4/4] writing the report")
     lines = [
         "# hwnas demo report", "",
-        f"Device: {device_model}; {backend.name} {backend.runtime_versions()}, {backend.threads} thread(s). "
+        f"Device: {device_model}; {_versions(backend)}, {backend.threads} thread(s). "
         f"Space: {space.name} at {space.resolution}px, width ×{space.width_mult}. Data: {cfg.data}"
         + (" (Debian's dataset-fashion-mnist)" if cfg.data == "fashion-mnist" else
            " (Fashion-MNIST is not installed here: `apt-get install dataset-fashion-mnist` makes the demo use it)"
@@ -156,3 +156,12 @@ def _run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str 
     atomic_write_text(report, "\n".join(lines))
     logger.info(f"report: {report.resolve()}  ({wall / 60:.1f} min)")
     return report
+
+
+def _versions(backend) -> str:
+    """``onnxruntime 1.32.0 (CPUExecutionProvider)``: the runtime's versions as a reader writes them."""
+    v = dict(backend.runtime_versions() or {})
+    head = f"{backend.name} {v.pop(backend.name, '')}".strip()
+    rest = ", ".join(f"{val}" if k == "providers" else f"{k} {val}" for k, val in v.items())
+    return f"{head} ({rest})" if rest else head
+

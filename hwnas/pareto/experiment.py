@@ -25,12 +25,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import UsageError, round_up
-from ..io import atomic_write, atomic_write_json, output_lock
+from ..io import atomic_write, atomic_write_json, bar_disabled, output_lock
 from ..predictors.block_costs import BlockCosts
 from ..search.baselines import evolutionary_search, hand_designed, random_under_target
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
 from ..train.data import DataSplits, data_for_space
+from .caveats import placement_caveat, supernet_caveat
 from .config import (
     EVOLUTION,
     RANDOM,
@@ -204,7 +205,7 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
     measure = device_latency(space, backend) if cfg.export_tolerance > 0 else None
     label = search_label(cfg)
     log(f"[a] {label} search at {len(cfg.targets_ms)} targets ({cfg.method}, {cfg.latency_loss})")
-    for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=not cfg.progress):
+    for t in tqdm(cfg.targets_ms, desc="search", unit="target", disable=bar_disabled(cfg.progress)):
         fitted, argmax, record = run_search_at(space, costs, data, cfg, t, out / "search" / target_dir(t), log,
                                                measure=measure,
                                                measure_settings={"latency_model": stages["search"]["latency_model"],
@@ -224,7 +225,7 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
         f"({backend.name})")
     cache = EvalCache(out / "evals.csv")
     rows = []
-    for p in tqdm(plan, desc="evaluate", unit="net", disable=not cfg.progress):
+    for p in tqdm(plan, desc="evaluate", unit="net", disable=bar_disabled(cfg.progress)):
         ev = evaluate_arch(p["arch"], space, data, backend, costs, cfg, cache)
         rows.append({**{k: v for k, v in p.items() if k != "arch"}, **ev})
     points = pd.DataFrame(rows)
@@ -248,7 +249,7 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
         spread = seed_spread(runs)
         distinct = points.drop_duplicates("arch")
         flat = {**flatness(distinct, spread["std"]), "seed_runs": spread}
-        atomic_write_json(out / "flatness.json", flat)
+        atomic_write_json(out / "flatness.json", flat, strict=True)  # NaN as null: any JSON parser reads it
         files["flatness"] = out / "flatness.json"
     atomic_write(files["points"], lambda fh: points.to_csv(fh, index=False))
     atomic_write(files["summary"], lambda fh: summary.to_csv(fh, index=False))
@@ -266,6 +267,9 @@ def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, 
         notes.append(f"hypervolume ratio search/random = {hv[label] / hv[RANDOM]:.3f}")
     if label in hv and EVOLUTION in hv and hv[EVOLUTION] > 0:
         notes.append(f"hypervolume ratio search/evolution = {hv[label] / hv[EVOLUTION]:.3f}")
+    runs = {label: [out / "search" / "supernet"] if trains_once(cfg) else
+            [out / "search" / target_dir(t) for t in cfg.targets_ms], EVOLUTION: [out / "oneshot"]}
+    notes += [n for n in (supernet_caveat(runs, chance), placement_caveat(points, REFERENCE)) if n]
     if flat:
         notes.append(flatness_sentence(flat))
     for n in notes:

@@ -61,19 +61,25 @@ def flatness_sentence(f: dict[str, Any]) -> str:
         return "The seed-to-seed spread was not measured, so the front's flatness is unknown."
     rec, best = f["recommended"], f["best"]
     fast = f["fastest"]
+    per = (f.get("seed_runs") or {}).get("per_arch") or {}
+
+    def seeds(p: dict[str, Any]) -> str:  # a network retrained with several seeds: their mean beside the first
+        accs = per.get(str(p.get("arch")))
+        return f"; {np.mean(accs):.3f} mean of {len(accs)} seeds" if accs else ""
+
     head = (f"Across the evaluated networks accuracy spans {f['accuracy_range']:.1%} (from the worst to the best); "
             f"retraining the same network with other seeds moves it by {f['seed_std']:.1%} (standard deviation), so "
             f"the architecture accounts for {f['range_over_seed_std']:.1f} seed spreads.")
     if f["flat"]:
         return (head + f" **At this budget the front is flat**: the fastest network ({fast['measured_ms']:.3g} ms, "
-                f"accuracy {fast['accuracy']:.3f}) is within the noise ({NOISE_SIGMAS:g} seed spreads, "
+                f"accuracy {fast['accuracy']:.3f}{seeds(fast)}) is within the noise ({NOISE_SIGMAS:g} seed spreads, "
                 f"{f['noise_band']:.1%}) of the best ({best['accuracy']:.3f} at {best['measured_ms']:.3g} ms), so a "
                 "slower network buys no accuracy here"
                 + (" (some networks do worse, so the architecture matters, but not by its size)"
                    if f["accuracy_range"] > f["noise_band"] else "")
                 + f". Recommended: the fastest network within that noise of the best, `{rec['arch']}` "
-                f"({rec['measured_ms']:.3g} ms, accuracy {rec['accuracy']:.3f}). Train longer or on more data before "
-                "trusting the shape of the front.")
+                f"({rec['measured_ms']:.3g} ms, accuracy {rec['accuracy']:.3f}{seeds(rec)}). Train longer or on more "
+                "data before trusting the shape of the front.")
     return (head + f" The front rises by more than the noise: the best network ({best['accuracy']:.3f} at "
             f"{best['measured_ms']:.3g} ms) is {f['gain_over_fastest']:.1%} above the fastest "
             f"({fast['accuracy']:.3f} at {fast['measured_ms']:.3g} ms). The fastest network within {NOISE_SIGMAS:g} "

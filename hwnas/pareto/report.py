@@ -20,6 +20,13 @@ def report_markdown(result: ParetoResult, *, rel_to: Path) -> list[str]:
     lines += [f"| {r.method} | {r.points} | {r.front} | {r.hypervolume:.4f} | {r.best_accuracy:.3f} | "
               f"{r.fastest_ms:.3f} |" for r in s.itertuples()]
     notes = [n for n in result.notes if not n.startswith("Across the evaluated networks")]
+    pts = result.points
+    if "argmax_predicted_ms" in pts:  # what the search itself chose, before the export fitted it to the target
+        own = pts[pts["argmax_predicted_ms"].notna()]
+        if len(own):
+            notes.append("the search's own choice (α's argmax) before the export fitted it to the target: "
+                         + ", ".join(f"{r.argmax_predicted_ms:.3g} ms at {r.target_ms:.3g}" for r in own.itertuples())
+                         + " (predicted)")
     lines += ["", *[f"- {n}" for n in notes], ""]
     f = result.flatness
     if f:

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InputNotFound, UsageError
-from ..io import output_lock
+from ..io import bar_disabled, output_lock
 from ..profilers.base import Backend
 from ..profilers.protocol import STAT_COLUMNS, LatencyStats, Protocol
 from ..profilers.records import MeasuredRecords
@@ -243,7 +243,7 @@ def _measure(space: SearchSpace, backend: Backend, path: Path, n: int, seed: int
     work = network_jobs(todo, space)
     probe_job = network_jobs([reference_arch(space)], space) if reference and todo else []
     backend.precompile(probe_job + work, n_jobs=jobs, progress=progress)
-    bar = tqdm(desc=f"measure {space.name} [{backend.name}]", unit="net", disable=not progress,
+    bar = tqdm(desc=f"measure {space.name} [{backend.name}]", unit="net", disable=bar_disabled(progress),
                initial=len(plan) - len(todo), total=len(plan))
     probe = None
     if probe_job:

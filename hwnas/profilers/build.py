@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import HwnasError, UsageError
-from ..io import output_lock
+from ..io import bar_disabled, output_lock
 from ..space.builder import build_layer
 from ..space.keys import LayerKey
 from ..space.spaces import SearchSpace
@@ -63,7 +63,7 @@ def _build(space: SearchSpace, backend: Backend, path: Path, keys: Iterable[Laye
         table.save(path)
     work = [layer_job(k, space) for k in todo]
     backend.precompile(work, n_jobs=jobs, progress=progress)
-    bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=not progress,
+    bar = tqdm(desc=f"profile {space.name} [{backend.name}]", unit="layer", disable=bar_disabled(progress),
                initial=len(wanted) - len(todo), total=len(wanted))
     done = 0
     try:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from ..io import atomic_write
+from ..io import atomic_write, bar_disabled
 from .base import Backend, MissingRuntimeError, Runner, register_backend
 
 MOBILE_EXTRA = "pip install 'hwnas[mobile]'"
@@ -154,7 +154,7 @@ class ExecuTorchBackend(Backend):
         work = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_export_job)(job, self.batch, self.cache_dir) for job in jobs)
         for _ in tqdm(work, total=len(jobs), desc=f"export programs ({n_jobs} processes)", unit="prog",
-                      disable=not progress):
+                      disable=bar_disabled(progress)):
             pass
 
     def extra_settings(self) -> dict[str, Any]:

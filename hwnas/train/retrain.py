@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, bar_disabled
 from ..predictors.block_costs import BlockCosts
 from ..space.builder import Network, build_model
 from ..space.spaces import SearchSpace
@@ -161,7 +161,7 @@ def retrain(arch: ArchSpec, space: SearchSpace, data: DataSplits | None, config:
         started = time.perf_counter()
         # loss and hits stay on the device (no host sync per step); read, and checked, once per epoch
         sums = torch.zeros(3, dtype=torch.float64, device=rt.device)  # Σ loss·n, hits, images
-        bar = tqdm(total=nb, disable=not progress, leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
+        bar = tqdm(total=nb, disable=bar_disabled(progress), leave=False, desc=f"retrain {epoch + 1}/{epochs}", unit="batch")
         for i, (x, y) in enumerate(train_loader):  # not tqdm(loader): it would call iter() twice (see searcher)
             bar.update()
             set_lr(opt, cosine_lr(lr, epoch * nb + i, epochs * nb))

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...errors import HwnasError, UsageError
+from ...io import bar_disabled
 from ...predictors.block_costs import BlockCosts, expected_latency_ms
 from ...train.data import cycle
 from ...train.training import cosine_lr, evaluate, set_lr
@@ -141,7 +142,7 @@ def weight_epoch(est: Estimator, st: SearchState, epoch: int, stage_epoch: int) 
 
     # the bar is updated by hand: tqdm.auto's asyncio bar calls iter() on what it wraps, and a second iter() of a
     # DataLoader with persistent workers starts a second pass (its sampler draws a second permutation)
-    bar = tqdm(total=nb, disable=not cfg.progress or not ctx.is_main, desc=f"{est.phase} {epoch + 1}/{st.total}",
+    bar = tqdm(total=nb, disable=bar_disabled(cfg.progress and ctx.is_main), desc=f"{est.phase} {epoch + 1}/{st.total}",
                unit="batch", leave=False)
     # the weight steps' loss and hits stay on the device: reading them every step would wait for the GPU each time
     # (a host sync per step); they are read, and checked for NaN, every `check_every` steps and at the end
