@@ -206,4 +206,27 @@ def test_a_derivative_free_optimizer_without_a_stage_that_scores_is_refused(tmp_
                                  "data": {"name": "synthetic", "limit": 96}}))
     assert main(["search", "--config", str(f), "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "only an inherited or subnet stage scores" in err and len(err.splitlines()) == 1
+    assert "only a stage that scores them" in err and len(err.splitlines()) == 1
+
+
+def test_files_written_before_alpha_adam_settings_moved_to_optim_still_load(tmp_path):
+    f = tmp_path / "old.yaml"
+    f.write_text(yaml.safe_dump({"method": "darts", "trainer": {"arch_optim_lr": 0.02, "progress": False}}))
+    cfg, _ = load_experiment(f)
+    assert cfg.arch_optim_lr == 0.02
+    f.write_text(yaml.safe_dump({"method": "darts", "optim": {"type": "darts", "lr": 0.05},
+                                 "trainer": {"arch_optim_lr": 0.02}}))
+    with pytest.raises(HwnasError, match="trainer.arch_optim_lr: the optim section sets it too"):
+        load_experiment(f)
+
+
+def test_settings_are_typed_by_annotation_and_numbers_yaml_left_as_text_are_numbers():
+    from hwnas.search.registry import _typed
+
+    assert _typed("optimizer", "x", "lr", "3e-4", 0.00035, "float") == 3e-4  # YAML reads 3e-4 as text
+    assert _typed("optimizer", "x", "temperature", 0.5, 1, "float") == 0.5  # an int default, a float annotation
+    assert _typed("optimizer", "x", "steps", 3, None, "int | None") == 3
+    with pytest.raises(HwnasError, match="steps takes a whole number"):
+        _typed("optimizer", "x", "steps", 1.5, None, "int | None")
+    with pytest.raises(HwnasError, match="takes a number"):
+        _typed("optimizer", "x", "lr", "fast", 0.1, "float")

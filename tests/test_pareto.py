@@ -85,3 +85,11 @@ def test_the_report_says_when_a_supernet_stayed_at_chance_and_when_a_method_land
     said = placement_caveat(points, "hand")
     assert "evolution 10%" in said and "search" not in said
     assert placement_caveat(points[points["method"] != "evolution"], "hand") is None
+
+
+def test_the_python_api_picks_shared_weights_for_the_methods_that_score_a_supernet():
+    from hwnas.pareto.config import ParetoConfig
+
+    assert ParetoConfig(targets_ms=(0.1,), method="spos").supernet_weights == "shared"
+    assert ParetoConfig(targets_ms=(0.1,)).supernet_weights == "separate"  # the measured default of the searches
+    assert ParetoConfig(targets_ms=(0.1,), method="ofa", supernet_weights="separate").supernet_weights == "separate"

@@ -260,6 +260,14 @@ def test_the_taint_check_catches_what_a_gpu_would_refuse():
         net.weight * torch.tensor(2.0) + net.weight.grad  # gradients are where their parameters are
         net.weight[torch.tensor([0])]
         torch.nn.Parameter(torch.zeros(3, device="cpu")) + net.bias.repeat(2)[:3]
+        host = torch.ones(2, 3)
+        with pytest.raises(TaintMisplaced, match="indexes a host tensor"):  # device indices into a host tensor
+            host[torch.tensor([0]).to("cpu")]
+        net.weight.cpu() + host  # back on the host, as .cpu() and .to(a host tensor's device) are on a GPU
+        net.weight.to(host.device) + host
+        moved = host.type_as(net.weight)  # goes where the other is; the host tensor itself stays
+        with pytest.raises(TaintMisplaced):
+            moved + host
 
 
 # --- mixed precision: the dtype class, on the CPU's autocast ------------------------------------------------------

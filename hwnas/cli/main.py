@@ -84,19 +84,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _raised_in_user_code(exc: BaseException) -> str | None:
-    """``file:line`` of the innermost frame when it lies outside hwnas and outside the installed libraries (a
-    user's model, method part or factory), else None."""
+    """``file:line`` of the innermost frame that is neither an installed library's (torch, numpy, ...: a user's
+    ``nn.Linear`` fails inside torch) nor hwnas's, when that frame is the user's own (their model, part or
+    factory); None when it is hwnas's."""
     import sysconfig
     import traceback
     from pathlib import Path
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return None
-    last = Path(frames[-1].filename).resolve()
     ours = Path(__file__).resolve().parents[1]
     libs = [Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib", "stdlib")]
-    if last.is_relative_to(ours) or any(last.is_relative_to(p) for p in libs) or not last.exists():
-        return None
-    return f"{last.name}:{frames[-1].lineno}"
-
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if not path.is_absolute() or not path.exists():  # <frozen ...>, <string>
+            continue
+        path = path.resolve()
+        if any(path.is_relative_to(p) for p in libs) or {"site-packages", "dist-packages"} & set(path.parts):
+            continue
+        return None if path.is_relative_to(ours) else f"{path.name}:{frame.lineno}"
+    return None

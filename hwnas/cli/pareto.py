@@ -38,14 +38,6 @@ def _floats(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _default_weights(method: str) -> str:
-    """Shared weights for the methods that train one supernet and score networks on it; separate ones (the
-    ProxylessNAS paper's) for the searches."""
-    from ..search.methods import get_method
-
-    return "shared" if get_method(method).search else "separate"
-
-
 def cmd_pareto(a: argparse.Namespace) -> int:
     from ..io import atomic_write_text
     from ..pareto.config import ParetoConfig
@@ -63,7 +55,7 @@ def cmd_pareto(a: argparse.Namespace) -> int:
         raise UsageError(f"the latency model was measured with {model.backend!r} but --backend is {backend.name!r}; "
                          "measure with the same backend or pass --force")
     cfg = ParetoConfig(targets_ms=a.targets, data=a.data, data_limit=a.data_limit, method=a.method,
-                       supernet_weights=a.supernet_weights or _default_weights(a.method),
+                       supernet_weights=a.supernet_weights,
                        search_epochs=a.epochs, warmup_epochs=a.warmup_epochs, retrain_epochs=a.retrain_epochs,
                        arch_lr=a.arch_lr, fill_band=a.fill_band, export_tolerance=a.export_tolerance,
                        batch_size=a.batch_size, seed=a.seed, progress=not a.quiet, device=a.device or "auto",

@@ -152,6 +152,9 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
                                   ("--no-warmup", a.no_warmup or None), ("--search-rounds", a.cfg_search_rounds),
                                   ("--train-arg", a.arg_train_args), ("--search-arg", a.arg_search_args)) if v]
     if base.stages is not None and saved is not None and stage_flags:
+        if a.config:
+            raise UsageError(f"{stage_flags[0]} with --resume --config: the file's estim chain must be the run's as "
+                             "it is; give --resume without --config to extend the run with the flag")
         raise UsageError(f"{stage_flags[0]} would change the estim chain this run was started with (from an experiment "
                          "file), which --resume continues as it is: start a new run with the flag")
     if base.stages is not None and saved is None:  # an experiment file's estim chain: the flags set its stages

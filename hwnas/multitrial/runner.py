@@ -159,8 +159,8 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     if before < cfg.n_trials:
         log(f"study {study_name!r}: {before}/{cfg.n_trials} trials finished; {cfg.sampler} sampler, {cfg.pruner} "
             f"pruning, {cfg.epochs} epoch(s) per trial on {data.name}")
-        # the trials from here on are this run's: a queued one (the fastest network of a new study) is not yet run
-        mine = sum(t.state != optuna.trial.TrialState.WAITING for t in study.get_trials(deepcopy=False))
+        # the trials run before this one (a queued one, such as a new study's fastest network, is not yet run)
+        earlier = {t.number for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING}
         failures = _FailureStop(cfg.max_failures)
         study.optimize(objective, n_trials=None, catch=(Exception,), gc_after_trial=False,
                        callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=finished),
@@ -168,8 +168,8 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
         if failures.in_a_row >= failures.limit:
             raise UsageError(f"{failures.in_a_row} trials in a row failed in this worker, so it stopped (the study "
                              f"keeps them); the last: {failures.last or 'see the log'}")
-        ran = sum(t.user_attrs.get("worker") == objective.worker
-                  for t in study.get_trials(deepcopy=False)[mine:])
+        ran = sum(t.user_attrs.get("worker") == objective.worker and t.number not in earlier
+                  for t in study.get_trials(deepcopy=False))
     else:
         log(f"study {study_name!r} already has {before} finished trials (asked for {cfg.n_trials})")
     return read_study(study, cfg, ran_here=ran)

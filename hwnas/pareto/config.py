@@ -20,7 +20,9 @@ class ParetoConfig:
     data: str = "digits-hard"
     data_limit: int | None = 600
     method: str = "grad"
-    supernet_weights: str = "separate"   # hwnas.search.shared
+    # hwnas.search.shared; None: shared for the methods that train one supernet and score networks on it (spos,
+    # ofa), separate (the ProxylessNAS paper's, and what the search-quality benchmark measured) for the searches
+    supernet_weights: str | None = None
     search_epochs: int = 8
     warmup_epochs: int = 3
     batch_size: int = 32
@@ -48,6 +50,12 @@ class ParetoConfig:
     # the exported network is measured on the device and refitted while it is more than this share off its target
     # (0: not checked; the latency model alone decides)
     export_tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.supernet_weights is None:
+            from ..search.methods import get_method
+
+            object.__setattr__(self, "supernet_weights", "shared" if get_method(self.method).search else "separate")
 
 
 @dataclass

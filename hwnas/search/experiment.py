@@ -166,6 +166,11 @@ def _resolve(exp: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
 
     settings: dict[str, Any] = dict(exp.trainer or {})
     _check_trainer(settings, estim_given=exp.estim is not None)
+    # α's Adam settings: the optim section's (files written before hwnas put them there kept them in trainer)
+    adam_in_optim = {ADAM_KEYS[k] for k in (exp.optim.model_dump() if exp.optim else {}) if k in ADAM_KEYS}
+    clash = sorted(adam_in_optim & set(settings))
+    if clash:
+        raise UsageError(f"trainer.{clash[0]}: the optim section sets it too; keep one")
     if isinstance(settings.get("supernet"), str) and not Path(settings["supernet"]).is_absolute():
         settings["supernet"] = str((Path(path).parent / settings["supernet"]).resolve())  # as the table's path
     inputs: dict[str, Any] = {}
@@ -222,8 +227,7 @@ def _resolve(exp: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
 
 # trainer keys another section owns: set there, or the two would fight (the last one silently winning)
 _OWNED = {"method": "method", "mixed_op": "mixed_op", "mixed_op_args": "mixed_op", "arch_optim": "optim",
-          "arch_optim_args": "optim", "stages": "estim", **{v: "latency" for v in LATENCY_KEYS.values()},
-          **{v: "optim" for v in ADAM_KEYS.values()}}
+          "arch_optim_args": "optim", "stages": "estim", **{v: "latency" for v in LATENCY_KEYS.values()}}
 _STAGE_KEYS = ("n_epochs", "warmup_epochs", "warmup", "search_rounds", "train_args", "search_args")
 
 

@@ -101,30 +101,33 @@ class Registry(Generic[T]):
 
 
 def _typed(kind: str, name: str, key: str, value: Any, default: Any, annotation: str = "") -> Any:
-    """``value`` as the type of its default (a float setting takes an int too; a ``None`` default, as its
-    annotation says: ``int | None``); one line where it is not one: a quoted ``'false'`` is not false, and
-    ``tau_max=abc`` is not a number."""
-    shown = default
-    if default is None:
-        if value is None:
-            return value
-        default = {"int": 0, "float": 0.0, "bool": False, "str": ""}.get(annotation.split("|")[0].strip())
-        if default is None:
-            return value
-    if isinstance(default, str) and isinstance(value, str):
+    """``value`` as its setting's type: the annotation's where it names one (``float``, ``int | None``), else the
+    default's (a float setting takes an int too, and a number YAML left as text: ``3e-4``); one line where it is not
+    one: a quoted ``'false'`` is not false, and ``tau_max=abc`` is not a number."""
+    if value is None and default is None:
         return value
-    if isinstance(default, bool):
+    named = {"int": 0, "float": 0.0, "bool": False, "str": ""}.get(annotation.split("|")[0].strip().strip("'\""))
+    like = named if named is not None else default
+    if like is None:
+        return value
+    if isinstance(like, bool):
         ok, want = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
+    elif isinstance(like, int):
         ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
-    elif isinstance(default, float):
+    elif isinstance(like, float):
+        if isinstance(value, str):  # YAML reads 3e-4 (no dot) as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
         value = float(value) if ok else value
-    elif isinstance(default, (list, tuple)):
+    elif isinstance(like, str):
+        ok, want = isinstance(value, str), "text"
+    elif isinstance(like, (list, tuple)):
         ok, want = isinstance(value, (list, tuple)), "a list"
     else:
-        ok, want = isinstance(value, type(default)), type(default).__name__
+        ok, want = isinstance(value, type(like)), type(like).__name__
     if not ok:
-        raise UsageError(f"{kind} {name!r}: {key} takes {want} (default {shown!r}), not {value!r}")
+        raise UsageError(f"{kind} {name!r}: {key} takes {want} (default {default!r}), not {value!r}")
     return value
-

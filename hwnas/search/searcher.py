@@ -26,7 +26,6 @@ from ..train.training import WeightOptimizer, generator, restore_rng_state, rng_
 from .config import SearchConfig
 from .estim import ESTIMATORS, SearchDiverged, SearchState
 from .estim.base import summary
-from .estim.inherited import InheritedAccuracy
 from .export import ExportedArch, export_arch, export_fixed, save_exported
 from .latency_loss import check_latency_loss
 from .methods import resolve_parts
@@ -184,8 +183,9 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         raise UsageError("the search has no stage to run (every estimator of the chain was left out)")
     for est in stages:
         est.validate(cfg, space, costs, optim, latency_fn)
-    if optim.derivative_free and not any(isinstance(est, InheritedAccuracy) for est in stages):
-        raise UsageError(f"{optim.name} proposes whole architectures, which only an inherited or subnet stage scores, "
+    if optim.derivative_free and all(est.trains for est in stages):
+        raise UsageError(f"{optim.name} proposes whole architectures, which only a stage that scores them (inherited, "
+                         f"subnet, or your own that trains nothing) can use, "
                          f"and the chain ({' -> '.join(est.name for est in stages)}) has none: it would export an "
                          f"unsearched network; add one (estim: {{search: {{type: inherited, epochs: 10}}}})")
     if data is None and any(est.name == "subnet" for est in stages):
