@@ -118,11 +118,18 @@ def read_json(path: str | os.PathLike, what: str = "file", *, expect: type | Non
     return data
 
 
-def torch_load_problem(exc: BaseException) -> str:
+def torch_load_problem(exc: BaseException, path: str | os.PathLike | None = None) -> str:
     """One line saying why ``torch.load(..., weights_only=True)`` refused a file: torch's own message runs to six
-    lines with terminal colour codes and suggests ``weights_only=False``, which would run the file's code."""
+    lines with terminal colour codes and suggests ``weights_only=False``, which would run the file's code. With
+    ``path``, a file that is no PyTorch file at all (neither a zip archive nor a pickle) is called that."""
     import re
 
+    try:
+        head = Path(path).open("rb").read(4) if path is not None else None
+    except OSError:
+        head = None
+    if head is not None and not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        return "it is not a PyTorch file (damaged, or another kind of file)"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
     if "Weights only load failed" in text or "Unsupported global" in text:
         found = re.search(r"GLOBAL ([\w.]+)", text)

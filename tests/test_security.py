@@ -160,3 +160,20 @@ def test_predictor_with_damaged_internals_is_a_clear_error(tmp_path, tiny):
     save_predictor(pred, tmp_path / "p.joblib")
     with pytest.raises(HwnasError, match="damaged"):
         load_predictor(tmp_path / "p.joblib")
+
+
+def test_a_checkpoint_that_is_no_pytorch_file_is_not_called_a_pickle(tmp_path):
+    import torch
+
+    from hwnas.errors import HwnasError
+    from hwnas.search.run import RunDir
+
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    rd.file(RunDir.CHECKPOINT).write_bytes(bytes(range(256)) * 8)  # random-looking bytes
+    with pytest.raises(HwnasError, match="not a PyTorch file") as info:
+        rd.load_checkpoint()
+    assert "pickled" not in str(info.value)
+    torch.save(torch.nn.Linear(2, 2), rd.file(RunDir.CHECKPOINT))  # a whole module: refused as what it is
+    with pytest.raises(HwnasError, match="pickled Python objects"):
+        rd.load_checkpoint()

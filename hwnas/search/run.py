@@ -170,7 +170,7 @@ class RunDir:
         except Exception as exc:  # torch raises many types on a damaged file
             from ..io import torch_load_problem
 
-            raise RunError(f"checkpoint {path} is corrupt or not hwnas's: {torch_load_problem(exc)}") from None
+            raise RunError(f"checkpoint {path} is corrupt or not hwnas's: {torch_load_problem(exc, path)}") from None
         need = ("net", "weight_opt", "arch_opt", "strategy", "rng", "history", "epoch")
         missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
         if missing or not isinstance(ckpt["net"], dict) or not isinstance(ckpt["epoch"], int):

@@ -409,7 +409,8 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
 
     rd = RunDir(cfg.supernet)
     if not rd.path.is_dir() or not rd.has_checkpoint:
-        raise UsageError(f"--supernet {cfg.supernet}: not a search run directory with a checkpoint.pt")
+        raise UsageError(f"the supernet run {cfg.supernet} (--supernet, or trainer.supernet in an experiment file) is not a "
+                         "search run directory with a checkpoint.pt")
     saved = rd.config()
     check_same_space(saved.get("space"), space, f"the supernet run {rd.path}")
     if getattr(space, "kind", None) != "model" and saved.get("space") != space.to_dict():

@@ -103,7 +103,7 @@ def load_model(path: str | Path, space: Any = None) -> tuple[Network, ArchSpec, 
     except Exception as exc:  # noqa: BLE001 - torch raises many types on a damaged file
         from ..io import torch_load_problem
 
-        raise UsageError(f"{path} cannot be read: {torch_load_problem(exc)}") from None
+        raise UsageError(f"{path} cannot be read: {torch_load_problem(exc, path)}") from None
     model = build_model(arch, space)
     model.load_state_dict(state["state_dict"])
     return model.eval(), arch, space
