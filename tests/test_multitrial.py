@@ -17,6 +17,12 @@ from hwnas.multitrial.study import OBJECTIVES, make_storage, open_study  # noqa:
 from hwnas.space import get_space  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_join_wait(monkeypatch):
+    """A worker waits for the study it joins to be started (60 s); these tests join at once or not at all."""
+    monkeypatch.setattr("hwnas.multitrial.study.JOIN_WAIT_S", 0.0)
+
+
 def _cfg(**kw):
     base = dict(n_trials=3, epochs=1, data="synthetic", data_limit=None, population=2, sample=2, pruner="none")
     return MultitrialConfig(**{**base, **kw})
@@ -184,9 +190,15 @@ def test_the_first_trial_is_the_fastest_network_once_per_study_unless_turned_off
     first = r.points.sort_values("trial").iloc[0]
     assert first.predicted_ms == pytest.approx(costs.min_ms())
     # another worker joining (or the study resumed) queues no second copy
-    run_study(space, costs, _cfg(n_trials=4, sampler="random"), storage=url, study_name="a", join=True, log=None)
+    lines = []
+    joined = run_study(space, costs, _cfg(n_trials=4, sampler="nsga2"), storage=url, study_name="a", join=True,
+                       log=lines.append)
     study = optuna.load_study(study_name="a", storage=url)
     assert [t.user_attrs.get("anchor") for t in study.trials].count("fastest") == 1
+    # a worker with another sampler: each trial is labelled by the sampler that proposed it, and the worker says so
+    labels = joined.points.sort_values("trial")["method"].tolist()
+    assert labels[:2] == ["multi-trial (random)"] * 2 and labels[-1] == "multi-trial (nsga2)"
+    assert any("proposes with nsga2" in line for line in lines)
     off = run_study(space, costs, _cfg(n_trials=2, sampler="random", anchor=False), storage=url, study_name="b",
                     log=None)
     assert not any("anchor" in t.user_attrs for t in optuna.load_study(study_name="b", storage=url).trials)
@@ -318,3 +330,47 @@ def test_run_study_on_a_model_space(tmp_path):
     assert r.points.sort_values("trial").iloc[0].arch == str(space.from_indices([0, 0]))  # the fastest first
     for row in r.points.itertuples():
         assert row.predicted_ms == pytest.approx(costs.arch_ms(space.parse(row.arch), space))
+
+
+def test_a_worker_started_with_the_study_waits_for_it(tmp_path, monkeypatch):
+    """The docs' "workers on one machine": B (--worker) starts in the same second as A, before A has made the
+    file and the study; B waits for them instead of failing."""
+    import threading
+
+    monkeypatch.setattr("hwnas.multitrial.study.JOIN_WAIT_S", 20.0)
+    url = f"sqlite:///{tmp_path / 'together.db'}"
+    starter = threading.Timer(1.0, lambda: open_study(url, "t", space=get_space("tiny"), settings={}))
+    starter.start()
+    joined = open_study(url, "t", space=get_space("tiny"), settings={}, join=True)
+    starter.join()
+    assert joined.study_name == "t"
+
+
+def test_two_starters_of_a_new_database_both_get_it(tmp_path):
+    """Two processes creating one new SQLite database's tables at once: the loser retries instead of failing."""
+    import multiprocessing as mp
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(_start_study, [(url,), (url,)])
+    assert results == ["ok", "ok"]
+
+
+def _start_study(url):
+    from hwnas.multitrial.study import open_study as start
+    from hwnas.space import get_space as space
+
+    try:
+        start(url, "race", space=space("tiny"), settings={})
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - the test reports it
+        return str(exc)
+
+
+def test_a_file_that_is_no_journal_is_one_line_and_left_as_it_was(tmp_path):
+    f = tmp_path / "points.csv"
+    f.write_text("arch,accuracy\nk3e3,0.5\n")
+    with pytest.raises(UsageError, match="is not a readable Optuna journal"):
+        make_storage(f"journal:{f}")
+    assert f.read_text() == "arch,accuracy\nk3e3,0.5\n"

@@ -19,6 +19,12 @@ optuna = pytest.importorskip("optuna")
 
 from hwnas.cli import main  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _no_join_wait(monkeypatch):
+    """A worker waits for the study it joins to be started (60 s); these tests join at once or not at all."""
+    monkeypatch.setattr("hwnas.multitrial.study.JOIN_WAIT_S", 0.0)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

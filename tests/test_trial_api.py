@@ -95,6 +95,12 @@ def test_report_refuses_a_latency_model_or_non_json_attributes_and_writes_nothin
         hwnas.trial.report(0.5, latency=lambda m: 2.5)
     with pytest.raises(UsageError, match="note=set is not JSON data"):
         hwnas.trial.report(0.5, latency_ms=1.0, epochs=3, note={1, 2})
+    # objectives that would fail the trial or dominate the front: one line each, nothing recorded
+    for acc, lat, says in ((0.5, float("nan"), "latency_ms is not a finite number"), (0.5, -3, "positive number"),
+                           (float("inf"), 1.0, "accuracy is not a finite number"), (42, 1.0, "a percentage"),
+                           (0.5, "abc", "latency_ms is not a number")):
+        with pytest.raises(UsageError, match=says):
+            hwnas.trial.report(acc, latency_ms=lat)
     assert study.trials[-1].user_attrs.get("epochs") is None  # nothing half written
     import numpy as np
 

@@ -24,9 +24,9 @@ class Objective:
     latency, accuracy, epochs run, seconds, the worker that ran it, and the error of a trial that raised."""
 
     def __init__(self, space: Any, costs: BlockCosts, data: DataSplits, retrain_config: RetrainConfig,
-                 pruner: Any, worker: str = "", *, target_ms: float | None = None):
+                 pruner: Any, worker: str = "", *, target_ms: float | None = None, sampler: str = ""):
         self.space, self.costs, self.data, self.config, self.pruner = space, costs, data, retrain_config, pruner
-        self.worker, self.target_ms = worker, target_ms
+        self.worker, self.target_ms, self.sampler = worker, target_ms, sampler
 
     def __call__(self, trial: Any) -> tuple[float, float]:
         started = time.perf_counter()
@@ -35,6 +35,8 @@ class Objective:
         trial.set_user_attr("arch", str(arch))
         trial.set_user_attr("latency_ms", latency)
         trial.set_user_attr("worker", self.worker)
+        if self.sampler:  # workers of one study may propose with different samplers: each trial says whose it is
+            trial.set_user_attr("sampler", self.sampler)
         set_latency_constraint(trial, latency, self.target_ms)
         hook = EpochPruning(trial, self.pruner, latency, epochs=self.config.epochs)
         try:

@@ -152,7 +152,12 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
     objective = Objective(space, costs, data, RetrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
                                                             seed=cfg.seed, device=cfg.device, amp=cfg.amp,
                                                             channels_last=cfg.channels_last, workers=cfg.workers),
-                          make_pruner(cfg.pruner, epochs=cfg.epochs), worker_name(), target_ms=cfg.target_ms)
+                          make_pruner(cfg.pruner, epochs=cfg.epochs), worker_name(), target_ms=cfg.target_ms,
+                          sampler=cfg.sampler)
+    others = sorted({t.user_attrs.get("sampler") for t in study.get_trials(deepcopy=False)} - {None, cfg.sampler})
+    if others:
+        log(f"study {study_name!r} has trials proposed by {', '.join(others)}; this worker proposes with "
+            f"{cfg.sampler}: points.csv labels each trial by the sampler that proposed it")
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     before = len(study.get_trials(deepcopy=False, states=finished))
     ran = 0
@@ -170,6 +175,10 @@ def run_study(space: Any, costs: BlockCosts, cfg: MultitrialConfig, *, storage: 
                              f"keeps them); the last: {failures.last or 'see the log'}")
         ran = sum(t.user_attrs.get("worker") == objective.worker and t.number not in earlier
                   for t in study.get_trials(deepcopy=False))
+        done = len(study.get_trials(deepcopy=False, states=finished))
+        if cfg.sampler == "grid" and done < cfg.n_trials:
+            log(f"the grid holds {done} networks, fewer than --n-trials {cfg.n_trials}: every one of them is in the "
+                "study, and the search stopped there")
     else:
         log(f"study {study_name!r} already has {before} finished trials (asked for {cfg.n_trials})")
     return read_study(study, cfg, ran_here=ran)
@@ -195,7 +204,7 @@ def read_study(study: Any, cfg: MultitrialConfig, *, ran_here: int = 0) -> Study
         if t.state.name != "COMPLETE" or not t.values:
             continue
         a = t.user_attrs
-        rows.append({"method": f"multi-trial ({cfg.sampler})", "target_ms": cfg.target_ms, "arch": a.get("arch"),
+        rows.append({"method": f"multi-trial ({a.get('sampler', cfg.sampler)})", "target_ms": cfg.target_ms, "arch": a.get("arch"),
                      "accuracy": float(t.values[0]), "predicted_ms": float(t.values[1]),
                      "trial": t.number, "epochs": a.get("epochs_run"), "seconds": a.get("seconds"),
                      "worker": a.get("worker"), "retry_of": t.system_attrs.get("failed_trial")})

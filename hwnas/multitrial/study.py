@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +87,13 @@ def _local_file(url: str) -> Any:
     return Path(db) if db and not db.startswith(":memory:") else ""
 
 
+logger = logging.getLogger(__name__)
+
+JOIN_WAIT_S = 60.0  # how long a worker waits for the study it joins to be created
+CREATE_RETRIES = 5  # a new database's tables, created by two processes at once: the loser retries
+_CREATE_RACE = ("already exists", "UNIQUE constraint failed")
+
+
 def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period: int | None = None,
                  max_retry: int = 3, must_exist: bool = False) -> Any:
     """The Optuna storage of ``url`` (see the module's doc). On an RDB storage a worker beats every
@@ -112,9 +121,14 @@ def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period:
         if path.is_dir():
             raise UsageError(f"journal storage {path} is a folder; give a file, e.g. journal:{path / 'study.log'}")
         try:
-            return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+            journal = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+            journal.get_all_studies()  # replayed now: a damaged file is one line here, not a traceback later
+            return journal
         except OSError as exc:
             raise UsageError(f"cannot open journal storage {path}: {exc.strerror or exc}") from None
+        except Exception as exc:  # noqa: BLE001 - Optuna's replay raises JSON, key and attribute errors
+            raise UsageError(f"journal storage {path} is not a readable Optuna journal (damaged, e.g. cut short by a "
+                             f"killed writer, or another kind of file): {_first_line(exc)}") from None
     if url.startswith("grpc://"):
         host, _, port = url[len("grpc://"):].rstrip("/").rpartition(":")
         if not host or not port.isdigit():
@@ -142,7 +156,13 @@ def make_storage(url: str, *, heartbeat_interval: int | None = 10, grace_period:
             beat = {} if heartbeat_interval is None else dict(
                 heartbeat_interval=heartbeat_interval, grace_period=grace_period or 2 * heartbeat_interval,
                 heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=max_retry))
-            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beat)
+            for attempt in range(CREATE_RETRIES):
+                try:
+                    return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beat)
+                except Exception as exc:  # noqa: BLE001 - two processes creating one new database's tables
+                    if attempt == CREATE_RETRIES - 1 or not any(m in str(exc) for m in _CREATE_RACE):
+                        raise
+                    time.sleep(0.2 * (attempt + 1))  # the other one is creating them: use them once it has
     except ImportError as exc:  # the database driver (psycopg2, pymysql) is not installed
         raise UsageError(f"storage {_redact(url)}: its database driver is not installed ({_first_line(exc)})") \
             from None
@@ -165,7 +185,7 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
     if not name or not isinstance(name, str):
         raise UsageError("--study-name is empty")
     if isinstance(storage, str):
-        storage = make_storage(storage, must_exist=join)
+        storage = _joined_storage(storage, name) if join else make_storage(storage)
     record = {"space": space_fingerprint(space), "space_name": getattr(space, "name", "?"),
               "objectives": [list(o) for o in objectives], "settings": json.loads(json.dumps(settings, default=str))}
     exists = study_exists(storage, name)
@@ -186,6 +206,26 @@ def open_study(storage: Any, name: str, *, space: Any, settings: dict[str, Any],
     if created and on_create is not None:
         on_create(study)
     return study
+
+
+def _joined_storage(url: str, name: str, wait_s: float | None = None) -> Any:
+    """The storage of a study a worker joins, waiting up to ``wait_s`` (``JOIN_WAIT_S``) for the process that
+    starts it to create the file and the study: workers started together (``hwnas multitrial ... &``) join, not
+    fail."""
+    wait = JOIN_WAIT_S if wait_s is None else wait_s
+    deadline, said = time.monotonic() + wait, False
+    while True:
+        try:
+            storage = make_storage(url, must_exist=True)
+            if study_exists(storage, name) or time.monotonic() >= deadline:
+                return storage
+        except UsageError as exc:
+            if "to join" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        if not said:
+            logger.warning(f"waiting up to {wait:.0f} s for study {name!r} to be started in {_redact(url)}")
+            said = True
+        time.sleep(0.5)
 
 
 def study_exists(storage: Any, name: str) -> bool:

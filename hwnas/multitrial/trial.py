@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -242,9 +243,9 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
             _standalone = False
             return None
         raise UsageError("hwnas.trial.report was called twice, or before hwnas.trial.next_architecture")
-    acc = float(accuracy)
-    if not acc == acc:
-        raise UsageError(f"report: accuracy is not a number ({accuracy!r})")
+    acc = _number("accuracy", accuracy)
+    if not 0 <= acc <= 1:
+        raise UsageError(f"report: accuracy is a fraction from 0 to 1, not {accuracy!r} (a percentage? divide by 100)")
     if "latency" in attrs:
         raise UsageError("report takes the latency as latency_ms=<float>; a latency model or a function of the model "
                          "goes to next_architecture(..., latency=...)")
@@ -261,6 +262,9 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
     if latency_ms is None:
         raise UsageError("report needs the latency: report(accuracy, latency_ms=...), or next_architecture(..., "
                          "latency=LATENCY_MODEL) or next_architecture(..., input_shape=(1, C, H, W)) to measure it")
+    latency_ms = _number("latency_ms", latency_ms)
+    if latency_ms <= 0:
+        raise UsageError(f"report: latency_ms is a positive number of milliseconds, not {latency_ms!r}")
     for k, v in attrs.items():
         p.trial.set_user_attr(k, v)
     p.trial.set_user_attr("accuracy", acc)
@@ -268,6 +272,17 @@ def report(accuracy: float, latency_ms: float | None = None, **attrs: Any) -> di
     p.study.tell(p.trial, [acc, float(latency_ms)])
     _pending = None
     return {"trial": p.trial.number, "arch": str(p.arch), "accuracy": acc, "latency_ms": float(latency_ms)}
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float, else one line (a NaN or infinite objective would fail or dominate the front)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"report: {name} is not a number ({value!r})") from None
+    if not math.isfinite(x):
+        raise UsageError(f"report: {name} is not a finite number ({value!r})")
+    return x
 
 
 def pending_trial() -> Any:
