@@ -124,10 +124,13 @@ def torch_load_problem(exc: BaseException, path: str | os.PathLike | None = None
     ``path``, a file that is no PyTorch file at all (neither a zip archive nor a pickle) is called that."""
     import re
 
-    try:
-        head = Path(path).open("rb").read(4) if path is not None else None
-    except OSError:
-        head = None
+    head = None
+    if path is not None:
+        try:
+            with Path(path).open("rb") as fh:
+                head = fh.read(4)
+        except OSError:
+            pass
     if head is not None and not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         return "it is not a PyTorch file (damaged, or another kind of file)"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))

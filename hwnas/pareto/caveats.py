@@ -16,15 +16,16 @@ UNDER_TARGET = 0.05
 
 def best_train_accuracy(run_dir: Path) -> float | None:
     """The best training accuracy a search run logged over its epochs (None: no log, or none logged)."""
-    log = run_dir / "log.csv"
-    if not log.exists():
-        return None
+    from ..search.run import RunDir
+
     try:
-        frame = pd.read_csv(log)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        frame = RunDir(run_dir).read_log()
+    except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         return None
-    acc = pd.to_numeric(frame.get("train_acc"), errors="coerce").dropna() if "train_acc" in frame else None
-    return float(acc.max()) if acc is not None and len(acc) else None
+    if "train_acc" not in frame:
+        return None
+    acc = pd.to_numeric(frame["train_acc"], errors="coerce").dropna()
+    return float(acc.max()) if len(acc) else None
 
 
 def supernet_caveat(runs: dict[str, list[Path]], chance: float) -> str | None:

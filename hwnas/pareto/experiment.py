@@ -165,26 +165,23 @@ def run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: str | P
     if len(set(cfg.targets_ms)) != len(cfg.targets_ms):
         raise UsageError(f"targets {list(cfg.targets_ms)} repeat a value")
     if trains_once(cfg):
-        _check_supernet_plan(cfg, hi)
+        _check_supernet_plan(cfg, lo, hi)
     with output_lock(out, "pareto folder", folder=True):
         return _run_pareto(space, costs, backend, out, cfg, data=data, device=device, log=log, force=force)
 
 
-def _check_supernet_plan(cfg: ParetoConfig, hi: float) -> None:
+def _check_supernet_plan(cfg: ParetoConfig, lo: float, hi: float) -> None:
     """What the search of a trained supernet would refuse at some target, refused before the supernet trains."""
-    import inspect
-
-    from ..search.estim.inherited import InheritedAccuracy
+    from ..search.estim import ESTIMATORS
+    from ..search.estim.inherited import check_target
 
     if cfg.supernet_weights != "shared":
         raise UsageError(f"method {cfg.method} trains one supernet whose shared weights score every network: "
                          f"supernet_weights {cfg.supernet_weights!r} gives each candidate its own, which do not rank "
                          f"networks; use --supernet-weights shared (the default for {cfg.method})")
-    band = inspect.signature(InheritedAccuracy.__init__).parameters["band"].default
-    high = [t for t in cfg.targets_ms if t * (1 - band) > hi]
-    if high:
-        raise UsageError(f"target {high[0]:.4g} ms minus the band ({band:.0%}) is above the slowest architecture "
-                         f"({hi:.4g} ms): no network of the supernet lands within the band; lower the target")
+    band = ESTIMATORS.settings("inherited")["band"]  # the band the searches of the supernet will use
+    for t in cfg.targets_ms:
+        check_target(t, lo, hi, band)
 
 
 def _run_pareto(space: SearchSpace, costs: BlockCosts, backend: Any, out: Path, cfg: ParetoConfig, *,

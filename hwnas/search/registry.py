@@ -78,20 +78,22 @@ class Registry(Generic[T]):
 
     def settings(self, name: str) -> dict[str, Any]:
         """The keyword settings ``name``'s class takes, with their defaults."""
-        sig = inspect.signature(self.get(name).__init__)
-        return {p.name: p.default for p in sig.parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and not p.name.startswith("_")}
+        return {p.name: p.default for p in self._settings(name)}
+
+    def _settings(self, name: str) -> list[inspect.Parameter]:
+        return [p for p in inspect.signature(self.get(name).__init__).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and not p.name.startswith("_")]
 
     def check_args(self, name: str, args: dict[str, Any] | None) -> dict[str, Any]:
         """``args`` if ``name`` takes every one of them, else one line naming the unknown ones and the known."""
         args = dict(args or {})
-        known = self.settings(name)
+        params = {p.name: p for p in self._settings(name)}
+        known = {k: p.default for k, p in params.items()}
         unknown = sorted(set(args) - set(known))
         if unknown:
             hint = "".join(f" ({k}: {self.hints[k]})" for k in unknown if k in self.hints)
             raise UsageError(f"{self.kind} {name!r} has no setting {', '.join(unknown)}; its settings: "
                              f"{', '.join(f'{k}={v!r}' for k, v in known.items()) or 'none'}{hint}")
-        params = inspect.signature(self.get(name).__init__).parameters
         return {k: _typed(self.kind, name, k, v, known[k], str(params[k].annotation)) for k, v in args.items()}
 
     def create(self, name: str, args: dict[str, Any] | None = None, /, **context: Any) -> T:

@@ -21,7 +21,6 @@ optimizer learns from the scores.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 import logging
@@ -70,21 +69,13 @@ class InheritedAccuracy(Estimator):
         if not optim.derivative_free:
             raise UsageError(f"the {self.name} estimator scores architectures that a derivative-free optimizer "
                              f"proposes (evolution, regularized-evolution, random, grid), not {optim.name}")
-        default = inspect.signature(type(self).__init__).parameters["per_round"].default
-        if optim.name == "evolution" and self.per_round != default:
+        if optim.name == "evolution" and self.per_round != ESTIMATORS.settings(self.name)["per_round"]:
             logger.warning(f"per_round ({self.per_round}) is how many architectures random, grid and "
                            f"regularized-evolution propose in a round; evolution proposes a generation of its "
                            f"population ({optim.population}) and ignores it: set that instead "
                            f"(--optim-arg population=N)")
-        t = cfg.target_ms
-        if t is not None and latency_fn is None:
-            lo, hi = costs.min_ms(), costs.max_ms()
-            if not lo <= t:
-                raise UsageError(f"target {t:.4g} ms is below the fastest architecture ({lo:.4g} ms)")
-            if t * (1 - self.band) > hi:
-                raise UsageError(f"target {t:.4g} ms minus the band ({self.band:.0%}) is above the slowest "
-                                 f"architecture ({hi:.4g} ms): no architecture lands within the band; raise band or "
-                                 f"lower the target")
+        if cfg.target_ms is not None and latency_fn is None:
+            check_target(cfg.target_ms, costs.min_ms(), costs.max_ms(), self.band)
 
     def check(self, st: SearchState) -> None:
         t = st.cfg.target_ms
@@ -230,6 +221,15 @@ class InheritedAccuracy(Estimator):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "per_round": self.per_round, "recalibrate_batches": self.recalibrate_batches,
                 "band": self.band, "predictor": self.predictor, "top_k": self.top_k}
+
+
+def check_target(t: float, lo: float, hi: float, band: float) -> None:
+    """One line where no network of the latency range ``[lo, hi]`` can land within ``band`` under the target."""
+    if not lo <= t:
+        raise UsageError(f"target {t:.4g} ms is below the fastest architecture ({lo:.4g} ms)")
+    if t * (1 - band) > hi:
+        raise UsageError(f"target {t:.4g} ms minus the band ({band:.0%}) is above the slowest architecture "
+                         f"({hi:.4g} ms): no architecture lands within the band; raise band or lower the target")
 
 
 def inherited_accuracy(net: Any, arch: Any, calib: Any, valid: Any, runtime: Any, batches: int, *,
