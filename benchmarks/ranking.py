@@ -15,12 +15,18 @@
 
 Goal: τ ≥ 0.6 with its interval above 0.4, at a budget whose ceiling is at least 0.7.
 
+No budget of proxyless-cifar this CPU affords has that ceiling (docs/benchmarks.md). ``MODEL_BUDGETS`` run the
+same steps on a model space whose networks retraining does tell apart (``chain-r16-n4k-e10``:
+``examples/chain_space.py``, ceiling 0.74), with a choice's own weights (SPOS as published; ``progressive`` does
+not apply). ``--supernet-epochs`` other than 12 makes its own recipe, ``<recipe>-e<epochs>``.
+
 Each retrain and each supernet is a shard of ``benchmarks/results/ranking/`` written as it ends: run several
 processes (one per ``--only`` part) and rerun to resume. One torch thread per process.
 
     python benchmarks/ranking.py --only retrain --retrain-seeds 0        # and 1, in another process
     python benchmarks/ranking.py --only supernet --recipes uniform distill --supernet-seeds 0 1 2
     python benchmarks/ranking.py --summary                                  # ranking.json (every budget measured)
+    python benchmarks/ranking.py --budget chain-r16-n4k-e10 --recipes uniform --supernet-epochs 60
     python benchmarks/ranking.py --quick                                    # a minute, into a temporary folder
 """
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -39,7 +46,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_result  # noqa: E402
-from budget_study import _RAW, BUDGETS, DEFAULT, QUICK, fashion_mnist, space_for  # noqa: E402
+from budget_study import _RAW, BUDGETS, DEFAULT, QUICK, fashion_mnist  # noqa: E402
+from budget_study import space_for as builtin_space_for  # noqa: E402
 
 from hwnas.io import atomic_write_json, read_json  # noqa: E402
 from hwnas.predictors.archs import plan_archs  # noqa: E402
@@ -52,10 +60,61 @@ RECIPES: dict[str, dict[str, Any]] = {
     "progressive": {"method": "ofa"},
 }
 BUDGET = "r16-w25-n2k-e3"
+# Budgets on a model space (``space``: its factory), where the built-in space's budgets measure nothing: retraining
+# on this CPU ranks proxyless-cifar's networks against itself at τ ≤ 0.46, and examples/chain_space.py's at ≥ 0.7.
+# Each choice has its own weights there, so the recipes that shrink MBConv blocks (progressive) do not apply.
+MODEL_BUDGETS: dict[str, dict[str, Any]] = {
+    "chain-r16-n4k-e10": {"space": "examples.chain_space:ChainSpace", "n": 4000, "epochs": 10},
+    "chain-quick": {"space": "examples.chain_space:ChainSpace", "n": 300, "epochs": 1, "test": 500},
+}
+BUILTIN_ONLY = {"progressive"}
+SUPERNET_EPOCHS = 12  # the default; a supernet trained longer is its own recipe, ``<recipe>-e<epochs>``
+
+
+def recipe_label(recipe: str, epochs: int) -> str:
+    return recipe if epochs == SUPERNET_EPOCHS else f"{recipe}-e{epochs}"
+
+
+def recipe_labels(out: Path, budget: str) -> list[str]:
+    """The recipes with a scored supernet of ``budget`` in ``out``, as :func:`recipe_label` names them (another
+    budget whose name starts with this one's is not mistaken for a recipe)."""
+    pattern = re.compile(rf"supernet-{re.escape(budget)}-((\w+?)(?:-e\d+)?)-seed\d+\.json")
+    found = {m.group(1) for f in out.glob(f"supernet-{budget}-*-seed*.json")
+             if (m := pattern.fullmatch(f.name)) and m.group(2) in RECIPES}
+    return sorted(found, key=lambda lab: (list(RECIPES).index(lab.split("-")[0]), len(lab), lab))
 
 
 def budget_of(name: str) -> dict[str, Any]:
-    return {**DEFAULT, **(QUICK | BUDGETS)[name]}
+    return {**DEFAULT, **(QUICK | BUDGETS | MODEL_BUDGETS)[name]}
+
+
+def space_for(cfg: dict[str, Any]):
+    """The budget's space: a model space where it names a factory, proxyless-cifar at its width otherwise."""
+    if not cfg.get("space"):
+        return builtin_space_for(cfg)
+    from hwnas.space import ModelSpace
+
+    return ModelSpace(cfg["space"], (1, 3, cfg["res"], cfg["res"]))
+
+
+def size_costs(space) -> Any:
+    """A size proxy per option, which orders each decision's options for the sandwich's largest and smallest paths
+    (no latency target is involved in training a supernet): kernel² × expansion on the built-in space (zero costs
+    nothing), the candidate's MACs on a model space."""
+    from hwnas.predictors.block_costs import BlockCosts
+
+    if getattr(space, "kind", None) != "model":
+        return BlockCosts(0.0, tuple(tuple(0.0 if c.is_zero else float(c.kernel * c.kernel * c.expand)
+                                           for c in p.choices) for p in space.positions()))
+    first = space.indices(space.first())
+
+    def macs_with(d: int, o: int) -> float:
+        idx = list(first)
+        idx[d] = o
+        return float(space.macs(space.from_indices(idx)))
+
+    per = [[macs_with(d, o) for o in range(len(labels))] for d, labels in enumerate(space.choice_labels())]
+    return BlockCosts(0.0, tuple(tuple(m - min(row) for m in row) for row in per))
 
 
 def score_set(cfg: dict[str, Any], n: int, data_seed: int = 0, valid_fraction: float = 0.1) -> Any:
@@ -110,7 +169,6 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
                  score_images: int, log=print) -> None:
     from dataclasses import replace
 
-    from hwnas.predictors.block_costs import BlockCosts
     from hwnas.search import SearchConfig, run_search
     from hwnas.search.estim.inherited import inherited_accuracy
     from hwnas.search.run import RunDir
@@ -119,26 +177,28 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     from hwnas.train.device import Runtime
     from hwnas.train.training import generator
 
-    path = out / f"supernet-{budget}-{recipe}-seed{seed}.json"
+    label = recipe_label(recipe, epochs)
+    path = out / f"supernet-{budget}-{label}-seed{seed}.json"
     shard = read_json(path, "shard", expect=dict) if path.exists() else {}
     if shard.get("scores") and len(shard["scores"]) >= n:
         return
     cfg = budget_of(budget)
+    if cfg.get("space") and recipe in BUILTIN_ONLY:
+        log(f"supernet {recipe}: not on a model space ({budget}), skipped")
+        return
     space, data = space_for(cfg), fashion_mnist(cfg)
-    # a size proxy (kernel² × expansion; zero costs nothing): it orders each block's options for the sandwich's
-    # largest and smallest paths; no latency target is involved in training a supernet
-    costs = BlockCosts(0.0, tuple(tuple(0.0 if c.is_zero else float(c.kernel * c.kernel * c.expand)
-                                        for c in p.choices) for p in space.positions()))
-    run = work / f"{budget}-{recipe}-seed{seed}"
+    costs = size_costs(space)
+    weights = "separate" if cfg.get("space") else "shared"
+    run = work / f"{budget}-{label}-seed{seed}"
     recipe_cfg = RECIPES[recipe]
     search = SearchConfig(**{**recipe_cfg, "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
-                             "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": "shared",
+                             "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": weights,
                              "search_rounds": 0, "progress": False, "channels_last": False})
     t0, c0 = time.perf_counter(), time.process_time()
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, search, run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    net = build_supernet(space, weights="shared")
+    net = build_supernet(space, weights=weights)
     net.load_state_dict(RunDir(run).load_checkpoint()["net"])
     rt = Runtime.create("cpu")
     scoring = score_set(cfg, score_images)
@@ -150,13 +210,13 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     own = float(RunDir(run).read_log()["valid_acc"].iloc[-1])
     median = float(np.median(list(scores.values())))
     if median < 0.5 * own:  # the children must be scored on images preprocessed as the supernet trained on
-        raise SystemExit(f"ranking: {recipe} seed {seed}: median inherited accuracy {median:.3f} against the "
+        raise SystemExit(f"ranking: {label} seed {seed}: median inherited accuracy {median:.3f} against the "
                          f"supernet's own validation {own:.3f}: the scoring split is not preprocessed as its images")
     shard = {"budget": budget, "recipe": recipe, "seed": seed, "epochs": epochs, "search": replace(search).to_dict(),
              "train_s": shard.get("train_s", train_s), "train_cpu_s": shard.get("train_cpu_s", train_cpu),
              "score_s": time.perf_counter() - t1, "score_images": score_images, "scores": scores}
     atomic_write_json(path, shard)
-    log(f"supernet {recipe} seed {seed}: trained {train_s:.0f} s, scored {n} networks {shard['score_s']:.0f} s")
+    log(f"supernet {label} seed {seed}: trained {train_s:.0f} s, scored {n} networks {shard['score_s']:.0f} s")
 
 
 # ---- the summary -------------------------------------------------------------------------------------------------
@@ -181,6 +241,8 @@ def bootstrap(fn, cols: list[np.ndarray], reps: int = 2000, seed: int = 0) -> tu
         v = fn(*[c[idx] for c in cols])
         if v == v:
             vals.append(v)
+    if not vals:  # every resample tied (a budget too small to tell networks apart)
+        return float("nan"), float("nan")
     return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
 
 
@@ -236,7 +298,7 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
                                        "spearman_rho": spearman(a0, a1), **mean_ceiling(a0, a1),
                                        "kendall_tau_within_size": kendall_within_size(a0, a1, macs)},
                            "recipes": {}}
-    for recipe in RECIPES:
+    for recipe in recipe_labels(out, budget):
         shards = [json.loads(f.read_text()) for f in sorted(out.glob(f"supernet-{budget}-{recipe}-seed*.json"))]
         shards = [s for s in shards if all(a in s.get("scores", {}) for a in archs)]
         if not shards:
@@ -259,6 +321,7 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
             v = np.mean([kendall(scores[k][idx], mean[idx]) for k in sd])
             if v == v:
                 boots.append(v)
+        boots = boots or [float("nan")]
         res["recipes"][recipe] = {"seeds": per_seed, "kendall_tau_mean": float(np.mean([p["kendall_tau"]
                                                                                         for p in per_seed])),
                                   "kendall_ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
@@ -275,7 +338,7 @@ def main() -> int:
     p.add_argument("--retrain-seeds", type=int, nargs="*", default=[0, 1])
     p.add_argument("--supernet-seeds", type=int, nargs="*", default=[0, 1, 2])
     p.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
-    p.add_argument("--supernet-epochs", type=int, default=12)
+    p.add_argument("--supernet-epochs", type=int, default=SUPERNET_EPOCHS)
     p.add_argument("--score-images", type=int, default=2000)
     p.add_argument("--only", choices=["retrain", "supernet"])
     p.add_argument("--summary", action="store_true")

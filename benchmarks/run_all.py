@@ -706,12 +706,47 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
             rows.append(["· τ of mean retrained accuracy vs MACs", f"{b['retrain_vs_macs']:.3f}", "reported", "—",
                          "—", ""])
         cfg = b.get("config") or {}
-        notes.append(f"`{name}`: {cfg.get('res')} px, width {cfg.get('width')}, {cfg.get('n')} images, "
-                     f"{cfg.get('epochs')} retrain epochs")
-    note = ("proxyless-cifar on Fashion-MNIST (" + "; ".join(notes) + "), tested on the 10,000 test images; networks "
-            "scored on 2,000 held-out training images with recalibrated BatchNorm. Intervals: 95% bootstrap over "
-            "networks (and supernet seeds).")
+        what = (f"the model space {cfg['space']} (a choice's own weights)" if cfg.get("space")
+                else f"proxyless-cifar, width {cfg.get('width')}")
+        notes.append(f"`{name}`: {what}, {cfg.get('res')} px, {cfg.get('n')} images, {cfg.get('epochs')} retrain "
+                     "epochs")
+    note = ("Fashion-MNIST (" + "; ".join(notes) + "), tested on the 10,000 test images; networks scored on 2,000 "
+            "held-out training images with recalibrated BatchNorm. A recipe `-eN` is its supernet trained N epochs "
+            "(12 otherwise). Intervals: 95% bootstrap over networks (and supernet seeds).")
     return _section("Does the supernet rank networks? (issue 25)", "`ranking.json`", rows, note)
+
+
+def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
+    """Issue 25 on the model space whose ranking is measurable: each method's retrained accuracy at each target,
+    paired with random (and with random within 5% under the target, and with the gradient search) over seeds."""
+    if not r or not r.get("targets"):
+        return None
+    rows = []
+    for e in r["targets"]:
+        for m, v in e["methods"].items():
+            if m.startswith("random"):
+                continue
+            for ref in ("random", "random-band", "grad"):
+                d = v.get(f"minus_{ref}_pp")
+                if not d or m == ref:
+                    continue
+                goal = "> 0, interval > 0" if ref.startswith("random") else "≥ 0"
+                ok = d[1] > 0 if ref.startswith("random") else d[0] >= 0
+                rows.append([f"T={e['target_ms']:.4g} ms: {m} − {ref} ({v['seeds']} seeds; {m} "
+                             f"{100 * v['test_acc'][0]:.2f}%, {100 * v['predicted_vs_target']:+.1f}% of the target)",
+                             f"{d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]", goal, "—", "—",
+                             "pass" if ok else "miss"])
+        for m, ev in e["methods"].items():
+            if m.startswith("spos-evolution") and ev.get("supernet_train_s"):
+                rows.append([f"T={e['target_ms']:.4g} ms: {m}, a target's search on the trained supernet / its "
+                             f"training ({ev['target_s']:.1f} s / {ev['supernet_train_s']:.0f} s)",
+                             f"{100 * ev['target_s'] / ev['supernet_train_s']:.1f}%", "≤ 2%", "—", "—",
+                             verdict(ev["target_s"] / ev["supernet_train_s"], 0.02)])
+    note = (f"Budget `{r.get('budget')}` (ranking.py: examples/chain_space.py on Fashion-MNIST); targets 0.2, 0.4 and "
+            f"0.6 of the latency range {r['range_ms'][0]:.4g}–{r['range_ms'][1]:.4g} ms ({r.get('latency_model')}). "
+            "Differences are paired by seed, 95% bootstrap intervals over seeds.")
+    return _section("Search on a supernet that ranks (issue 25, model space)", "`search_quality_model.json`", rows,
+                    note)
 
 
 def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduced.json", variant: str = ""
@@ -824,7 +859,8 @@ def build_summary(results: Path) -> str:
                 section_nni(res.get("nni_proxyless")),
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
-                section_ranking(res.get("ranking")), section_multitrial(res.get("multitrial_reduced")),
+                section_ranking(res.get("ranking")), section_search_quality_model(res.get("search_quality_model")),
+                section_multitrial(res.get("multitrial_reduced")),
                 section_multitrial(res.get("multitrial_search-quality"), "multitrial_search-quality.json"),
                 section_multitrial(res.get("multitrial_search-quality-sampled-first"),
                                    "multitrial_search-quality-sampled-first.json", "every trial sampled"),
@@ -833,7 +869,7 @@ def build_summary(results: Path) -> str:
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
-                          "multitrial_reduced", "multitrial_search-quality",
+                          "search_quality_model", "multitrial_reduced", "multitrial_search-quality",
                           "multitrial_search-quality-sampled-first", "new_target_cost"), sections,
                          strict=False):
         if sec is None:

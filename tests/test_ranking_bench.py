@@ -71,3 +71,52 @@ def test_tau_within_size_keeps_what_size_does_not_explain():
     # both follow size and nothing else they share: plainly correlated, but nothing among networks of one size
     size_only = ranking.kendall_within_size(macs + noise[0], macs + noise[1], macs, bins=40)
     assert ranking.kendall(macs + noise[0], macs + noise[1]) > 0.3 and abs(size_only) < 0.1
+
+
+def test_model_space_budget_sizes_each_choice_by_its_macs():
+    """A model-space budget builds its space from the factory, and the sandwich's largest and smallest paths are
+    ordered by each candidate's own MACs (identity and pool cost nothing, 5x5 the most)."""
+    cfg = ranking.budget_of("chain-quick")
+    space = ranking.space_for(cfg)
+    assert space.kind == "model" and space.choice_labels()[0] == ("conv1", "conv3", "conv5", "pool", "skip")
+    costs = ranking.size_costs(space)
+    for c in costs.costs:
+        assert c[3] == c[4] == 0.0 and 0.0 < c[0] < c[1] < c[2]
+    # the cost of a network is its MACs, up to the constant of the layers outside the choices
+    a, b = space.from_indices([2, 0, 1, 3, 4, 2]), space.from_indices([4, 4, 4, 4, 4, 4])
+    assert costs.arch_ms(a, space) - costs.arch_ms(b, space) == space.macs(a) - space.macs(b)
+
+
+def test_recipe_labels_name_longer_supernets_and_skip_other_budgets(tmp_path):
+    for name in ("supernet-b-uniform-seed0.json", "supernet-b-uniform-e60-seed0.json",
+                 "supernet-b-sandwich-e48-seed1.json", "supernet-b-distort-uniform-seed0.json",
+                 "supernet-b-e5-uniform-seed0.json", "retrain-b-seed0.json"):
+        (tmp_path / name).write_text("{}")
+    assert ranking.recipe_labels(tmp_path, "b") == ["uniform", "uniform-e60", "sandwich-e48"]
+    assert ranking.recipe_label("uniform", ranking.SUPERNET_EPOCHS) == "uniform"
+    assert ranking.recipe_label("uniform", 60) == "uniform-e60"
+
+
+def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
+    import search_quality_model as sqm
+
+    (tmp_path / "costs.json").write_text(json.dumps({"range_ms": [0.01, 0.05], "source": "made up", "costs": {}}))
+    for seed, (rand, evo, grad) in enumerate([(0.80, 0.83, 0.82), (0.70, 0.72, 0.73)]):
+        found = [{"method": m, "target_ms": 0.02, "arch": f"{m}{seed}", "predicted_ms": 0.0196,
+                  "target_s": 1.0, "supernet_train_s": 40.0} for m in ("random", "spos-evolution", "grad")]
+        retrained = {f"random{seed}": {"test_acc": rand}, f"spos-evolution{seed}": {"test_acc": evo},
+                     f"grad{seed}": {"test_acc": grad}}
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps({"seed": seed, "budget": "b", "found": found,
+                                                               "retrained": retrained}))
+    res = sqm.summarise(tmp_path)
+    evo = res["targets"][0]["methods"]["spos-evolution"]
+    # paired by seed: +3 and +2 pp over random, +1 and -1 pp against the gradient search
+    assert evo["minus_random_pp"][0] == pytest.approx(2.5) and evo["minus_random_pp"][1] >= 2.0 - 1e-9
+    assert evo["minus_grad_pp"][0] == pytest.approx(0.0, abs=1e-9)
+    assert evo["predicted_vs_target"] == pytest.approx(-0.02)
+    text = run_all.section_search_quality_model(res)
+    rows = [ln for ln in text.splitlines() if "spos-evolution − random" in ln]
+    assert len(rows) == 1 and rows[0].rstrip(" |").endswith("pass")
+    assert "2.5%" in text  # a target's evolution against the supernet's training: 1 s of 40 s
+    # a supernet trained longer is its own method, with its own epochs
+    assert sqm.spos_epochs("spos-evolution", 60) == 60 and sqm.spos_epochs("spos-evolution-e200", 60) == 200

@@ -1,0 +1,242 @@
+"""Issue 25 on a space where the ranking is measurable: does evolution on a SPOS supernet find better networks than
+random ones and the gradient search, at each of three latency targets?
+
+``search_quality.py`` asks this on proxyless-cifar, whose retraining at any budget this CPU affords does not rank
+networks against itself (``ranking.py``: ceiling τ ≤ 0.46). Here the space is ``examples/chain_space.py`` (six
+choices among NAS-Bench-201's operations) at ``ranking.py``'s ``chain-r16-n4k-e10`` budget, whose ceiling is 0.74
+and on which a uniform SPOS supernet ranks at τ 0.6 (``ranking.json``). Per seed and target (0.2, 0.4 and 0.6 of
+the way from the fastest to the slowest network under the latency model):
+
+- ``random``: a random network under the target (``hwnas.search.baselines.random_under_target``, as
+  ``search_quality.py``); uniform samples mostly land far under it, so also
+- ``random-band``: a uniformly drawn network within 5% under the target, where the searches land;
+- ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01);
+- ``spos-evolution``: train once, search many: one uniform SPOS supernet per seed (``--method spos``,
+  ``--supernet-epochs``, 60), then ``--method evolution --supernet RUN`` at each target with its defaults;
+  ``spos-evolution-e200`` (asked for with ``--methods``) the same on a supernet trained 200 epochs;
+
+every network found retrained at the budget (the seed is the retrain's too) and tested on the 10,000 test images.
+The latency model is this machine's ONNX Runtime (1 thread): a per-candidate table and a calibrated predictor fitted
+on 40 measured networks, pinned in ``costs.json`` so every seed and session searches under the same model.
+
+Each seed is a shard (``results/search_quality_model/seed<N>.json``) written after every step: runs resume, and two
+processes can take different seeds. ``--summary`` writes ``results/search_quality_model.json``: per target and
+method the mean accuracy, and the paired difference to random and to ``grad`` with 95% bootstrap intervals over
+seeds (and to random-band); the cost of a target on the trained supernet against its training.
+
+    python benchmarks/search_quality_model.py --seeds 0 2 4      # one process
+    python benchmarks/search_quality_model.py --seeds 1 3        # another
+    python benchmarks/search_quality_model.py --summary
+    python benchmarks/search_quality_model.py --quick            # a tiny run into a temporary folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import write_result  # noqa: E402
+from budget_study import fashion_mnist  # noqa: E402
+from ranking import budget_of, space_for  # noqa: E402
+from search_quality import bootstrap_mean  # noqa: E402
+
+from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
+
+NAME = "search_quality_model"
+BUDGET = "chain-r16-n4k-e10"
+TARGET_FRACS = (0.2, 0.4, 0.6)
+METHODS = ("random", "random-band", "grad", "spos-evolution")
+# the same on a supernet trained longer (``spos-evolution-e<N>``: N epochs instead of ``--supernet-epochs``)
+LONGER = ("spos-evolution-e200",)
+BAND = 0.05  # random-band: a random network within 5% under the target, where the searches land
+
+
+def latency_model(space, folder: Path, quick: bool):
+    """The per-choice costs every seed searches under, made once and pinned in ``costs.json``."""
+    from hwnas.predictors import CalibratedPredictor
+    from hwnas.predictors.archs import measure_archs
+    from hwnas.profilers import QUICK, ROBUST, build_table, create_backend
+    from hwnas.search.run import costs_from_dict, costs_to_dict
+
+    pinned = folder / "costs.json"
+    if pinned.exists():
+        return costs_from_dict(read_json(pinned, "pinned costs", expect=dict)["costs"])
+    backend = create_backend("onnxruntime", threads=1, protocol=QUICK if quick else ROBUST)
+    table = build_table(space, backend, folder / "table.csv", progress=False)
+    fit = measure_archs(space, backend, folder / "archs_fit.csv", n=12 if quick else 40, seed=1)
+    costs = CalibratedPredictor(table=table).fit(fit.arch_strings, fit.latencies()).block_costs()
+    atomic_write_json(pinned, {"costs": costs_to_dict(costs), "range_ms": [costs.min_ms(), costs.max_ms()],
+                               "source": "ONNX Runtime, 1 thread: table + calibrated on measured networks"})
+    return costs
+
+
+def targets_of(costs) -> list[float]:
+    lo, hi = costs.min_ms(), costs.max_ms()
+    return [lo + f * (hi - lo) for f in TARGET_FRACS]
+
+
+def spos_epochs(method: str, default: int) -> int:
+    """``spos-evolution-e200`` trains its supernet 200 epochs, ``spos-evolution`` ``default``."""
+    tail = method.removeprefix("spos-evolution")
+    return int(tail[2:]) if tail.startswith("-e") else default
+
+
+def spos_supernet(space, costs, data, seed: int, epochs: int, work: Path, name: str = "spos-supernet") -> Path:
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.run import RunDir
+
+    run = work / name
+    if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
+        run_search(space, costs, data, SearchConfig(method="spos", n_epochs=epochs, seed=seed, search_rounds=0,
+                                                    progress=False),
+                   run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
+    return run
+
+
+def find(method: str, space, costs, data, target: float, seed: int, args: argparse.Namespace, work: Path
+         ) -> tuple[Any, dict[str, Any]]:
+    if method == "random":
+        from hwnas.search.baselines import random_under_target
+
+        rng = np.random.default_rng([seed, int(round(target * 1e6))])
+        return random_under_target(space, lambda a: costs.arch_ms(a, space), target, rng), {}
+    if method == "random-band":
+        rng = np.random.default_rng([seed, int(round(target * 1e6)), 1])
+        for _ in range(100_000):
+            arch = space.sample(rng)
+            if (1 - BAND) * target <= costs.arch_ms(arch, space) <= target:
+                return arch, {}
+        raise SystemExit(f"no random network within {BAND:.0%} under {target:.4g} ms in 100,000 draws")
+    if method == "grad":
+        from hwnas.pareto.config import ParetoConfig
+        from hwnas.pareto.experiment import run_search_at
+
+        cfg = ParetoConfig(targets_ms=(), method="grad", seed=seed, progress=False,
+                           **({"warmup_epochs": 1, "search_epochs": 1} if args.quick else {}))
+        arch, argmax, _ = run_search_at(space, costs, data, cfg, target, work / "grad" / f"T{target:.5g}",
+                                        lambda _m: None)
+        return arch, {"argmax": str(argmax)}
+    from hwnas.search import SearchConfig, run_search
+    from hwnas.search.run import RunDir
+
+    t0 = time.perf_counter()
+    longer = method != "spos-evolution"  # its own supernet and runs; the first method's folders keep their names
+    sup = spos_supernet(space, costs, data, seed, spos_epochs(method, args.supernet_epochs), work,
+                        f"{method}-supernet" if longer else "spos-supernet")
+    t1 = time.perf_counter()
+    run = work / method / f"T{target:.5g}"
+    res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(sup), target_ms=target,
+                                                      seed=seed, progress=False,
+                                                      **({"search_rounds": 2} if args.quick else {})),
+                     run_dir=run, resume=(run / "config.json").exists(), log=None)
+    train_s = float(RunDir(sup).read_log()["train_s"].fillna(0).sum())
+    return space.parse(res.arch_string), {"supernet_train_s": train_s, "target_s": time.perf_counter() - t1,
+                                          "supernet_wall_s": t1 - t0}
+
+
+def run_seed(seed: int, args: argparse.Namespace, folder: Path, log=print) -> None:
+    cfg = budget_of(args.budget)
+    space, data = space_for(cfg), fashion_mnist(cfg)
+    costs = latency_model(space, folder, args.quick)
+    path = folder / f"seed{seed}.json"
+    shard = read_json(path, "shard", expect=dict) if path.exists() else {"seed": seed, "budget": args.budget,
+                                                                          "found": [], "retrained": {}}
+    work = args.work / f"seed{seed}"
+    for method in args.methods:
+        for t in targets_of(costs):
+            if any(r["method"] == method and abs(r["target_ms"] - t) < 1e-9 for r in shard["found"]):
+                continue
+            t0 = time.perf_counter()
+            arch, extra = find(method, space, costs, data, t, seed, args, work)
+            shard["found"].append({"method": method, "target_ms": t, "arch": str(arch),
+                                   "predicted_ms": costs.arch_ms(arch, space), "search_s": time.perf_counter() - t0,
+                                   **extra})
+            atomic_write_json(path, shard)
+            log(f"seed {seed} {method:15s} T={t:.4g} ms: {costs.arch_ms(arch, space):.4g} ms predicted "
+                f"({time.perf_counter() - t0:.0f} s)")
+    for row in shard["found"]:
+        if row["arch"] in shard["retrained"]:
+            continue
+        arch = space.parse(row["arch"])
+        r = retrain(arch, space, data, RetrainConfig(epochs=cfg["epochs"], batch_size=cfg["bs"], lr=cfg["lr"],
+                                                     label_smoothing=cfg["ls"], seed=seed),
+                    progress=False, log=None)
+        shard["retrained"][row["arch"]] = {"test_acc": r.test_acc, "macs": space.macs(arch)}
+        atomic_write_json(path, shard)
+        log(f"seed {seed} retrained {row['method']:15s}: {r.test_acc:.4f}")
+
+
+def summarise(folder: Path) -> dict[str, Any]:
+    shards = [read_json(p, "shard", expect=dict) for p in sorted(folder.glob("seed*.json"))]
+    pinned = read_json(folder / "costs.json", "pinned costs", expect=dict)
+    rows = [{**r, "seed": s["seed"], "test_acc": s["retrained"][r["arch"]]["test_acc"]}
+            for s in shards for r in s["found"] if r["arch"] in s["retrained"]]
+    targets = sorted({round(r["target_ms"], 9) for r in rows})
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"budget": shards[0]["budget"] if shards else None, "range_ms": pinned["range_ms"],
+                           "latency_model": pinned.get("source"), "targets": []}
+    for t in targets:
+        at = {(r["method"], r["seed"]): r for r in rows if abs(r["target_ms"] - t) < 1e-9}
+        entry: dict[str, Any] = {"target_ms": t, "methods": {}}
+        for m in sorted({k[0] for k in at}):
+            seeds = sorted(s for (mm, s) in at if mm == m)
+            acc = [at[m, s]["test_acc"] for s in seeds]
+            e: dict[str, Any] = {"seeds": len(seeds), "test_acc": bootstrap_mean(acc, rng),
+                                 "predicted_vs_target": float(np.mean([at[m, s]["predicted_ms"] / t - 1
+                                                                       for s in seeds]))}
+            for ref in ("random", "random-band", "grad"):
+                paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
+                if m != ref and paired:
+                    e[f"minus_{ref}_pp"] = [100 * v for v in bootstrap_mean(paired, rng)]
+            if m.startswith("spos-evolution"):
+                e["target_s"] = float(np.mean([at[m, s]["target_s"] for s in seeds]))
+                e["supernet_train_s"] = float(np.mean([at[m, s]["supernet_train_s"] for s in seeds]))
+            entry["methods"][m] = e
+        out["targets"].append(entry)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *LONGER])
+    p.add_argument("--budget", default=BUDGET)
+    p.add_argument("--supernet-epochs", type=int, default=60)
+    p.add_argument("--summary", action="store_true", help="only merge the shards into the result")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--work", type=Path, default=HERE.parent / ".work" / NAME)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    folder = HERE / "results" / NAME
+    if a.quick:
+        a.budget, a.seeds, a.supernet_epochs = "chain-quick", [0], 2
+        folder = Path(tempfile.mkdtemp(prefix="hwnas-sqm-"))
+        a.work = folder / "work"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not a.summary:
+        for s in a.seeds:
+            run_seed(s, a, folder)
+    res = summarise(folder)
+    path = write_result(NAME, res, directory=folder if a.quick else None)
+    for e in res["targets"]:
+        for m, v in e["methods"].items():
+            diff = "  ".join(f"{k[6:-3]} {d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]" for k, d in v.items()
+                             if k.startswith("minus_"))
+            print(f"T={e['target_ms']:.4g} ms {m:15s} {100 * v['test_acc'][0]:.2f}% ({v['seeds']} seeds; "
+                  f"{100 * v['predicted_vs_target']:+.1f}% of target)  {diff}")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
