@@ -49,7 +49,7 @@ from _common import RESULTS, write_result  # noqa: E402
 from budget_study import _RAW, BUDGETS, DEFAULT, QUICK, fashion_mnist  # noqa: E402
 from budget_study import space_for as builtin_space_for  # noqa: E402
 
-from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
 from hwnas.predictors.archs import plan_archs  # noqa: E402
 from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
 
@@ -354,13 +354,17 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     work = a.work or Path(tempfile.mkdtemp(prefix="hwnas-ranking-work-"))
     if not a.summary:
+        # one writer per shard: a second process on the same shard is refused, naming the first
         if a.only in (None, "retrain"):
             for s in a.retrain_seeds:
-                run_retrain(a.out, a.budget, a.networks, s)
+                with output_lock(a.out / f"retrain-{a.budget}-seed{s}.json", "ranking shard"):
+                    run_retrain(a.out, a.budget, a.networks, s)
         if a.only in (None, "supernet"):
             for s in a.supernet_seeds:
                 for r in a.recipes:
-                    run_supernet(a.out, work, a.budget, a.networks, r, s, a.supernet_epochs, a.score_images)
+                    label = recipe_label(r, a.supernet_epochs)
+                    with output_lock(a.out / f"supernet-{a.budget}-{label}-seed{s}.json", "ranking shard"):
+                        run_supernet(a.out, work, a.budget, a.networks, r, s, a.supernet_epochs, a.score_images)
     budgets = {a.budget: summarise(a.out, a.budget)}  # the one asked for must have its two retraining seeds
     for other in sorted(budgets_in(a.out) - {a.budget}):  # and every other budget measured here is kept beside it
         budgets[other] = summarise(a.out, other)
@@ -396,4 +400,9 @@ def budgets_in(out: Path) -> set[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hwnas.errors import HwnasError
+
+    try:
+        sys.exit(main())
+    except HwnasError as exc:  # a shard in use by another process, a damaged file: one line
+        sys.exit(f"ranking: {exc}")

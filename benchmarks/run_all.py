@@ -730,18 +730,29 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
                 d = v.get(f"minus_{ref}_pp")
                 if not d or m == ref:
                     continue
-                goal = "> 0, interval > 0" if ref.startswith("random") else "≥ 0"
-                ok = d[1] > 0 if ref.startswith("random") else d[0] >= 0
+                # the goals are evolution's: above random with the interval above 0, level with grad
+                goal = "> 0, interval > 0" if ref.startswith("random") else "≥ 0 (level)"
+                ok = d[1] > 0 if ref.startswith("random") else d[2] >= 0
+                evo = m.startswith("spos-evolution")
                 rows.append([f"T={e['target_ms']:.4g} ms: {m} − {ref} ({v['seeds']} seeds; {m} "
                              f"{100 * v['test_acc'][0]:.2f}%, {100 * v['predicted_vs_target']:+.1f}% of the target)",
-                             f"{d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]", goal, "—", "—",
-                             "pass" if ok else "miss"])
+                             f"{d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]", goal if evo else "reported", "—", "—",
+                             ("pass" if ok else "miss") if evo else ""])
+        for m, v in e["methods"].items():
+            if "measured_vs_target" in v and not m.startswith("random"):
+                lo, mean, hi = v["measured_vs_target"]
+                k, n = v["measured_within_5pct"]
+                rows.append([f"T={e['target_ms']:.4g} ms: {m}, measured latency against the target ({n} networks; "
+                             f"{100 * lo:+.1f}% to {100 * hi:+.1f}%)", f"{k} of {n} within ±5% (mean "
+                             f"{100 * mean:+.1f}%)", "all within ±5%", "—", "—", "pass" if k == n else "miss"])
+        first = e is r["targets"][0]  # searched first on each seed's supernet (the goal is for the targets after it)
         for m, ev in e["methods"].items():
             if m.startswith("spos-evolution") and ev.get("supernet_train_s"):
                 rows.append([f"T={e['target_ms']:.4g} ms: {m}, a target's search on the trained supernet / its "
-                             f"training ({ev['target_s']:.1f} s / {ev['supernet_train_s']:.0f} s)",
-                             f"{100 * ev['target_s'] / ev['supernet_train_s']:.1f}%", "≤ 2%", "—", "—",
-                             verdict(ev["target_s"] / ev["supernet_train_s"], 0.02)])
+                             f"training ({ev['target_s']:.1f} s / {ev['supernet_train_s']:.0f} s"
+                             + ("; the first search of each supernet" if first else "") + ")",
+                             f"{100 * ev['target_s'] / ev['supernet_train_s']:.1f}%", "reported" if first else "≤ 2%",
+                             "—", "—", "" if first else verdict(ev["target_s"] / ev["supernet_train_s"], 0.02)])
     note = (f"Budget `{r.get('budget')}` (ranking.py: examples/chain_space.py on Fashion-MNIST); targets 0.2, 0.4 and "
             f"0.6 of the latency range {r['range_ms'][0]:.4g}–{r['range_ms'][1]:.4g} ms ({r.get('latency_model')}). "
             "Differences are paired by seed, 95% bootstrap intervals over seeds.")

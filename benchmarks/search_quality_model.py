@@ -13,20 +13,22 @@ the way from the fastest to the slowest network under the latency model):
 - ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01);
 - ``spos-evolution``: train once, search many: one uniform SPOS supernet per seed (``--method spos``,
   ``--supernet-epochs``, 60), then ``--method evolution --supernet RUN`` at each target with its defaults;
-  ``spos-evolution-e200`` (asked for with ``--methods``) the same on a supernet trained 200 epochs;
+  ``spos-evolution-e200`` (asked for with ``--methods``) the same on a supernet trained 200 epochs, and
+  ``spos-evolution-mlp`` on the 60-epoch one with Once-for-All's accuracy predictor (``predictor=200 top_k=5``);
 
 every network found retrained at the budget (the seed is the retrain's too) and tested on the 10,000 test images.
 The latency model is this machine's ONNX Runtime (1 thread): a per-candidate table and a calibrated predictor fitted
 on 40 measured networks, pinned in ``costs.json`` so every seed and session searches under the same model.
 
 Each seed is a shard (``results/search_quality_model/seed<N>.json``) written after every step: runs resume, and two
-processes can take different seeds. ``--summary`` writes ``results/search_quality_model.json``: per target and
+processes can take different seeds (a second process on a seed in use is refused: its writes would be lost). ``--summary`` writes ``results/search_quality_model.json``: per target and
 method the mean accuracy, and the paired difference to random and to ``grad`` with 95% bootstrap intervals over
-seeds (and to random-band); the cost of a target on the trained supernet against its training.
+seeds (and to random-band); the cost of a target on the trained supernet against its training; with
+``--measure``, each found network's measured latency against its target.
 
     python benchmarks/search_quality_model.py --seeds 0 2 4      # one process
     python benchmarks/search_quality_model.py --seeds 1 3        # another
-    python benchmarks/search_quality_model.py --summary
+    python benchmarks/search_quality_model.py --measure --summary    # afterwards, alone
     python benchmarks/search_quality_model.py --quick            # a tiny run into a temporary folder
 """
 
@@ -49,15 +51,18 @@ from budget_study import fashion_mnist  # noqa: E402
 from ranking import budget_of, space_for  # noqa: E402
 from search_quality import bootstrap_mean  # noqa: E402
 
-from hwnas.io import atomic_write_json, read_json  # noqa: E402
+from hwnas.io import atomic_write_json, output_lock, read_json  # noqa: E402
 from hwnas.train.retrain import RetrainConfig, retrain  # noqa: E402
 
 NAME = "search_quality_model"
 BUDGET = "chain-r16-n4k-e10"
 TARGET_FRACS = (0.2, 0.4, 0.6)
 METHODS = ("random", "random-band", "grad", "spos-evolution")
-# the same on a supernet trained longer (``spos-evolution-e<N>``: N epochs instead of ``--supernet-epochs``)
-LONGER = ("spos-evolution-e200",)
+# spos-evolution's variants, asked for with --methods: a supernet trained longer (its own), and Once-for-All's
+# accuracy predictor on the same supernet (an MLP fitted once on 200 scored children; a target then scores only
+# the predictor's 5 best)
+VARIANTS: dict[str, dict[str, Any]] = {"spos-evolution-e200": {"epochs": 200},
+                                       "spos-evolution-mlp": {"search_args": {"predictor": 200, "top_k": 5}}}
 BAND = 0.05  # random-band: a random network within 5% under the target, where the searches land
 
 
@@ -83,12 +88,6 @@ def latency_model(space, folder: Path, quick: bool):
 def targets_of(costs) -> list[float]:
     lo, hi = costs.min_ms(), costs.max_ms()
     return [lo + f * (hi - lo) for f in TARGET_FRACS]
-
-
-def spos_epochs(method: str, default: int) -> int:
-    """``spos-evolution-e200`` trains its supernet 200 epochs, ``spos-evolution`` ``default``."""
-    tail = method.removeprefix("spos-evolution")
-    return int(tail[2:]) if tail.startswith("-e") else default
 
 
 def spos_supernet(space, costs, data, seed: int, epochs: int, work: Path, name: str = "spos-supernet") -> Path:
@@ -130,14 +129,17 @@ def find(method: str, space, costs, data, target: float, seed: int, args: argpar
     from hwnas.search.run import RunDir
 
     t0 = time.perf_counter()
-    longer = method != "spos-evolution"  # its own supernet and runs; the first method's folders keep their names
-    sup = spos_supernet(space, costs, data, seed, spos_epochs(method, args.supernet_epochs), work,
-                        f"{method}-supernet" if longer else "spos-supernet")
+    variant = VARIANTS.get(method, {})
+    sup = spos_supernet(space, costs, data, seed, variant.get("epochs", args.supernet_epochs), work,
+                        f"{method}-supernet" if "epochs" in variant else "spos-supernet")
     t1 = time.perf_counter()
     run = work / method / f"T{target:.5g}"
+    extra = {"search_args": variant["search_args"]} if "search_args" in variant else {}
+    if args.quick:
+        extra = {"search_rounds": 2, "search_args": {**extra.get("search_args", {}), "predictor": 8, "top_k": 2}
+                 if extra else {}}
     res = run_search(space, costs, data, SearchConfig(method="evolution", supernet=str(sup), target_ms=target,
-                                                      seed=seed, progress=False,
-                                                      **({"search_rounds": 2} if args.quick else {})),
+                                                      seed=seed, progress=False, **extra),
                      run_dir=run, resume=(run / "config.json").exists(), log=None)
     train_s = float(RunDir(sup).read_log()["train_s"].fillna(0).sum())
     return space.parse(res.arch_string), {"supernet_train_s": train_s, "target_s": time.perf_counter() - t1,
@@ -176,10 +178,31 @@ def run_seed(seed: int, args: argparse.Namespace, folder: Path, log=print) -> No
         log(f"seed {seed} retrained {row['method']:15s}: {r.test_acc:.4f}")
 
 
+def measure(space, folder: Path, quick: bool, log=print) -> None:
+    """Every distinct network found, measured with the latency model's backend and protocol (ONNX Runtime, 1
+    thread, interleaved passes) into ``measured.json``; run it alone on a quiet machine."""
+    from _common import measure_networks
+
+    from hwnas.profilers import QUICK, ROBUST, create_backend
+
+    path = folder / "measured.json"
+    done = read_json(path, "measured latencies", expect=dict) if path.exists() else {}
+    todo = sorted({r["arch"] for p in folder.glob("seed*.json") for r in read_json(p, "shard", expect=dict)["found"]}
+                  - set(done))
+    if todo:
+        log(f"measuring {len(todo)} networks")
+        backend = create_backend("onnxruntime", threads=1, protocol=QUICK if quick else ROBUST)
+        done.update(zip(todo, measure_networks(backend, [space.parse(a) for a in todo], space), strict=True))
+        atomic_write_json(path, done)
+
+
 def summarise(folder: Path) -> dict[str, Any]:
     shards = [read_json(p, "shard", expect=dict) for p in sorted(folder.glob("seed*.json"))]
     pinned = read_json(folder / "costs.json", "pinned costs", expect=dict)
-    rows = [{**r, "seed": s["seed"], "test_acc": s["retrained"][r["arch"]]["test_acc"]}
+    measured = read_json(folder / "measured.json", "measured latencies", expect=dict) \
+        if (folder / "measured.json").exists() else {}
+    rows = [{**r, "seed": s["seed"], "test_acc": s["retrained"][r["arch"]]["test_acc"],
+             "measured_ms": measured.get(r["arch"])}
             for s in shards for r in s["found"] if r["arch"] in s["retrained"]]
     targets = sorted({round(r["target_ms"], 9) for r in rows})
     rng = np.random.default_rng(0)
@@ -194,6 +217,10 @@ def summarise(folder: Path) -> dict[str, Any]:
             e: dict[str, Any] = {"seeds": len(seeds), "test_acc": bootstrap_mean(acc, rng),
                                  "predicted_vs_target": float(np.mean([at[m, s]["predicted_ms"] / t - 1
                                                                        for s in seeds]))}
+            off = [at[m, s]["measured_ms"] / t - 1 for s in seeds if at[m, s]["measured_ms"] is not None]
+            if off:  # the latency goal: every searched network measured within ±5% of its target
+                e["measured_vs_target"] = [float(min(off)), float(np.mean(off)), float(max(off))]
+                e["measured_within_5pct"] = [sum(abs(v) <= 0.05 for v in off), len(off)]
             for ref in ("random", "random-band", "grad"):
                 paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
                 if m != ref and paired:
@@ -209,10 +236,11 @@ def summarise(folder: Path) -> dict[str, Any]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *LONGER])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *VARIANTS])
     p.add_argument("--budget", default=BUDGET)
     p.add_argument("--supernet-epochs", type=int, default=60)
     p.add_argument("--summary", action="store_true", help="only merge the shards into the result")
+    p.add_argument("--measure", action="store_true", help="measure every network found (alone, on a quiet machine)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--work", type=Path, default=HERE.parent / ".work" / NAME)
     a = p.parse_args()
@@ -223,20 +251,30 @@ def main() -> int:
         folder = Path(tempfile.mkdtemp(prefix="hwnas-sqm-"))
         a.work = folder / "work"
     folder.mkdir(parents=True, exist_ok=True)
-    if not a.summary:
-        for s in a.seeds:
-            run_seed(s, a, folder)
+    if not a.summary and not a.measure:
+        for s in a.seeds:  # one writer per shard: another process on this seed is refused, naming itself
+            with output_lock(folder / f"seed{s}.json", "search_quality_model shard"):
+                run_seed(s, a, folder)
+    if a.measure or a.quick:
+        measure(space_for(budget_of(a.budget)), folder, a.quick)
     res = summarise(folder)
     path = write_result(NAME, res, directory=folder if a.quick else None)
     for e in res["targets"]:
         for m, v in e["methods"].items():
             diff = "  ".join(f"{k[6:-3]} {d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]" for k, d in v.items()
                              if k.startswith("minus_"))
+            lat = (f"; measured {100 * v['measured_vs_target'][1]:+.1f}%, {v['measured_within_5pct'][0]} of "
+                   f"{v['measured_within_5pct'][1]} within ±5%" if "measured_vs_target" in v else "")
             print(f"T={e['target_ms']:.4g} ms {m:15s} {100 * v['test_acc'][0]:.2f}% ({v['seeds']} seeds; "
-                  f"{100 * v['predicted_vs_target']:+.1f}% of target)  {diff}")
+                  f"{100 * v['predicted_vs_target']:+.1f}% of target{lat})  {diff}")
     print(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hwnas.errors import HwnasError
+
+    try:
+        sys.exit(main())
+    except HwnasError as exc:  # a shard in use by another process, a damaged file: one line
+        sys.exit(f"search_quality_model: {exc}")

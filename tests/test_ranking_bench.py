@@ -118,5 +118,7 @@ def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
     rows = [ln for ln in text.splitlines() if "spos-evolution − random" in ln]
     assert len(rows) == 1 and rows[0].rstrip(" |").endswith("pass")
     assert "2.5%" in text  # a target's evolution against the supernet's training: 1 s of 40 s
-    # a supernet trained longer is its own method, with its own epochs
-    assert sqm.spos_epochs("spos-evolution", 60) == 60 and sqm.spos_epochs("spos-evolution-e200", 60) == 200
+    # a variant's target cost is reported as the method's own
+    variant = dict(res["targets"][0]["methods"]["spos-evolution"], seeds=1)
+    res["targets"][0]["methods"]["spos-evolution-mlp"] = {**variant, "target_s": 0.2}
+    assert "spos-evolution-mlp, a target's search on the trained supernet" in run_all.section_search_quality_model(res)
