@@ -92,7 +92,9 @@ def test_recipe_labels_name_longer_supernets_and_skip_other_budgets(tmp_path):
                  "supernet-b-sandwich-e48-seed1.json", "supernet-b-distort-uniform-seed0.json",
                  "supernet-b-e5-uniform-seed0.json", "retrain-b-seed0.json"):
         (tmp_path / name).write_text("{}")
-    assert ranking.recipe_labels(tmp_path, "b") == ["uniform", "uniform-e60", "sandwich-e48"]
+    (tmp_path / "supernet-b-uniform-e60-bn0-seed0.json").write_text("{}")
+    assert ranking.recipe_labels(tmp_path, "b") == ["uniform", "uniform-e60", "uniform-e60-bn0", "sandwich-e48"]
+    assert ranking.recipe_label("uniform", 60, 0) == "uniform-e60-bn0"
     assert ranking.recipe_label("uniform", ranking.SUPERNET_EPOCHS) == "uniform"
     assert ranking.recipe_label("uniform", 60) == "uniform-e60"
 
