@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # examples/ (the model-space budgets' factories)
 from _common import RESULTS, write_result  # noqa: E402
 from budget_study import _RAW, BUDGETS, DEFAULT, QUICK, fashion_mnist  # noqa: E402
 from budget_study import space_for as builtin_space_for  # noqa: E402
@@ -201,8 +202,10 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, search, run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    if train_s < 1:  # trained before (scored another way here): its training time, from the run's log
-        train_s = train_cpu = float(RunDir(run).read_log()["train_s"].fillna(0).sum())
+    base = out / f"supernet-{budget}-{recipe_label(recipe, epochs)}-seed{seed}.json"
+    if train_s < 1 and base.exists():  # trained before and scored another way here: the training's own times
+        trained = read_json(base, "shard", expect=dict)
+        train_s, train_cpu = trained["train_s"], trained["train_cpu_s"]
     net = build_supernet(space, weights=weights)
     net.load_state_dict(RunDir(run).load_checkpoint()["net"])
     rt = Runtime.create("cpu")
@@ -221,6 +224,7 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
                          f"supernet's own validation {own:.3f}: the scoring split is not preprocessed as its images")
     shard = {"budget": budget, "recipe": recipe, "seed": seed, "epochs": epochs, "search": replace(search).to_dict(),
              "train_s": shard.get("train_s", train_s), "train_cpu_s": shard.get("train_cpu_s", train_cpu),
+             "supernet_valid_acc": own,
              "score_s": time.perf_counter() - t1, "score_images": score_images,
              "calibration_batches": batches, "scores": scores}
     atomic_write_json(path, shard)

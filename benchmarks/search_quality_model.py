@@ -39,6 +39,7 @@ import argparse
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,9 @@ def spos_supernet(space, costs, data, seed: int, epochs: int, work: Path, name: 
     from hwnas.search.run import RunDir
 
     run = work / name
+    if (run / "config.json").exists() and RunDir(run).config()["search"]["n_epochs"] != epochs:
+        raise SystemExit(f"{run} trains its supernet {RunDir(run).config()['search']['n_epochs']} epochs, not "
+                         f"{epochs}: give another --work folder")
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, SearchConfig(method="spos", n_epochs=epochs, seed=seed, search_rounds=0,
                                                     progress=False),
@@ -155,7 +159,12 @@ def run_seed(seed: int, args: argparse.Namespace, folder: Path, log=print) -> No
     costs = latency_model(space, folder, args.quick)
     path = folder / f"seed{seed}.json"
     shard = read_json(path, "shard", expect=dict) if path.exists() else {"seed": seed, "budget": args.budget,
+                                                                          "supernet_epochs": args.supernet_epochs,
                                                                           "found": [], "retrained": {}}
+    mine = {"budget": args.budget, "supernet_epochs": args.supernet_epochs}
+    other = {k: shard[k] for k in mine if k in shard and shard[k] != mine[k]}
+    if other:  # its rows were found under other settings: mixing them would compare unlike searches
+        raise SystemExit(f"{path} holds a run with {other}, not {mine}: give another results folder")
     work = args.work / f"seed{seed}"
     for method in args.methods:
         for t in targets_of(costs):
@@ -208,7 +217,9 @@ def summarise(folder: Path) -> dict[str, Any]:
              "measured_ms": measured.get(r["arch"])}
             for s in shards for r in s["found"] if r["arch"] in s["retrained"]]
     targets = sorted({round(r["target_ms"], 9) for r in rows})
-    rng = np.random.default_rng(0)
+
+    def rng(*names: str) -> np.random.Generator:  # one generator per comparison: adding a method moves no interval
+        return np.random.default_rng([zlib.crc32("|".join(names).encode()), int(round(t * 1e9))])
     out: dict[str, Any] = {"budget": shards[0]["budget"] if shards else None, "range_ms": pinned["range_ms"],
                            "latency_model": pinned.get("source"), "targets": []}
     for t in targets:
@@ -217,17 +228,17 @@ def summarise(folder: Path) -> dict[str, Any]:
         for m in sorted({k[0] for k in at}):
             seeds = sorted(s for (mm, s) in at if mm == m)
             acc = [at[m, s]["test_acc"] for s in seeds]
-            e: dict[str, Any] = {"seeds": len(seeds), "test_acc": bootstrap_mean(acc, rng),
+            e: dict[str, Any] = {"seeds": len(seeds), "test_acc": bootstrap_mean(acc, rng(m)),
                                  "predicted_vs_target": float(np.mean([at[m, s]["predicted_ms"] / t - 1
                                                                        for s in seeds]))}
             off = [at[m, s]["measured_ms"] / t - 1 for s in seeds if at[m, s]["measured_ms"] is not None]
             if off:  # the latency goal: every searched network measured within ±5% of its target
                 e["measured_vs_target"] = [float(min(off)), float(np.mean(off)), float(max(off))]
                 e["measured_within_5pct"] = [sum(abs(v) <= 0.05 for v in off), len(off)]
-            for ref in ("random", "random-band", "grad"):
+            for ref in ("random", "random-band", "grad", *(["spos-evolution"] if m in VARIANTS else [])):
                 paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
                 if m != ref and paired:
-                    e[f"minus_{ref}_pp"] = [100 * v for v in bootstrap_mean(paired, rng)]
+                    e[f"minus_{ref}_pp"] = [100 * v for v in bootstrap_mean(paired, rng(m, ref))]
             if m.startswith("spos-evolution"):
                 e["target_s"] = float(np.mean([at[m, s]["target_s"] for s in seeds]))
                 e["supernet_train_s"] = float(np.mean([at[m, s]["supernet_train_s"] for s in seeds]))

@@ -90,7 +90,7 @@ def test_model_space_budget_sizes_each_choice_by_its_macs():
 def test_recipe_labels_name_longer_supernets_and_skip_other_budgets(tmp_path):
     for name in ("supernet-b-uniform-seed0.json", "supernet-b-uniform-e60-seed0.json",
                  "supernet-b-sandwich-e48-seed1.json", "supernet-b-distort-uniform-seed0.json",
-                 "supernet-b-e5-uniform-seed0.json", "retrain-b-seed0.json"):
+                 "supernet-b-e5-uniform-seed0.json", "supernet-b-e5-seed0.json", "retrain-b-seed0.json"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "supernet-b-uniform-e60-bn0-seed0.json").write_text("{}")
     assert ranking.recipe_labels(tmp_path, "b") == ["uniform", "uniform-e60", "uniform-e60-bn0", "sandwich-e48"]
@@ -120,6 +120,15 @@ def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
     rows = [ln for ln in text.splitlines() if "spos-evolution − random" in ln]
     assert len(rows) == 1 and rows[0].rstrip(" |").endswith("pass")
     assert "2.5%" in text  # a target's evolution against the supernet's training: 1 s of 40 s
+    # each comparison draws its own bootstrap: another method in the shards moves no interval
+    for seed in (0, 1):
+        shard = json.loads((tmp_path / f"seed{seed}.json").read_text())
+        shard["found"].append({"method": "random-band", "target_ms": 0.02, "arch": f"band{seed}",
+                               "predicted_ms": 0.0199})
+        shard["retrained"][f"band{seed}"] = {"test_acc": 0.5 + 0.1 * seed}
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(shard))
+    again = sqm.summarise(tmp_path)["targets"][0]["methods"]["spos-evolution"]
+    assert again["minus_random_pp"] == evo["minus_random_pp"] and again["minus_grad_pp"] == evo["minus_grad_pp"]
     # a variant's target cost is reported as the method's own
     variant = dict(res["targets"][0]["methods"]["spos-evolution"], seeds=1)
     res["targets"][0]["methods"]["spos-evolution-mlp"] = {**variant, "target_s": 0.2}
