@@ -67,7 +67,11 @@ def test_a_ranking_supernet_is_searched_at_a_target_within_the_band(space, costs
 
 def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path):
     sup = tmp_path / "supernet"
-    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    lines: list[str] = []
+    trained = run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=lines.append)
+    # a run that only trains the supernet says its arch.json is no searched network, and how to search it
+    assert not trained.searched and not any(line.startswith("exported") for line in lines)
+    assert any(f"--method evolution --supernet {sup}" in line for line in lines)
     other_device = BlockCosts(costs.const_ms * 2, tuple(tuple(v * 1.7 for v in c) for c in costs.costs))
     found = []
     for i, (model, frac) in enumerate([(costs, 0.3), (costs, 0.7), (other_device, 0.5)]):
@@ -75,6 +79,7 @@ def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path
         res = run_search(space, model, data, _cfg(method="evolution", supernet=str(sup), target_ms=t),
                          run_dir=tmp_path / f"s{i}", log=None)
         assert t * 0.95 <= res.predicted_ms <= t and [r["phase"] for r in res.history] == ["evolve", "evolve"]
+        assert res.searched
         found.append(res)
     # the scores live with the supernet too: a later search of the same target into a new folder scores nothing anew
     caches = list(sup.glob("scores-*.csv"))

@@ -315,7 +315,8 @@ def cmd_search(a: argparse.Namespace) -> int:
         if main:
             print(f"\ninterrupted: finished epochs are kept in {a.output}; add --resume to continue.", file=sys.stderr)
         return 130
-    say(f"arch          {result.arch}" + ("" if result.alpha_moved else
+    say(f"arch          {result.arch}" + ("  (not searched: this run trained the supernet only)" if not result.searched
+                                             else "" if result.alpha_moved else
                                              "  (not searched: α never moved, see the warning above)"))
     say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
     say(f"run directory {result.run_dir}")

@@ -55,6 +55,9 @@ class SearchResult:
     # False when the architecture parameters (α, or a controller's) ended where they started in the epochs this call
     # ran: the exported network is then the latency model's pick from untrained α, not a searched one
     alpha_moved: bool = True
+    # False for a run that only trained a supernet for a derivative-free optimizer (search rounds 0): its arch.json
+    # is no searched network; ``--method evolution --supernet RUN`` searches it per target
+    searched: bool = True
 
     @property
     def arch_string(self) -> str:
@@ -337,10 +340,15 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         log(f"argmax architecture {exported.argmax} predicted {costs.arch_ms(exported.argmax, space):.4g} ms; "
             + ("fitted to the target" if moved else "α never moved: a network fitted to the target by the latency "
                                                    "model alone"))
-    log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
-        + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
+    trained_only = optim.derivative_free and not any(not s.trains and s.epochs for s in stages)
+    if trained_only:
+        log(f"trained the supernet only (no search round): {rd.file(RunDir.ARCH)} holds an unsearched network; "
+            f"search it for a target with --method evolution --supernet {rd.path} --target-ms T")
+    else:
+        log(f"exported {exported.arch} (predicted {exported.predicted_ms:.4g} ms"
+            + (f", target {cfg.target_ms:.4g} ms" if cfg.target_ms else "") + f") to {rd.file(RunDir.ARCH)}")
     return SearchResult(exported.arch, exported.predicted_ms, exported.expected_ms, cfg.target_ms, rd.path,
-                        tuple(history), exported, alpha_moved=moved)
+                        tuple(history), exported, alpha_moved=moved, searched=not trained_only)
 
 
 def _alpha_moved(before: list[torch.Tensor], optim: Any, net: Any, stages: list[Any], *, ran: bool) -> bool:
