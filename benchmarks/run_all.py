@@ -735,16 +735,22 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
                 ok = d[1] > 0 if ref.startswith("random") else d[2] >= 0
                 evo = m.startswith("spos-evolution") and ref != "spos-evolution"
                 rows.append([f"T={e['target_ms']:.4g} ms: {m} − {ref} ({v['seeds']} seeds; {m} "
-                             f"{100 * v['test_acc'][0]:.2f}%, {100 * v['predicted_vs_target']:+.1f}% of the target)",
+                             f"{100 * v['test_acc'][0]:.2f}%, {100 * v['predicted_vs_target']:+.1f}% of the target"
+                             + (f", {100 * v['param_free_share']:.0f}% pool/skip" if "param_free_share" in v else "")
+                             + ")",
                              f"{d[0]:+.2f} pp [{d[1]:+.2f}, {d[2]:+.2f}]", goal if evo else "reported", "—", "—",
                              ("pass" if ok else "miss") if evo else ""])
         for m, v in e["methods"].items():
             if "measured_vs_target" in v and not m.startswith("random"):
                 lo, mean, hi = v["measured_vs_target"]
                 k, n = v["measured_within_5pct"]
+                drifted = ""
+                if "measured_vs_drifted_target" in v:  # the machine's drift since the latency model was made
+                    kd, dm = v["measured_within_5pct_of_drifted"][0], v["measured_vs_drifted_target"][1]
+                    drifted = f"; {kd} of {n} (mean {100 * dm:+.1f}%) against the target moved by the drift"
                 rows.append([f"T={e['target_ms']:.4g} ms: {m}, measured latency against the target ({n} networks; "
                              f"{100 * lo:+.1f}% to {100 * hi:+.1f}%)", f"{k} of {n} within ±5% (mean "
-                             f"{100 * mean:+.1f}%)", "all within ±5%", "—", "—", "pass" if k == n else "miss"])
+                             f"{100 * mean:+.1f}%){drifted}", "all within ±5%", "—", "—", "pass" if k == n else "miss"])
         first = e is r["targets"][0]  # searched first on each seed's supernet (the goal is for the targets after it)
         for m, ev in e["methods"].items():
             if m.startswith("spos-evolution") and ev.get("supernet_train_s"):
@@ -756,6 +762,11 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
     note = (f"Budget `{r.get('budget')}` (ranking.py: examples/chain_space.py on Fashion-MNIST); targets 0.2, 0.4 and "
             f"0.6 of the latency range {r['range_ms'][0]:.4g}–{r['range_ms'][1]:.4g} ms ({r.get('latency_model')}). "
             "Differences are paired by seed, 95% bootstrap intervals over seeds.")
+    drift = r.get("machine_drift")
+    if drift:
+        note += (f" Latency measured in one pass with the latency model's {drift['anchors']} own networks, which "
+                 f"measured {100 * (drift['median'] - 1):+.1f}% against when the model was made (the machine's "
+                 "drift; `hwnas measure-archs --reference` removes it from a predictor's data).")
     return _section("Search on a supernet that ranks (issue 25, model space)", "`search_quality_model.json`", rows,
                     note)
 

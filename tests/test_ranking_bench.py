@@ -104,10 +104,12 @@ def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
 
     (tmp_path / "costs.json").write_text(json.dumps({"range_ms": [0.01, 0.05], "source": "made up", "costs": {}}))
     for seed, (rand, evo, grad) in enumerate([(0.80, 0.83, 0.82), (0.70, 0.72, 0.73)]):
-        found = [{"method": m, "target_ms": 0.02, "arch": f"{m}{seed}", "predicted_ms": 0.0196,
-                  "target_s": 1.0, "supernet_train_s": 40.0} for m in ("random", "spos-evolution", "grad")]
-        retrained = {f"random{seed}": {"test_acc": rand}, f"spos-evolution{seed}": {"test_acc": evo},
-                     f"grad{seed}": {"test_acc": grad}}
+        arch = {m: f"b.1={'skip' if m == 'random' else 'conv5'};b.2=conv3;tag={m}{seed}"
+                for m in ("random", "spos-evolution", "grad")}
+        found = [{"method": m, "target_ms": 0.02, "arch": a, "predicted_ms": 0.0196,
+                  "target_s": 1.0, "supernet_train_s": 40.0} for m, a in arch.items()]
+        retrained = {arch["random"]: {"test_acc": rand}, arch["spos-evolution"]: {"test_acc": evo},
+                     arch["grad"]: {"test_acc": grad}}
         (tmp_path / f"seed{seed}.json").write_text(json.dumps({"seed": seed, "budget": "b", "found": found,
                                                                "retrained": retrained}))
     res = sqm.summarise(tmp_path)
@@ -116,6 +118,9 @@ def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
     assert evo["minus_random_pp"][0] == pytest.approx(2.5) and evo["minus_random_pp"][1] >= 2.0 - 1e-9
     assert evo["minus_grad_pp"][0] == pytest.approx(0.0, abs=1e-9)
     assert evo["predicted_vs_target"] == pytest.approx(-0.02)
+    # DARTS's collapse shows as the share of parameter-free choices: one in three of random's, none of evolution's
+    assert res["targets"][0]["methods"]["random"]["param_free_share"] == pytest.approx(1 / 3)
+    assert evo["param_free_share"] == 0
     text = run_all.section_search_quality_model(res)
     rows = [ln for ln in text.splitlines() if "spos-evolution − random" in ln]
     assert len(rows) == 1 and rows[0].rstrip(" |").endswith("pass")
@@ -133,3 +138,29 @@ def test_search_quality_model_pairs_each_method_with_random_by_seed(tmp_path):
     variant = dict(res["targets"][0]["methods"]["spos-evolution"], seeds=1)
     res["targets"][0]["methods"]["spos-evolution-mlp"] = {**variant, "target_s": 0.2}
     assert "spos-evolution-mlp, a target's search on the trained supernet" in run_all.section_search_quality_model(res)
+
+
+def test_search_quality_model_reports_latency_against_the_drifted_target(tmp_path):
+    """The machine ran 5% faster when the networks were measured than when the latency model was: the networks
+    found 0.5% under the target measure 5.5% under it, and within 1% of the target moved by the drift."""
+    import search_quality_model as sqm
+
+    (tmp_path / "costs.json").write_text(json.dumps({"range_ms": [0.01, 0.05], "source": "made up", "costs": {}}))
+    for seed in (0, 1):
+        arch = f"b.1=conv3;tag={seed}"
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps({
+            "seed": seed, "budget": "b", "retrained": {arch: {"test_acc": 0.8}},
+            "found": [{"method": "grad", "target_ms": 0.02, "arch": arch, "predicted_ms": 0.0199}]}))
+    (tmp_path / "measured.json").write_text(json.dumps({"b.1=conv3;tag=0": 0.0189, "b.1=conv3;tag=1": 0.0189}))
+    res = sqm.summarise(tmp_path)
+    grad = res["targets"][0]["methods"]["grad"]
+    assert grad["measured_within_5pct"] == [0, 2] and "measured_vs_drifted_target" not in grad
+    (tmp_path / "measured-anchors.json").write_text(json.dumps({"column": "min_ms", "anchors": {"x": 1.0},
+                                                                "drift": 0.95, "drift_p10_p90": [0.94, 0.96]}))
+    res = sqm.summarise(tmp_path)
+    grad = res["targets"][0]["methods"]["grad"]
+    assert grad["measured_vs_drifted_target"][1] == pytest.approx(0.0189 / 0.02 / 0.95 - 1)
+    assert grad["measured_within_5pct_of_drifted"] == [2, 2] and res["machine_drift"]["median"] == 0.95
+    text = run_all.section_search_quality_model(res)
+    assert "0 of 2 within ±5%" in text and "2 of 2 (mean -0.5%) against the target moved by the drift" in text
+    assert "measured -5.0% against when the model was made" in text
