@@ -226,3 +226,19 @@ def test_reference_probes_remove_machine_drift(tmp_path, tiny):
     assert norm_err.max() < 0.06
     with pytest.raises(ValueError, match="no reference probes"):
         steady.latencies(normalise_to=1.0)
+
+
+def test_eval_names_machine_drift_when_every_network_is_off_the_same_way():
+    from hwnas.predictors.metrics import drift_note
+
+    rng = np.random.default_rng(0)
+    predicted = rng.uniform(0.02, 0.06, 40)
+    # the machine 5% faster than when the predictor's data were measured, each network ±0.5% around that
+    faster = accuracy_report(predicted * 0.95 * rng.uniform(0.995, 1.005, 40), predicted)
+    assert faster["bias"] == pytest.approx(1 / 0.95 - 1, abs=0.003)
+    note = drift_note(faster)
+    assert note is not None and "5.0% faster" in note and "--reference" in note
+    assert "slower" in drift_note(accuracy_report(predicted * 1.06, predicted))
+    # a predictor that errs both ways, or only slightly, is not drift
+    assert drift_note(accuracy_report(predicted * rng.choice([0.9, 1.1], 40), predicted)) is None
+    assert drift_note(accuracy_report(predicted * 0.99, predicted)) is None

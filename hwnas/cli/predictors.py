@@ -87,7 +87,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     from ..predictors.archs import ArchDataset
-    from ..predictors.metrics import accuracy_report, format_report
+    from ..predictors.metrics import accuracy_report, drift_note, format_report
     from ..predictors.persist import load_predictor
 
     ds = ArchDataset.load(a.archs)
@@ -101,7 +101,11 @@ def cmd_eval(a: argparse.Namespace) -> int:
     predicted = pred.predict(ds.arch_strings)
     if ref:
         print(f"latencies normalised by the reference probes to {ref:.3f} ms reference speed")
-    print(format_report(Path(a.predictor).name, accuracy_report(measured, predicted)))
+    report = accuracy_report(measured, predicted)
+    print(format_report(Path(a.predictor).name, report))
+    note = drift_note(report)
+    if note:
+        print(note)
     plot = Path(a.plot) if a.plot else Path(a.predictor).with_suffix(".eval.png")
     from ..predictors.plots import predicted_vs_measured
 

@@ -23,6 +23,7 @@ def accuracy_report(measured_ms: Any, predicted_ms: Any) -> dict[str, float]:
         "rmse_ms": float(np.sqrt(np.mean((p - y) ** 2))),
         "mape": float(np.mean(np.abs(rel))),
         "bias": float(np.mean(rel)),
+        "rel_std": float(np.std(rel)),
     }
     if y.size > 2:
         out["spearman"] = float(stats.spearmanr(y, p).statistic)
@@ -34,3 +35,17 @@ def format_report(name: str, r: dict[str, float]) -> str:
     return (f"{name}: ±5% {r['within_5pct']:.1%}  ±10% {r['within_10pct']:.1%}  RMSE {r['rmse_ms']:.3f} ms  "
             f"MAPE {r['mape']:.1%}  bias {r['bias']:+.1%}  Spearman {r.get('spearman', float('nan')):.3f}  "
             f"(n={r['n']})")
+
+
+def drift_note(r: dict[str, float]) -> str | None:
+    """A line for a report whose networks are all off the same way (a bias of 3% or more, at least twice the
+    spread of the errors around it): that is a change in the machine's speed since the predictor's data were
+    measured (another load, clock or power state; hours apart on a shared VM, 4-5% was seen), not a model that
+    fails some networks. None otherwise."""
+    if r["n"] < 5 or abs(r["bias"]) < 0.03 or r["rel_std"] > abs(r["bias"]) / 2:
+        return None
+    way = "faster" if r["bias"] > 0 else "slower"  # predicted over measured: these ran faster
+    return (f"note: every network is off the same way (bias {r['bias']:+.1%}, spread {r['rel_std']:.1%}): the "
+            f"machine measured {abs(r['bias']) / (1 + r['bias']):.1%} {way} than when the predictor's data were "
+            "measured, more than a predictor's error; measure both with --reference (measure-archs), or again "
+            "on a quiet machine")
