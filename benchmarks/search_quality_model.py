@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import zlib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,11 @@ def measure(space, folder: Path, quick: bool, log=print) -> None:
     found = sorted({r["arch"] for p in folder.glob("seed*.json") for r in read_json(p, "shard", expect=dict)["found"]})
     backend = create_backend("onnxruntime", threads=1, protocol=QUICK if quick else ROBUST)
     fit = pd.read_csv(folder / "archs_fit.csv")
+    then_protocol = read_json(folder / "archs_fit.meta.json", "the latency model's measurements",
+                              expect=dict)["settings"]["protocol"]
+    if then_protocol != backend.protocol.to_dict():  # a drift measured across protocols would mix in the protocol
+        raise SystemExit(f"the latency model's networks were timed with {then_protocol}, this pass would use "
+                         f"{backend.protocol.to_dict()}: measure with the same protocol")
     anchors = list(fit["arch"])
     log(f"measuring {len(found)} networks and the latency model's {len(anchors)} anchors in one pass")
     ms = measure_networks(backend, [space.parse(a) for a in found + anchors], space)
@@ -225,7 +231,8 @@ def measure(space, folder: Path, quick: bool, log=print) -> None:
     ratio = np.array(ms[len(found):]) / then
     atomic_write_json(folder / "measured.json", dict(zip(found, ms[:len(found)], strict=True)))
     atomic_write_json(folder / "measured-anchors.json", {
-        "column": backend.protocol.column, "anchors": dict(zip(anchors, ms[len(found):], strict=True)),
+        "column": backend.protocol.column, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "anchors": dict(zip(anchors, ms[len(found):], strict=True)),
         # now / when the latency model was measured, over its own networks
         "drift": float(np.median(ratio)), "drift_p10_p90": [float(v) for v in np.percentile(ratio, [10, 90])]})
 

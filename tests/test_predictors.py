@@ -237,7 +237,7 @@ def test_eval_names_machine_drift_when_every_network_is_off_the_same_way():
     faster = accuracy_report(predicted * 0.95 * rng.uniform(0.995, 1.005, 40), predicted)
     assert faster["bias"] == pytest.approx(1 / 0.95 - 1, abs=0.003)
     note = drift_note(faster)
-    assert note is not None and "5.0% faster" in note and "--reference" in note
+    assert note is not None and "running 5.0% faster" in note and "--reference" in note
     assert "slower" in drift_note(accuracy_report(predicted * 1.06, predicted))
     # a predictor that errs both ways, or only slightly, is not drift
     assert drift_note(accuracy_report(predicted * rng.choice([0.9, 1.1], 40), predicted)) is None

@@ -25,6 +25,9 @@ from .features import as_archs, block_matrix, linear_features, n_groups
 class TablePredictor(RegressorMixin, BaseEstimator):
     """Base: holds a latency table and turns architectures into per-block table costs."""
 
+    # fitted on measured whole networks (so it errs both ways around them); not the LUT sum
+    fits_networks = True
+
     def __init__(self, *, table: LatencyTable | None = None):
         self.table = table
 
@@ -58,6 +61,8 @@ class TablePredictor(RegressorMixin, BaseEstimator):
 class LUTSumPredictor(TablePredictor):
     """The field baseline (ProxylessNAS, Once-for-All): the sum of isolated layer latencies. ``fit`` learns
     nothing from ``y``."""
+
+    fits_networks = False  # off the same way on every network by construction (isolated blocks)
 
     def fit(self, X: Any = None, y: Any = None) -> LUTSumPredictor:
         self._setup()

@@ -39,13 +39,15 @@ def format_report(name: str, r: dict[str, float]) -> str:
 
 def drift_note(r: dict[str, float]) -> str | None:
     """A line for a report whose networks are all off the same way (a bias of 3% or more, at least twice the
-    spread of the errors around it): that is a change in the machine's speed since the predictor's data were
-    measured (another load, clock or power state; hours apart on a shared VM, 4-5% was seen), not a model that
-    fails some networks. None otherwise."""
+    spread of the errors around it), for a predictor fitted on measured networks, which errs both ways around
+    them: most likely the machine's speed changed since its data were measured (another load, clock or power
+    state; hours apart on a shared VM, 4-5% was seen). Not for a LUT sum, which is off one way by construction,
+    nor for reference-normalised latencies: the caller decides. None otherwise."""
     if r["n"] < 5 or abs(r["bias"]) < 0.03 or r["rel_std"] > abs(r["bias"]) / 2:
         return None
     way = "faster" if r["bias"] > 0 else "slower"  # predicted over measured: these ran faster
-    return (f"note: every network is off the same way (bias {r['bias']:+.1%}, spread {r['rel_std']:.1%}): the "
-            f"machine measured {abs(r['bias']) / (1 + r['bias']):.1%} {way} than when the predictor's data were "
-            "measured, more than a predictor's error; measure both with --reference (measure-archs), or again "
-            "on a quiet machine")
+    return (f"note: every network is off the same way (bias {r['bias']:+.1%}, spread {r['rel_std']:.1%}), "
+            f"unlike a fitted predictor's errors: most likely these were measured on a machine running "
+            f"{abs(r['bias']) / (1 + r['bias']):.1%} {way} than when the predictor's data were (another load, "
+            "clock or power state); measure both with --reference (measure-archs), or both on a quiet machine in "
+            "one sitting")

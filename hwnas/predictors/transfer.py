@@ -22,6 +22,8 @@ class TransferPredictor(RegressorMixin, BaseEstimator):
       table (per-stage and per-candidate rescaling), used if cross-validation says it is better.
     """
 
+    fits_networks = True  # mapped onto networks measured on the target device
+
     def __init__(self, *, base: TablePredictor | None = None, min_k_slope: int = 5, min_k_recalibrate: int = 20,
                  random_state: int = 0):
         self.base, self.min_k_slope, self.min_k_recalibrate = base, min_k_slope, min_k_recalibrate
