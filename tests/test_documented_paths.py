@@ -102,9 +102,15 @@ def with_budget(argv: list[str], *, real: bool) -> list[str]:
     cmd = out[0]
     if cmd in ("search", "retrain", "pareto") and "--data" in out and "--data-limit" not in out:
         out += DATA_BUDGET
-    if cmd in ("search", "pareto") and "--resume" not in out:
+    if cmd in ("search", "pareto") and "--resume" not in out and "--supernet" not in out:  # a trained supernet's
+        # search trains nothing; a method without a warm-up stage takes no --warmup-epochs
+        from hwnas.search.methods import get_method
+
+        method = out[out.index("--method") + 1] if "--method" in out else None
+        warmup = method is None or get_method(method).warmup
         for flag, value in EPOCHS.items():
-            if flag not in out and (flag != "--retrain-epochs" or cmd == "pareto"):
+            if flag not in out and (flag != "--retrain-epochs" or cmd == "pareto") and \
+                    (flag != "--warmup-epochs" or warmup):
                 out += [flag, value]
     if cmd == "retrain" and "--epochs" not in out:
         out += ["--epochs", "1"]
