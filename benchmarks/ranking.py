@@ -284,6 +284,25 @@ def kendall_within_size(x: np.ndarray, y: np.ndarray, size: np.ndarray, bins: in
     return float((con - dis) / (con + dis)) if con + dis else float("nan")
 
 
+def pooled_tau(scores: np.ndarray, mean: np.ndarray, macs: np.ndarray) -> dict[str, Any]:
+    """τ of each supernet seed's scores (rows of ``scores``) against the retrained ``mean``, averaged over seeds,
+    with its interval over networks and seeds resampled together; Spearman's ρ and τ within one size likewise."""
+    n = scores.shape[1]
+    rng = np.random.default_rng(1)
+    boots = []
+    for _ in range(2000):
+        idx = rng.integers(n, size=n)
+        sd = rng.integers(len(scores), size=len(scores))
+        v = np.mean([kendall(scores[k][idx], mean[idx]) for k in sd])
+        if v == v:
+            boots.append(v)
+    boots = boots or [float("nan")]
+    return {"kendall_tau_mean": float(np.mean([kendall(sc, mean) for sc in scores])),
+            "kendall_ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
+            "spearman_rho_mean": float(np.mean([spearman(sc, mean) for sc in scores])),
+            "kendall_tau_within_size_mean": float(np.mean([kendall_within_size(sc, mean, macs) for sc in scores]))}
+
+
 def summarise(out: Path, budget: str) -> dict[str, Any]:
     seeds = {}
     for f in sorted(out.glob(f"retrain-{budget}-seed*.json")):
@@ -323,23 +342,8 @@ def summarise(out: Path, budget: str) -> dict[str, Any]:
                              "kendall_tau_within_size": kendall_within_size(sc, mean, macs),
                              "kendall_ci": bootstrap(kendall, [sc, mean]), "train_cpu_s": s["train_cpu_s"],
                              "score_s": s["score_s"], "epochs": s["epochs"]})
-        # pooled: τ averaged over supernet seeds, its interval over networks and seeds resampled together
         scores = np.array([[s["scores"][a] for a in archs] for s in shards])
-        rng = np.random.default_rng(1)
-        boots = []
-        for _ in range(2000):
-            idx = rng.integers(len(archs), size=len(archs))
-            sd = rng.integers(len(shards), size=len(shards))
-            v = np.mean([kendall(scores[k][idx], mean[idx]) for k in sd])
-            if v == v:
-                boots.append(v)
-        boots = boots or [float("nan")]
-        res["recipes"][recipe] = {"seeds": per_seed, "kendall_tau_mean": float(np.mean([p["kendall_tau"]
-                                                                                        for p in per_seed])),
-                                  "kendall_ci": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
-                                  "spearman_rho_mean": float(np.mean([p["spearman_rho"] for p in per_seed])),
-                                  "kendall_tau_within_size_mean": float(np.mean([p["kendall_tau_within_size"]
-                                                                                for p in per_seed]))}
+        res["recipes"][recipe] = {"seeds": per_seed, **pooled_tau(scores, mean, macs)}
     return res
 
 

@@ -716,6 +716,23 @@ def section_ranking(r: dict[str, Any] | None) -> str | None:
     return _section("Does the supernet rank networks? (issue 25)", "`ranking.json`", rows, note)
 
 
+def section_fewshot(r: dict[str, Any] | None) -> str | None:
+    """Issue 25's pilot: few-shot sub-supernets against one supernet trained the same steps longer."""
+    if not r or not r.get("recipes"):
+        return None
+    rows = []
+    for name, v in r["recipes"].items():
+        lo, hi = v["kendall_ci"]
+        rows.append([f"{name}: τ inherited vs mean retrained accuracy ({len(v['seeds'])} supernet seeds; within "
+                     f"networks of one size {v['kendall_tau_within_size_mean']:+.2f})",
+                     f"{v['kendall_tau_mean']:.3f} [{lo:.3f}–{hi:.3f}]", "reported", "—", "—", ""])
+    note = (f"`{r.get('budget')}`, {r.get('networks')} networks, each started from ranking.py's "
+            f"{r.get('base_epochs')}-epoch uniform supernet: `fewshot-dD-eE` splits it on decision D into one "
+            "sub-supernet per option, each trained E more epochs with that option fixed; `uniform-more-eN` trains it "
+            "N more epochs (the same steps in all).")
+    return _section("Few-shot supernets, a pilot (issue 25)", "`fewshot.json`", rows, note)
+
+
 def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
     """Issue 25 on the model space whose ranking is measurable: each method's retrained accuracy at each target,
     paired with random (and with random within 5% under the target, and with the gradient search) over seeds."""
@@ -882,6 +899,7 @@ def build_summary(results: Path) -> str:
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
                 section_ranking(res.get("ranking")), section_search_quality_model(res.get("search_quality_model")),
+                section_fewshot(res.get("fewshot")),
                 section_multitrial(res.get("multitrial_reduced")),
                 section_multitrial(res.get("multitrial_search-quality"), "multitrial_search-quality.json"),
                 section_multitrial(res.get("multitrial_search-quality-sampled-first"),
@@ -891,7 +909,7 @@ def build_summary(results: Path) -> str:
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
-                          "search_quality_model", "multitrial_reduced", "multitrial_search-quality",
+                          "search_quality_model", "fewshot", "multitrial_reduced", "multitrial_search-quality",
                           "multitrial_search-quality-sampled-first", "new_target_cost"), sections,
                          strict=False):
         if sec is None:
