@@ -35,7 +35,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from _common import write_result  # noqa: E402
 from budget_study import fashion_mnist  # noqa: E402
-from ranking import RECIPES, budget_of, pooled_tau, score_set, size_costs, space_for  # noqa: E402
+from ranking import budget_of, pooled_tau, score_set, size_costs, space_for, supernet_config, supernet_scorer  # noqa: E402
 
 from hwnas.io import atomic_write_json, read_json  # noqa: E402
 
@@ -47,7 +47,7 @@ def train_copy(base: Path, dst: Path, space, costs, data, cfg: dict[str, Any], s
                fixed: tuple[int, int] | None) -> float:
     """``base`` copied to ``dst`` and trained on to ``epochs`` (resumed), with decision ``fixed[0]`` held at option
     ``fixed[1]``; the seconds it took."""
-    from hwnas.search import SearchConfig, run_search
+    from hwnas.search import run_search
     from hwnas.search.estim.oneshot import SinglePathOneShot
     from hwnas.search.run import RunDir, costs_to_dict
 
@@ -58,9 +58,7 @@ def train_copy(base: Path, dst: Path, space, costs, data, cfg: dict[str, Any], s
         # ranking.py sized the options from the first one then (negative costs, refused on resume now); uniform
         # paths do not read them
         atomic_write_json(dst / "block_costs.json", costs_to_dict(costs))
-    search = SearchConfig(**{**RECIPES["uniform"], "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
-                             "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": "separate",
-                             "search_rounds": 0, "progress": False, "channels_last": False})
+    search = supernet_config(cfg, "uniform", seed, epochs, "separate")
     original = SinglePathOneShot.allowed
 
     def allowed(self, st, stage_epoch):  # the uniform paths, with one decision held
@@ -75,23 +73,6 @@ def train_copy(base: Path, dst: Path, space, costs, data, cfg: dict[str, Any], s
     finally:
         SinglePathOneShot.allowed = original
     return time.perf_counter() - t0
-
-
-def scorer(run: Path, space, data, scoring, seed: int):
-    from hwnas.search.estim.inherited import inherited_accuracy
-    from hwnas.search.run import RunDir
-    from hwnas.search.supernet import build_supernet
-    from hwnas.train.data import make_loader
-    from hwnas.train.device import Runtime
-    from hwnas.train.training import generator
-
-    net = build_supernet(space, weights="separate")
-    net.load_state_dict(RunDir(run).load_checkpoint()["net"])
-    plain = data.train_all()
-    calib = make_loader(plain.with_augment(False) if hasattr(plain, "with_augment") else plain, 64,
-                        generator=generator(seed + 5))  # ranking.py's calibration draw
-    rt = Runtime.create("cpu")
-    return lambda arch: inherited_accuracy(net, arch, calib, scoring, rt, 10)
 
 
 def main() -> int:
@@ -128,7 +109,7 @@ def main() -> int:
             for k in range(len(labels)):
                 dst = a.work / f"{name}-k{k}-seed{seed}"
                 spent += train_copy(base, dst, space, costs, data, cfg, seed, BASE_EPOCHS + a.extra, (a.decision, k))
-                subs[k] = scorer(dst, space, data, scoring, seed)
+                subs[k] = supernet_scorer(dst, space, "separate", data, scoring, seed)
             shard["scores"][name] = [subs[k](x) for k, x in zip(k_of, parsed, strict=True)]
             shard["train_s"][name] = spent
             atomic_write_json(path, shard)
@@ -137,7 +118,7 @@ def main() -> int:
         if ctrl not in shard["scores"]:
             dst = a.work / f"{ctrl}-seed{seed}"
             spent = train_copy(base, dst, space, costs, data, cfg, seed, BASE_EPOCHS + a.extra * len(labels), None)
-            score = scorer(dst, space, data, scoring, seed)
+            score = supernet_scorer(dst, space, "separate", data, scoring, seed)
             shard["scores"][ctrl] = [score(x) for x in parsed]
             shard["train_s"][ctrl] = spent
             atomic_write_json(path, shard)

@@ -169,17 +169,40 @@ def run_retrain(out: Path, budget: str, n: int, seed: int, log=print) -> None:
 
 
 # ---- 2, 3. supernets and their scores ------------------------------------------------------------------------
-def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: int, epochs: int,
-                 score_images: int, log=print, batches: int = CALIBRATION_BATCHES) -> None:
-    from dataclasses import replace
+def supernet_config(cfg: dict[str, Any], recipe: str, seed: int, epochs: int, weights: str) -> Any:
+    """The search settings a recipe's supernet trains with at budget ``cfg`` (training only: no search rounds)."""
+    from hwnas.search import SearchConfig
 
-    from hwnas.search import SearchConfig, run_search
+    return SearchConfig(**{**RECIPES[recipe], "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
+                           "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": weights,
+                           "search_rounds": 0, "progress": False, "channels_last": False})
+
+
+def supernet_scorer(run: Path, space, weights: str, data, scoring, seed: int, batches: int = CALIBRATION_BATCHES):
+    """arch -> inherited accuracy on ``scoring`` of the supernet trained in ``run``, BatchNorm recalibrated on
+    ``batches`` training batches of 64 (one draw per seed)."""
     from hwnas.search.estim.inherited import inherited_accuracy
     from hwnas.search.run import RunDir
     from hwnas.search.supernet import build_supernet
     from hwnas.train.data import make_loader
     from hwnas.train.device import Runtime
     from hwnas.train.training import generator
+
+    net = build_supernet(space, weights=weights)
+    net.load_state_dict(RunDir(run).load_checkpoint()["net"])
+    rt = Runtime.create("cpu")
+    plain = data.train_all()
+    calib = make_loader(plain.with_augment(False) if hasattr(plain, "with_augment") else plain, 64,
+                        generator=generator(seed + 5))
+    return lambda arch: inherited_accuracy(net, arch, calib, scoring, rt, batches)
+
+
+def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: int, epochs: int,
+                 score_images: int, log=print, batches: int = CALIBRATION_BATCHES) -> None:
+    from dataclasses import replace
+
+    from hwnas.search import run_search
+    from hwnas.search.run import RunDir
 
     label = recipe_label(recipe, epochs, batches)
     path = out / f"supernet-{budget}-{label}-seed{seed}.json"
@@ -194,10 +217,7 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     costs = size_costs(space)
     weights = "separate" if cfg.get("space") else "shared"
     run = work / f"{budget}-{recipe_label(recipe, epochs)}-seed{seed}"  # scored other ways, trained once
-    recipe_cfg = RECIPES[recipe]
-    search = SearchConfig(**{**recipe_cfg, "seed": seed, "n_epochs": epochs, "batch_size": cfg["bs"],
-                             "init_lr": cfg["lr"], "label_smoothing": cfg["ls"], "supernet_weights": weights,
-                             "search_rounds": 0, "progress": False, "channels_last": False})
+    search = supernet_config(cfg, recipe, seed, epochs, weights)
     t0, c0 = time.perf_counter(), time.process_time()
     if not (run / "checkpoint.pt").exists() or len(RunDir(run).read_log()) < epochs:
         run_search(space, costs, data, search, run_dir=run, resume=(run / "checkpoint.pt").exists(), log=None)
@@ -206,15 +226,9 @@ def run_supernet(out: Path, work: Path, budget: str, n: int, recipe: str, seed: 
     if train_s < 1 and base.exists():  # trained before and scored another way here: the training's own times
         trained = read_json(base, "shard", expect=dict)
         train_s, train_cpu = trained["train_s"], trained["train_cpu_s"]
-    net = build_supernet(space, weights=weights)
-    net.load_state_dict(RunDir(run).load_checkpoint()["net"])
-    rt = Runtime.create("cpu")
-    scoring = score_set(cfg, score_images)
-    plain = data.train_all()
-    calib = make_loader(plain.with_augment(False) if hasattr(plain, "with_augment") else plain, 64,
-                        generator=generator(seed + 5))
+    score = supernet_scorer(run, space, weights, data, score_set(cfg, score_images), seed, batches)
     t1 = time.perf_counter()
-    scores = {str(a): inherited_accuracy(net, a, calib, scoring, rt, batches) for a in networks(space, n)}
+    scores = {str(a): score(a) for a in networks(space, n)}
     own = float(RunDir(run).read_log()["valid_acc"].iloc[-1])
     median = float(np.median(list(scores.values())))
     # the children must be scored on images preprocessed as the supernet trained on (without recalibration their

@@ -221,24 +221,22 @@ def measure(space, folder: Path, quick: bool, log=print) -> None:
     thread) into ``measured.json`` and ``measured-anchors.json``; run it alone on a quiet machine. The anchors say
     how far the machine has drifted since the latency model was measured: on this VM it ran 5% faster hours later,
     which moves every network against its target by as much."""
-    import pandas as pd
     from _common import measure_networks
 
+    from hwnas.predictors.archs import ArchDataset
     from hwnas.profilers import QUICK, ROBUST, create_backend
 
     found = sorted({r["arch"] for p in folder.glob("seed*.json") for r in read_json(p, "shard", expect=dict)["found"]})
     backend = create_backend("onnxruntime", threads=1, protocol=QUICK if quick else ROBUST)
-    fit = pd.read_csv(folder / "archs_fit.csv")
-    then_protocol = read_json(folder / "archs_fit.meta.json", "the latency model's measurements",
-                              expect=dict)["settings"]["protocol"]
+    fit = ArchDataset.load(folder / "archs_fit.csv")
+    then_protocol = fit.meta["settings"]["protocol"]
     if then_protocol != backend.protocol.to_dict():  # a drift measured across protocols would mix in the protocol
         raise SystemExit(f"the latency model's networks were timed with {then_protocol}, this pass would use "
                          f"{backend.protocol.to_dict()}: measure with the same protocol")
-    anchors = list(fit["arch"])
+    anchors = fit.arch_strings
     log(f"measuring {len(found)} networks and the latency model's {len(anchors)} anchors in one pass")
     ms = measure_networks(backend, [space.parse(a) for a in found + anchors], space)
-    then = fit[backend.protocol.column].to_numpy(float)
-    ratio = np.array(ms[len(found):]) / then
+    ratio = np.array(ms[len(found):]) / fit.latencies(backend.protocol.column)
     atomic_write_json(folder / "measured.json", dict(zip(found, ms[:len(found)], strict=True)))
     atomic_write_json(folder / "measured-anchors.json", {
         "column": backend.protocol.column, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
