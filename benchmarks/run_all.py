@@ -743,14 +743,15 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
         for m, v in e["methods"].items():
             if m.startswith("random"):
                 continue
-            for ref in ("random", "random-band", "grad", "spos-evolution"):  # the last: a variant against it
+            # the last three: a search without a supernet (size alone), and a variant against the default search
+            for ref in ("random", "random-band", "grad", "macs-band", "spos-evolution", "spos-evolution-tie0"):
                 d = v.get(f"minus_{ref}_pp")
                 if not d or m == ref:
                     continue
                 # the goals are evolution's: above random with the interval above 0, level with grad
                 goal = "> 0, interval > 0" if ref.startswith("random") else "≥ 0 (level)"
                 ok = d[1] > 0 if ref.startswith("random") else d[2] >= 0
-                evo = m.startswith("spos-evolution") and ref != "spos-evolution"
+                evo = m.startswith("spos-evolution") and ref in ("random", "random-band", "grad")
                 rows.append([f"T={e['target_ms']:.4g} ms: {m} − {ref} ({v['seeds']} seeds; {m} "
                              f"{100 * v['test_acc'][0]:.2f}%, {100 * v['predicted_vs_target']:+.1f}% of the target"
                              + (f", {100 * v['param_free_share']:.0f}% pool/skip" if "param_free_share" in v else "")

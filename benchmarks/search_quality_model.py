@@ -10,19 +10,28 @@ the way from the fastest to the slowest network under the latency model):
 - ``random``: a random network under the target (``hwnas.search.baselines.random_under_target``, as
   ``search_quality.py``); uniform samples mostly land far under it, so also
 - ``random-band``: a uniformly drawn network within 5% under the target, where the searches land;
+- ``macs-band`` (asked for with ``--methods``): no supernet at all, the network of most MACs within 5% under the
+  target (the same for every seed);
 - ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01);
   ``darts``, ``gdas`` and ``enas`` (asked for with ``--methods``) the same way, each with its own parts;
 - ``spos-evolution``: train once, search many: one uniform SPOS supernet per seed (``--method spos``,
-  ``--supernet-epochs``, 60), then ``--method evolution --supernet RUN`` at each target with its defaults;
-  ``spos-evolution-e200`` (asked for with ``--methods``) the same on a supernet trained 200 epochs, and
-  ``spos-evolution-mlp`` on the 60-epoch one with Once-for-All's accuracy predictor (``predictor=200 top_k=5``;
-  ``spos-evolution-mlp10``: ``top_k=10``),
-  ``spos-evolution-band0.025`` with networks accepted within 2.5% under the target instead of 5%, and
-  ``spos-evolution-valid0.25`` on its own 60-epoch supernet with a quarter of the budget's images held out to score
-  on (1,000, against 400: a held-out accuracy's standard error near 85% falls from 1.8 to 1.1 pp) and the rest
-  to train on; its networks are retrained on all 4,000 images, as every other's; ``spos-evolution-grid`` scores
-  every network within the band under the target on the 60-epoch supernet (a grid search), the best its scores
-  can do whatever the search;
+  ``--supernet-epochs``, 60), then ``--method evolution --supernet RUN`` at each target with its defaults, which
+  export the network of most MACs among those scored within one standard error of the best score (``tie`` 1).
+  Its variants (asked for with ``--methods``), on the same supernet unless said:
+
+  - ``spos-evolution-tie<k>``: that pick with ``k`` standard errors; ``tie0`` is the best score as it is (the
+    default before), ``tie1`` the default again (a check that a supernet trained again gives the same networks);
+  - ``spos-evolution-mlp``: Once-for-All's accuracy predictor (``predictor=200 top_k=5``; ``-mlp10``: ``top_k=10``);
+  - ``spos-evolution-grid``: every network within the band under the target scored (a grid search), the best the
+    supernet's scores can do whatever the search;
+  - ``-tie0`` after any of those: the same with the plain pick; and, tried with the plain pick only,
+    ``spos-evolution-e200-tie0`` (its own supernet, trained 200 epochs), ``spos-evolution-band0.025-tie0``
+    (networks accepted within 2.5% under the target instead of 5%), and ``spos-evolution-valid0.25-tie0`` (its own
+    60-epoch supernet with a quarter of the budget's images held out to score on: 1,000 against 400, so a held-out
+    accuracy's standard error near 85% falls from 1.8 to 1.1 pp; its networks are retrained on all 4,000 images,
+    as every other's).
+
+  A variant is paired with the default search of the same pick (``spos-evolution`` or ``spos-evolution-tie0``);
 
 every network found retrained at the budget (the seed is the retrain's too) and tested on the 10,000 test images.
 The latency model is this machine's ONNX Runtime (1 thread): a per-candidate table and a calibrated predictor fitted
@@ -31,7 +40,7 @@ on 40 measured networks, pinned in ``costs.json`` so every seed and session sear
 Each seed is a shard (``results/search_quality_model/seed<N>.json``) written after every step: runs resume, and two
 processes can take different seeds (a second process on a seed in use is refused: its writes would be lost). ``--summary`` writes ``results/search_quality_model.json``: per target and
 method the mean accuracy, and the paired difference to random and to ``grad`` with 95% bootstrap intervals over
-seeds (and to random-band); the cost of a target on the trained supernet against its training; with
+seeds (and to random-band and macs-band); the cost of a target on the trained supernet against its training; with
 ``--measure``, each found network's measured latency against its target, as measured and against the target moved
 by the machine's drift since the latency model was made (its 40 networks measured again in the same pass).
 
@@ -69,23 +78,39 @@ NAME = "search_quality_model"
 BUDGET = "chain-r16-n4k-e10"
 TARGET_FRACS = (0.2, 0.4, 0.6)
 METHODS = ("random", "random-band", "grad", "spos-evolution")
+# a baseline without any supernet (asked for with --methods): the network of most MACs within the band under the
+# target, over the whole space (the same network for every seed; its retraining seed differs)
+SIZE_ONLY = ("macs-band",)
 # issue 26's other one-shot methods, as hwnas pareto runs them (asked for with --methods)
 ONESHOT = ("darts", "gdas", "enas")
-# spos-evolution's variants, asked for with --methods: a supernet trained longer (its own), and Once-for-All's
-# accuracy predictor on the same supernet (an MLP fitted once on 200 scored children; a target then scores only
-# the predictor's 5 best)
-VARIANTS: dict[str, dict[str, Any]] = {"spos-evolution-e200": {"epochs": 200},
-                                       "spos-evolution-mlp": {"search_args": {"predictor": 200, "top_k": 5}},
-                                       # the same with the 10 best predicted scored for real
-                                       "spos-evolution-mlp10": {"search_args": {"predictor": 200, "top_k": 10}},
-                                       # networks within 2.5% under the target, as the gradient search's export
-                                       "spos-evolution-band0.025": {"search_args": {"band": 0.025}},
-                                       # more held-out images to score on, fewer to train the supernet on
-                                       "spos-evolution-valid0.25": {"valid_fraction": 0.25},
-                                       # every network within the band scored (311-780 of them): what the
-                                       # supernet's scores can find at best, whatever the search
-                                       "spos-evolution-grid": {"config": {"arch_optim": "grid",
-                                                                          "search_rounds": 20}}}
+GRID = {"arch_optim": "grid", "search_rounds": 20}
+# spos-evolution's variants, asked for with --methods. The search's default pick is the most MACs among the scores
+# within one standard error of the best (``tie`` 1); a ``-tie0`` variant takes the best score as it is (the default
+# before), and is compared with ``spos-evolution-tie0`` (the default search with that pick) instead
+VARIANTS: dict[str, dict[str, Any]] = {
+    # the pick among statistical ties: the most MACs among the networks scored within tie standard errors of the
+    # best (tie1 is the default again: a check that a supernet trained again gives the same networks)
+    **{f"spos-evolution-tie{k:g}": {"search_args": {"tie": k}} for k in (0, 0.5, 1, 2, 10)},
+    # Once-for-All's accuracy predictor on the same supernet: an MLP fitted once on 200 scored children; a target
+    # then scores only the predictor's 5 (mlp10: 10) best
+    **{f"spos-evolution-mlp{name}{tie}": {"search_args": {"predictor": 200, "top_k": k, **extra}}
+       for name, k in (("", 5), ("10", 10)) for tie, extra in (("", {}), ("-tie0", {"tie": 0}))},
+    # every network within the band scored (311-780 of them): what the supernet's scores can find at best,
+    # whatever the search
+    "spos-evolution-grid": {"config": GRID},
+    "spos-evolution-grid-tie0": {"config": GRID, "search_args": {"tie": 0}},
+    # tried with the plain pick (before tie): a supernet trained longer (its own); networks within 2.5% under the
+    # target, as the gradient search's export; more held-out images to score on, fewer to train the supernet on
+    "spos-evolution-e200-tie0": {"epochs": 200, "search_args": {"tie": 0}},
+    "spos-evolution-band0.025-tie0": {"search_args": {"band": 0.025, "tie": 0}},
+    "spos-evolution-valid0.25-tie0": {"valid_fraction": 0.25, "search_args": {"tie": 0}},
+}
+
+
+def reference_of(method: str) -> str:
+    """The default search a variant is paired with: the one with the same pick."""
+    return "spos-evolution-tie0" if VARIANTS[method].get("search_args", {}).get("tie") == 0 \
+        and method != "spos-evolution-tie0" else "spos-evolution"
 # the chain space's parameter-free choices: DARTS's known failure is to pick them (its collapse), so each method's
 # share of them is reported beside random-band's (networks drawn where the searches land)
 PARAM_FREE = ("pool", "skip")
@@ -145,6 +170,13 @@ def find(method: str, space, costs, data, target: float, seed: int, args: argpar
             if (1 - BAND) * target <= costs.arch_ms(arch, space) <= target:
                 return arch, {}
         raise SystemExit(f"no random network within {BAND:.0%} under {target:.4g} ms in 100,000 draws")
+    if method == "macs-band":
+        import itertools
+
+        every = (space.from_indices(list(i))
+                 for i in itertools.product(*[range(len(labels)) for labels in space.choice_labels()]))
+        return max((a for a in every if (1 - BAND) * target <= costs.arch_ms(a, space) <= target),
+                   key=lambda a: (space.macs(a), costs.arch_ms(a, space))), {}
     if method in ("grad", *ONESHOT):
         from hwnas.pareto.config import ParetoConfig
         from hwnas.pareto.experiment import run_search_at
@@ -282,9 +314,10 @@ def summarise(folder: Path) -> dict[str, Any]:
                     rel = [(1 + v) / drift - 1 for v in off]
                     e["measured_vs_drifted_target"] = [float(min(rel)), float(np.mean(rel)), float(max(rel))]
                     e["measured_within_5pct_of_drifted"] = [sum(abs(v) <= 0.05 for v in rel), len(rel)]
-            for ref in ("random", "random-band", "grad", *(["spos-evolution"] if m in VARIANTS else [])):
+            for ref in ("random", "random-band", "grad", "macs-band",
+                        *(["spos-evolution", reference_of(m)] if m in VARIANTS else [])):
                 paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
-                if m != ref and paired:
+                if m != ref and paired and f"minus_{ref}_pp" not in e:
                     e[f"minus_{ref}_pp"] = [100 * v for v in bootstrap_mean(paired, rng(m, ref))]
             picks = [op.partition("=")[2] for s in seeds for op in at[m, s]["arch"].split(";")]
             e["param_free_share"] = sum(op in PARAM_FREE for op in picks) / len(picks)
@@ -299,7 +332,7 @@ def summarise(folder: Path) -> dict[str, Any]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *ONESHOT, *VARIANTS])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *SIZE_ONLY, *ONESHOT, *VARIANTS])
     p.add_argument("--budget", default=BUDGET)
     p.add_argument("--supernet-epochs", type=int, default=60)
     p.add_argument("--summary", action="store_true", help="only merge the shards into the result")

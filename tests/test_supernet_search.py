@@ -113,7 +113,7 @@ def test_a_score_depends_on_the_architecture_alone_not_on_the_search_or_the_orde
 def test_with_the_accuracy_predictor_a_new_target_costs_only_its_top_k_scores(space, costs, data, tmp_path):
     sup = tmp_path / "supernet"
     run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
-    args = {"per_round": 6, "recalibrate_batches": 1, "predictor": 10, "top_k": 2}
+    args = {"per_round": 6, "recalibrate_batches": 1, "predictor": 10, "top_k": 2, "tie": 1}
     new = []
     for i, frac in enumerate((0.3, 0.7)):
         t = _target(costs, frac)
@@ -382,3 +382,34 @@ def test_per_round_with_evolution_says_it_is_ignored(space, costs, data, tmp_pat
                                             search_rounds=1, arch_optim_args={"population": 4}),
                    run_dir=tmp_path / "e", log=None)
     assert "evolution proposes a generation of its population (4) and ignores it" in caplog.text
+
+
+def test_tie_picks_the_largest_network_the_scores_cannot_tell_from_the_best(space, costs, data, tmp_path):
+    """``tie``: among the networks scored within the band whose score is within ``tie`` standard errors of the best,
+    the one of most MACs. It changes the pick only, so it shares the supernet's score cache with the plain search."""
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    t = _target(costs)
+    plain = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
+                                                search_args={"per_round": 4, "recalibrate_batches": 1, "tie": 0}),
+                       run_dir=tmp_path / "plain", log=None)
+    wide = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
+                                               search_args={"per_round": 4, "recalibrate_batches": 1, "tie": 10}),
+                      run_dir=tmp_path / "wide", log=None)
+    assert sum(r["new_scores"] for r in wide.history) == 0  # the same proposals, every score from the cache
+    scores = dict(r.rsplit(",", 1) for r in (tmp_path / "plain" / "scores.csv").read_text().splitlines()[1:])
+    in_band = {a: float(v) for a, v in scores.items() if t * 0.95 <= costs.arch_ms(space.parse(a), space) <= t}
+    assert len(in_band) >= 2
+    assert plain.arch_string == max(in_band, key=lambda a: in_band[a])
+    # 10 standard errors of an accuracy over the small held-out split cover every score: the most MACs wins
+    assert wide.arch_string == max(in_band, key=lambda a: (space.macs(space.parse(a)), in_band[a]))
+    assert json.loads((tmp_path / "wide" / "config.json").read_text())["parts"]["stages"][-1]["tie"] == 10
+    # a run records every setting its stages ran with, defaults included
+    default = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t),
+                         run_dir=tmp_path / "default", log=None)
+    assert default.predicted_ms <= t
+    ran = json.loads((tmp_path / "default" / "config.json").read_text())["stages_resolved"]
+    assert ran[-1]["type"] == "inherited" and ran[-1]["tie"] == 1.0 and ran[-1]["band"] == 0.05
+    with pytest.raises(HwnasError, match="tie"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
+                                            search_args={"tie": -1}), run_dir=tmp_path / "bad", log=None)

@@ -208,6 +208,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
             extra["latency_loss"] = loss_used
         resolved = rd.describe(config, space, costs, data_desc, extra or None, inputs=inputs)
         resolved["parts"] = parts
+        # every stage's settings with its defaults filled in: what this version ran, whatever the defaults later
+        resolved["stages_resolved"] = [est.describe() for est in stages]
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
