@@ -744,7 +744,7 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
             if m.startswith("random"):
                 continue
             # the last three: a search without a supernet (size alone), and a variant against the default search
-            for ref in ("random", "random-band", "grad", "macs-band", "spos-evolution", "spos-evolution-tie0"):
+            for ref in ("random", "random-band", "grad", "largest", "spos-evolution", "spos-evolution-tie0"):
                 d = v.get(f"minus_{ref}_pp")
                 if not d or m == ref:
                     continue

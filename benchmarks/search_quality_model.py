@@ -10,8 +10,8 @@ the way from the fastest to the slowest network under the latency model):
 - ``random``: a random network under the target (``hwnas.search.baselines.random_under_target``, as
   ``search_quality.py``); uniform samples mostly land far under it, so also
 - ``random-band``: a uniformly drawn network within 5% under the target, where the searches land;
-- ``macs-band`` (asked for with ``--methods``): no supernet at all, the network of most MACs within 5% under the
-  target (the same for every seed);
+- ``largest`` (asked for with ``--methods``): no supernet at all, the network of most MACs under the target
+  (``hwnas.search.baselines.largest_under_target``; the same for every seed);
 - ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01);
   ``darts``, ``gdas`` and ``enas`` (asked for with ``--methods``) the same way, each with its own parts;
 - ``spos-evolution``: train once, search many: one uniform SPOS supernet per seed (``--method spos``,
@@ -40,7 +40,7 @@ on 40 measured networks, pinned in ``costs.json`` so every seed and session sear
 Each seed is a shard (``results/search_quality_model/seed<N>.json``) written after every step: runs resume, and two
 processes can take different seeds (a second process on a seed in use is refused: its writes would be lost). ``--summary`` writes ``results/search_quality_model.json``: per target and
 method the mean accuracy, and the paired difference to random and to ``grad`` with 95% bootstrap intervals over
-seeds (and to random-band and macs-band); the cost of a target on the trained supernet against its training; with
+seeds (and to random-band and largest); the cost of a target on the trained supernet against its training; with
 ``--measure``, each found network's measured latency against its target, as measured and against the target moved
 by the machine's drift since the latency model was made (its 40 networks measured again in the same pass).
 
@@ -78,9 +78,9 @@ NAME = "search_quality_model"
 BUDGET = "chain-r16-n4k-e10"
 TARGET_FRACS = (0.2, 0.4, 0.6)
 METHODS = ("random", "random-band", "grad", "spos-evolution")
-# a baseline without any supernet (asked for with --methods): the network of most MACs within the band under the
-# target, over the whole space (the same network for every seed; its retraining seed differs)
-SIZE_ONLY = ("macs-band",)
+# a baseline without any supernet (asked for with --methods): the network of most MACs under the target
+# (hwnas.search.baselines.largest_under_target: the same network for every seed; its retraining seed differs)
+SIZE_ONLY = ("largest",)
 # issue 26's other one-shot methods, as hwnas pareto runs them (asked for with --methods)
 ONESHOT = ("darts", "gdas", "enas")
 GRID = {"arch_optim": "grid", "search_rounds": 20}
@@ -170,13 +170,10 @@ def find(method: str, space, costs, data, target: float, seed: int, args: argpar
             if (1 - BAND) * target <= costs.arch_ms(arch, space) <= target:
                 return arch, {}
         raise SystemExit(f"no random network within {BAND:.0%} under {target:.4g} ms in 100,000 draws")
-    if method == "macs-band":
-        import itertools
+    if method == "largest":
+        from hwnas.search.baselines import largest_under_target
 
-        every = (space.from_indices(list(i))
-                 for i in itertools.product(*[range(len(labels)) for labels in space.choice_labels()]))
-        return max((a for a in every if (1 - BAND) * target <= costs.arch_ms(a, space) <= target),
-                   key=lambda a: (space.macs(a), costs.arch_ms(a, space))), {}
+        return largest_under_target(space, costs, target), {}
     if method in ("grad", *ONESHOT):
         from hwnas.pareto.config import ParetoConfig
         from hwnas.pareto.experiment import run_search_at
@@ -314,7 +311,7 @@ def summarise(folder: Path) -> dict[str, Any]:
                     rel = [(1 + v) / drift - 1 for v in off]
                     e["measured_vs_drifted_target"] = [float(min(rel)), float(np.mean(rel)), float(max(rel))]
                     e["measured_within_5pct_of_drifted"] = [sum(abs(v) <= 0.05 for v in rel), len(rel)]
-            for ref in ("random", "random-band", "grad", "macs-band",
+            for ref in ("random", "random-band", "grad", "largest",
                         *(["spos-evolution", reference_of(m)] if m in VARIANTS else [])):
                 paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
                 if m != ref and paired and f"minus_{ref}_pp" not in e:

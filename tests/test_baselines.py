@@ -12,7 +12,12 @@ from hwnas.cli import main
 from hwnas.errors import UsageError
 from hwnas.predictors.block_costs import BlockCosts, lut_block_costs
 from hwnas.profilers import LatencyTable
-from hwnas.search.baselines import evolutionary_search, hand_designed, random_under_target
+from hwnas.search.baselines import (
+    evolutionary_search,
+    hand_designed,
+    largest_under_target,
+    random_under_target,
+)
 from hwnas.search.derive import FILL_BAND, fit_measured, fit_to_target
 from hwnas.space import get_space
 
@@ -200,3 +205,19 @@ def test_fit_measured_refuses_a_backend_that_measures_no_latency():
     for bad in (0.0, float("nan")):
         with pytest.raises(UsageError, match="not a latency"):
             fit_measured(probs, costs, space, costs.max_ms(), lambda a, b=bad: b)
+
+
+@pytest.mark.parametrize("frac", [0.0, 0.15, 0.4, 0.7, 1.0])
+def test_largest_under_target_is_the_network_of_most_macs_that_fits(space, costs, frac):
+    """The size-only baseline: exactly the most MACs under the target (every one of the tiny space's 400 networks
+    checked), and never over it."""
+    import itertools
+
+    target = costs.min_ms() + frac * (costs.max_ms() - costs.min_ms())
+    every = [space.from_indices(list(i)) for i in itertools.product(*[range(len(c)) for c in space.choice_labels()])]
+    fits = [a for a in every if costs.arch_ms(a, space) <= target + 1e-12]
+    got = largest_under_target(space, costs, target)
+    assert costs.arch_ms(got, space) <= target + 1e-12
+    assert space.macs(got) == max(space.macs(a) for a in fits)
+    with pytest.raises(UsageError, match="fastest"):
+        largest_under_target(space, costs, costs.min_ms() * 0.9)

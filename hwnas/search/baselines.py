@@ -4,7 +4,9 @@ networks expressible in the space."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +53,52 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
             arch, lat = cand, cand_lat
     raise UsageError(f"no random architecture within {target_ms:.4g} ms after {tries} changes; the fastest "
                      f"architecture may be slower than the target")
+
+
+def largest_under_target(space: SearchSpace, costs: Any, target_ms: float, *, bins: int = 4000) -> ArchSpec:
+    """The architecture of most MACs (of those, the slowest) whose latency under ``costs`` (per-choice
+    :class:`BlockCosts`) is at most ``target_ms``: the baseline a search on a supernet must beat to say more than "take the largest network that
+    fits" (on ``examples/chain_space.py`` it did as well as evolution on a SPOS supernet). Found exactly by dynamic
+    programming over the choices (a multiple-choice knapsack), with each choice's latency rounded up to
+    ``bins`` steps of the target, so what it returns always fits; it assumes MACs add up over the choices, as they
+    do in the built-in spaces and in model spaces whose choices do not change each other's shapes."""
+    labels = space.choice_labels()
+    base = [0] * len(labels)
+    m0 = space.macs(space.from_indices(base))
+    # among networks of equal MACs, the slowest (the one closest under the target): each choice's latency, scaled
+    # so that all of them together weigh less than one MAC
+    w = 0.5 / max(costs.max_ms(), 1e-12)
+    gain = [[space.macs(space.from_indices(base[:d] + [o] + base[d + 1:])) - m0 + w * costs.costs[d][o]
+             for o in range(len(opts))] for d, opts in enumerate(labels)]
+    room = target_ms - costs.const_ms
+    if target_ms < costs.min_ms() * (1 - 1e-12):
+        raise UsageError(f"no architecture within {target_ms:.4g} ms: the fastest takes {costs.min_ms():.4g} ms")
+    step = room / bins
+    best = np.full(bins + 1, -np.inf)
+    best[0] = 0.0
+    picks = []
+    for d, opts in enumerate(costs.costs):
+        new = np.full(bins + 1, -np.inf)
+        pick = np.full(bins + 1, -1)
+        for o, ms in enumerate(opts):
+            k = int(math.ceil(max(ms, 0.0) / step - 1e-9))
+            if k > bins:
+                continue
+            cand = np.full(bins + 1, -np.inf)
+            cand[k:] = best[:bins + 1 - k] + gain[d][o]
+            better = cand > new
+            new[better], pick[better] = cand[better], o
+        best = new
+        picks.append(pick)
+    if not np.isfinite(best).any():  # every choice's rounding up overfilled the target: only a tight fit exists
+        return space.from_indices(costs.fastest_indices())
+    c = int(np.argmax(best))
+    idx = [0] * len(labels)
+    for d in range(len(labels) - 1, -1, -1):
+        o = int(picks[d][c])
+        idx[d] = o
+        c -= int(math.ceil(max(costs.costs[d][o], 0.0) / step - 1e-9))
+    return space.from_indices(idx)
 
 
 def _mutate(space: SearchSpace, arch: ArchSpec, rng: np.random.Generator, prob: float) -> ArchSpec:
