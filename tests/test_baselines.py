@@ -99,9 +99,13 @@ def test_pareto_command_writes_points_front_and_reuses_its_work(tmp_path, capsys
     shown = capsys.readouterr()
     assert "never moved" not in shown.out + shown.err
     points = pd.read_csv(out / "points.csv")
-    assert set(points["method"]) == {"proxylessnas", "random", "evolution (OFA-style)", "hand-designed"}
-    assert (points.groupby("method").size()[["proxylessnas", "random", "evolution (OFA-style)"]] == 2).all()
+    assert set(points["method"]) == {"proxylessnas", "random", "largest (most MACs)", "evolution (OFA-style)",
+                                     "hand-designed"}
+    assert (points.groupby("method").size()[["proxylessnas", "random", "largest (most MACs)",
+                                             "evolution (OFA-style)"]] == 2).all()
     assert points["accuracy"].between(0, 1).all() and (points["measured_ms"] > 0).all()
+    largest = points[points["method"] == "largest (most MACs)"]  # the size-only baseline fits its target
+    assert (largest["predicted_ms"] <= largest["target_ms"] + 1e-9).all()
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["hypervolume"] >= 0).all() and (out / "pareto.png").stat().st_size > 0
     assert "hypervolume" in (out / "report.md").read_text()

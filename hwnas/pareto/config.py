@@ -12,6 +12,7 @@ import pandas as pd
 from ..search.derive import FILL_BAND
 
 SEARCH, RANDOM, EVOLUTION, REFERENCE = "proxylessnas", "random", "evolution (OFA-style)", "hand-designed"
+LARGEST = "largest (most MACs)"  # the network of most MACs under the target: what size alone finds, no search
 
 
 @dataclass(frozen=True)
