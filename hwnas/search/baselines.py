@@ -57,11 +57,13 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
 
 def largest_under_target(space: SearchSpace, costs: Any, target_ms: float, *, bins: int = 4000) -> ArchSpec:
     """The architecture of most MACs (of those, the slowest) whose latency under ``costs`` (per-choice
-    :class:`BlockCosts`) is at most ``target_ms``: the baseline a search on a supernet must beat to say more than "take the largest network that
-    fits" (on ``examples/chain_space.py`` it did as well as evolution on a SPOS supernet). Found exactly by dynamic
-    programming over the choices (a multiple-choice knapsack), with each choice's latency rounded up to
-    ``bins`` steps of the target, so what it returns always fits; it assumes MACs add up over the choices, as they
-    do in the built-in spaces and in model spaces whose choices do not change each other's shapes."""
+    :class:`BlockCosts`) is at most ``target_ms``: what a search must beat to have found more than "the largest
+    network that fits" (on ``examples/chain_space.py`` it was level with or above every one-shot search of hwnas).
+
+    Found by dynamic programming over the choices (a multiple-choice knapsack), with each choice's latency rounded
+    up to ``bins`` steps of the target, so what it returns always fits (and is the optimum but for that rounding).
+    It assumes MACs add up over the choices, as they do in the built-in spaces and in model spaces whose choices
+    do not change each other's shapes."""
     labels = space.choice_labels()
     base = [0] * len(labels)
     m0 = space.macs(space.from_indices(base))
@@ -73,6 +75,8 @@ def largest_under_target(space: SearchSpace, costs: Any, target_ms: float, *, bi
     room = target_ms - costs.const_ms
     if target_ms < costs.min_ms() * (1 - 1e-12):
         raise UsageError(f"no architecture within {target_ms:.4g} ms: the fastest takes {costs.min_ms():.4g} ms")
+    if room <= 0:  # only the constant part fits: every choice costs nothing at its cheapest
+        return space.from_indices(costs.fastest_indices())
     step = room / bins
     best = np.full(bins + 1, -np.inf)
     best[0] = 0.0
