@@ -20,7 +20,8 @@ the way from the fastest to the slowest network under the latency model):
   Its variants (asked for with ``--methods``), on the same supernet unless said:
 
   - ``spos-evolution-tie<k>``: that pick with ``k`` standard errors; ``tie0`` is the best score as it is (the
-    default before), ``tie1`` the default again (a check that a supernet trained again gives the same networks);
+    default before: on supernets trained again, a check that training reproduces the earlier networks), ``tie1``
+    the default again;
   - ``spos-evolution-mlp``: Once-for-All's accuracy predictor (``predictor=200 top_k=5``; ``-mlp10``: ``top_k=10``);
   - ``spos-evolution-grid``: every network within the band under the target scored (a grid search), the best the
     supernet's scores can do whatever the search;
@@ -89,7 +90,8 @@ GRID = {"arch_optim": "grid", "search_rounds": 20}
 # before), and is compared with ``spos-evolution-tie0`` (the default search with that pick) instead
 VARIANTS: dict[str, dict[str, Any]] = {
     # the pick among statistical ties: the most MACs among the networks scored within tie standard errors of the
-    # best (tie1 is the default again: a check that a supernet trained again gives the same networks)
+    # best (tie0: the plain pick, on supernets trained again a check that training reproduces them; tie1: the
+    # default again)
     **{f"spos-evolution-tie{k:g}": {"search_args": {"tie": k}} for k in (0, 0.5, 1, 2, 10)},
     # Once-for-All's accuracy predictor on the same supernet: an MLP fitted once on 200 scored children; a target
     # then scores only the predictor's 5 (mlp10: 10) best

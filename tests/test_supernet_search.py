@@ -384,7 +384,8 @@ def test_per_round_with_evolution_says_it_is_ignored(space, costs, data, tmp_pat
     assert "evolution proposes a generation of its population (4) and ignores it" in caplog.text
 
 
-def test_tie_picks_the_largest_network_the_scores_cannot_tell_from_the_best(space, costs, data, tmp_path):
+def test_tie_picks_the_largest_network_the_scores_cannot_tell_from_the_best(space, costs, data, tmp_path,
+                                                                            monkeypatch):
     """``tie``: among the networks scored within the band whose score is within ``tie`` standard errors of the best,
     the one of most MACs. It changes the pick only, so it shares the supernet's score cache with the plain search."""
     sup = tmp_path / "supernet"
@@ -410,6 +411,14 @@ def test_tie_picks_the_largest_network_the_scores_cannot_tell_from_the_best(spac
     assert default.predicted_ms <= t
     ran = json.loads((tmp_path / "default" / "config.json").read_text())["stages_resolved"]
     assert ran[-1]["type"] == "inherited" and ran[-1]["tie"] == 1.0 and ran[-1]["band"] == 0.05
+    assert default.history[-1]["top_score"] >= default.history[-1]["best_score"]
+    # a default changed since the run started is not mixed in silently on --resume
+    from hwnas.search.estim.inherited import InheritedAccuracy
+
+    monkeypatch.setitem(InheritedAccuracy.__init__.__kwdefaults__, "tie", 2.0)
+    with pytest.raises(HwnasError, match="stage settings"):
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t),
+                   run_dir=tmp_path / "default", resume=True, log=None)
     with pytest.raises(HwnasError, match="tie"):
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
                                             search_args={"tie": -1}), run_dir=tmp_path / "bad", log=None)

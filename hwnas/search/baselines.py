@@ -58,7 +58,8 @@ def random_under_target(space: SearchSpace, latency_fn: LatencyFn, target_ms: fl
 def largest_under_target(space: SearchSpace, costs: Any, target_ms: float, *, bins: int = 4000) -> ArchSpec:
     """The architecture of most MACs (of those, the slowest) whose latency under ``costs`` (per-choice
     :class:`BlockCosts`) is at most ``target_ms``: what a search must beat to have found more than "the largest
-    network that fits" (on ``examples/chain_space.py`` it was level with or above every one-shot search of hwnas).
+    network that fits" (on ``examples/chain_space.py`` it was level with or above every one-shot search of hwnas
+    with its defaults).
 
     Found by dynamic programming over the choices (a multiple-choice knapsack), with each choice's latency rounded
     up to ``bins`` steps of the target, so what it returns always fits (and is the optimum but for that rounding).
@@ -69,7 +70,7 @@ def largest_under_target(space: SearchSpace, costs: Any, target_ms: float, *, bi
     m0 = space.macs(space.from_indices(base))
     # among networks of equal MACs, the slowest (the one closest under the target): each choice's latency, scaled
     # so that all of them together weigh less than one MAC
-    w = 0.5 / max(costs.max_ms(), 1e-12)
+    w = 0.5 / max(sum(max(max(c), 0.0) for c in costs.costs), 1e-12)
     gain = [[space.macs(space.from_indices(base[:d] + [o] + base[d + 1:])) - m0 + w * costs.costs[d][o]
              for o in range(len(opts))] for d, opts in enumerate(labels)]
     room = target_ms - costs.const_ms

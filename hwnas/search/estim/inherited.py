@@ -200,6 +200,8 @@ class InheritedAccuracy(Estimator):
         if best is not None:
             arch = st.net.space.from_indices(best[0])
             row.update(best_score=best[1], best_arch=arch.to_string(), best_ms=st.extra["latency"](best[0]),
+                       # the best score among the networks the pick chose from (tie: the pick may score lower)
+                       top_score=st.extra.get("top_score", best[1]),
                        # before the last round's top_k are scored for real, the best is the predictor's estimate
                        best_is="predicted" if model is not None and "final" not in st.extra else "scored")
             t = st.cfg.target_ms
@@ -221,6 +223,7 @@ class InheritedAccuracy(Estimator):
             feasible = {k: v for k, v in pool.items() if ok(k)}
             if feasible:
                 k = self._pick(st, feasible)
+                st.extra["top_score"] = max(feasible.values())
                 return list(k), feasible[k]
         return None
 
@@ -242,11 +245,14 @@ class InheritedAccuracy(Estimator):
 
 
 def held_out_size(st: SearchState) -> int | None:
-    """How many images a score is the accuracy over (None where the held-out loader does not say)."""
-    try:
-        return len(st.eval_loader.dataset)
-    except (AttributeError, TypeError):
-        return None
+    """How many images a score is the accuracy over: the held-out loader's sampler's length (a user's loader may
+    sample part of its dataset), else its dataset's; None where neither says (the pick is then the best score)."""
+    for size in (lambda: len(st.eval_loader.sampler), lambda: len(st.eval_loader.dataset)):
+        try:
+            return int(size())
+        except (AttributeError, TypeError):
+            continue
+    return None
 
 
 def check_target(t: float, lo: float, hi: float, band: float) -> None:

@@ -17,8 +17,10 @@ from .inherited import InheritedAccuracy
 class SubNet(InheritedAccuracy):
     phase = "subnet"
 
-    def __init__(self, *, epochs: int, per_round: int = 8, epochs_each: int = 2, band: float = 0.05):
-        super().__init__(epochs=epochs, per_round=per_round, recalibrate_batches=0, band=band)
+    def __init__(self, *, epochs: int, per_round: int = 8, epochs_each: int = 2, band: float = 0.05,
+                 tie: float = 0.0):
+        # tie (the pick among scores within tie standard errors) is 0 here: measured on supernet scores only
+        super().__init__(epochs=epochs, per_round=per_round, recalibrate_batches=0, band=band, tie=tie)
         if epochs_each < 1:
             raise UsageError("subnet: epochs_each must be >= 1")
         self.epochs_each = epochs_each
