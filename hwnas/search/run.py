@@ -141,8 +141,11 @@ class RunDir:
             problems.append(f"processes: the run used {procs[0]} (so a global batch of {procs[0]} x batch_size), "
                             f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
                             f"{procs[0]} processes")
-        stages = [json.loads(json.dumps(d.get("stages_resolved"), default=str)) for d in (saved, resolved)]
-        if stages[0] is not None and stages[0] != stages[1]:  # e.g. a default changed since the run started
+        # each stage's settings but its epochs (a resumed run may be given more): e.g. a default changed since
+        stages = [None if d.get("stages_resolved") is None else
+                  [{k: v for k, v in st.items() if k != "epochs"} for st in
+                   json.loads(json.dumps(d["stages_resolved"], default=str))] for d in (saved, resolved)]
+        if stages[0] is not None and stages[0] != stages[1]:
             problems.append(f"stage settings: the run used {stages[0]}, this version resolves {stages[1]}")
         if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
             problems.append("latency model: the block costs differ from the run's block_costs.json")
