@@ -416,7 +416,7 @@ def test_tie_picks_the_largest_network_the_scores_cannot_tell_from_the_best(spac
     from hwnas.search.estim.inherited import InheritedAccuracy
 
     monkeypatch.setitem(InheritedAccuracy.__init__.__kwdefaults__, "tie", 2.0)
-    with pytest.raises(HwnasError, match="stage settings"):
+    with pytest.raises(HwnasError, match="inherited stage tie: the run used 1.0, this version resolves 2.0"):
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t),
                    run_dir=tmp_path / "default", resume=True, log=None)
     with pytest.raises(HwnasError, match="tie"):

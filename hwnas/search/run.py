@@ -141,12 +141,7 @@ class RunDir:
             problems.append(f"processes: the run used {procs[0]} (so a global batch of {procs[0]} x batch_size), "
                             f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
                             f"{procs[0]} processes")
-        # each stage's settings but its epochs (a resumed run may be given more): e.g. a default changed since
-        stages = [None if d.get("stages_resolved") is None else
-                  [{k: v for k, v in st.items() if k != "epochs"} for st in
-                   json.loads(json.dumps(d["stages_resolved"], default=str))] for d in (saved, resolved)]
-        if stages[0] is not None and stages[0] != stages[1]:
-            problems.append(f"stage settings: the run used {stages[0]}, this version resolves {stages[1]}")
+        problems += _stage_differences(saved.get("stages_resolved"), resolved.get("stages_resolved"))
         if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
             problems.append("latency model: the block costs differ from the run's block_costs.json")
         if problems:
@@ -204,3 +199,16 @@ class RunDir:
 
 def temp_run_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="hwnas-search-"))
+
+
+def _stage_differences(saved: Any, now: Any) -> list[str]:
+    """Each stage setting, other than its epochs (a resumed run may be given more), that resolves otherwise now than
+    when the run started (a default changed since); nothing for a run that recorded none."""
+    if saved is None:
+        return []
+    saved, now = (json.loads(json.dumps(x, default=str)) for x in (saved, now))
+    if [s.get("type") for s in saved] != [s.get("type") for s in now]:
+        return [f"stages: the run had {[s.get('type') for s in saved]}, now {[s.get('type') for s in now]}"]
+    return [f"{a['type']} stage {k}: the run used {a.get(k)!r}, this version resolves {b.get(k)!r}"
+            for a, b in zip(saved, now, strict=True) for k in sorted(set(a) | set(b))
+            if k != "epochs" and a.get(k) != b.get(k)]

@@ -325,7 +325,7 @@ def cache_files(st: SearchState) -> list[Path]:
         # the pick among scores (tie) changes no score: searches that differ in it share the cache
         scoring = {k: v for k, v in (st.extra.get("scoring") or {}).items() if k != "tie"}
         key = json.dumps({"epoch": st.extra.get("supernet_epoch"), "data": st.extra.get("data_desc"),
-                          "estimator": scoring or st.extra.get("scoring"),
+                          "estimator": scoring or None,
                           # the calibration images: a draw of CALIBRATION_SEED in batches of the global batch
                           "calibration": {"seed": CALIBRATION_SEED, "batch": st.gb,
                                           "from": "data" if st.data is not None else "the training loader"}},
