@@ -203,7 +203,8 @@ def temp_run_dir() -> Path:
 
 def _stage_differences(saved: Any, now: Any) -> list[str]:
     """Each stage setting, other than its epochs (a resumed run may be given more), that resolves otherwise now than
-    when the run started (a default changed since); nothing for a run that recorded none."""
+    when the run started (a default changed since); nothing for a run that recorded none, nor for a setting added
+    since (the run's version had none: it ran as that setting's default does)."""
     if saved is None:
         return []
     saved, now = (json.loads(json.dumps(x, default=str)) for x in (saved, now))
@@ -211,4 +212,4 @@ def _stage_differences(saved: Any, now: Any) -> list[str]:
         return [f"stages: the run had {[s.get('type') for s in saved]}, now {[s.get('type') for s in now]}"]
     return [f"{a['type']} stage {k}: the run used {a.get(k)!r}, this version resolves {b.get(k)!r}"
             for a, b in zip(saved, now, strict=True) for k in sorted(set(a) | set(b))
-            if k != "epochs" and a.get(k) != b.get(k)]
+            if k != "epochs" and k in a and a.get(k) != b.get(k)]

@@ -55,4 +55,5 @@ class SubNet(InheritedAccuracy):
         return cache[key]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "epochs_each": self.epochs_each}
+        own = {k: v for k, v in super().describe().items() if k != "bn"}  # each candidate is trained: no BN choice
+        return {**own, "epochs_each": self.epochs_each}
