@@ -13,10 +13,12 @@ scoring keeps, on the same supernets and the same 40 networks:
 - the score: accuracy on the search's own held-out split (400 images), as ``hwnas search --method evolution``
   scores, with the BatchNorm statistics:
 
-  - ``calib<N>``: re-estimated on N batches of 64 of the search's fixed calibration draw (``calib10``: the default);
-  - ``batch``: not re-estimated: the held-out split evaluated in one batch, normalised by its own statistics;
-  - ``batch64``: the same in batches of 64;
-  - ``heldout``: re-estimated on the held-out images themselves, then evaluated (two passes over 400 images).
+  - ``calib<N>``: re-estimated on N batches of 64 of the search's fixed calibration draw, in the child cut out of
+    the supernet (``calib10``: ``bn=recalibrate``, the default);
+  - ``batch``: not re-estimated: the path run inside the supernet, each held-out batch of 64 normalised by its own
+    statistics (``bn=batch``);
+  - ``child-batch400``: the same in the child, the held-out split in one batch;
+  - ``heldout``: re-estimated in the child on the held-out images themselves, then evaluated (two passes).
 
 Per mode: τ (and within one size) per supernet seed and pooled with its bootstrap interval, the paired difference
 of τ to ``calib10`` over seeds, and the median milliseconds of a score (one torch thread; building the child
@@ -45,7 +47,7 @@ from budget_study import fashion_mnist  # noqa: E402
 from ranking import budget_of, kendall, kendall_within_size, networks, pooled_tau, space_for  # noqa: E402
 
 BUDGET = "chain-r16-n4k-e10"
-MODES = ("calib10", "calib5", "calib3", "calib2", "calib1", "batch", "batch64", "heldout")
+MODES = ("calib10", "calib5", "calib3", "calib2", "calib1", "batch", "child-batch400", "heldout")
 WORK = HERE.parent / ".work" / "search_quality_model"
 
 
@@ -53,7 +55,7 @@ def scorer(run: Path, space, data, mode: str):
     """arch -> (held-out accuracy, seconds) on the supernet of ``run``, scored as ``mode`` says."""
     from torch.utils.data import Subset
 
-    from hwnas.search.estim.inherited import CALIBRATION_SEED
+    from hwnas.search.estim.inherited import CALIBRATION_SEED, batch_stat_accuracy
     from hwnas.search.run import RunDir
     from hwnas.search.supernet import build_supernet
     from hwnas.space.builder import build_model
@@ -77,6 +79,9 @@ def scorer(run: Path, space, data, mode: str):
 
     def score(arch) -> tuple[float, float]:
         t0 = time.perf_counter()
+        if mode == "batch":  # what hwnas search --search-arg bn=batch does
+            acc = batch_stat_accuracy(net, space.indices(arch), valid, rt, batch_size=gb)
+            return acc, time.perf_counter() - t0
         child = build_model(arch, space)
         child.load_state_dict(net.child_state_dict(arch))
         if mode.startswith("calib"):
@@ -86,7 +91,7 @@ def scorer(run: Path, space, data, mode: str):
             recalibrate_bn(child, valid, len(valid), rt)
             acc = evaluate(child, valid, gb, runtime=rt)[1]
         else:
-            acc = evaluate(child, whole if mode == "batch" else valid, gb, batch_stats=True, runtime=rt)[1]
+            acc = evaluate(child, whole, gb, batch_stats=True, runtime=rt)[1]
         return float(acc), time.perf_counter() - t0
 
     return score

@@ -26,7 +26,8 @@ the way from the fastest to the slowest network under the latency model):
   - ``spos-evolution-grid``: every network within the band under the target scored (a grid search), the best the
     supernet's scores can do whatever the search;
   - ``spos-evolution-bnbatch``: scored with each held-out batch's own BatchNorm statistics inside the supernet
-    (``bn=batch``: no child built, nothing recalibrated); ``-pop50``: a population of 50 instead of 100; both;
+    (``bn=batch``: no child built, nothing recalibrated); ``-pop50``: a population of 50 instead of 100; both
+    (``-bnbatch-pop50``, and ``-bnbatch-pop25``);
     each on a copy of the supernet without its score caches, so each target's cost is cold, as is
     ``spos-evolution-cold``'s (the default, timed again in the same run);
   - ``-tie0`` after any of those: the same with the plain pick; and, tried with the plain pick only,
@@ -118,8 +119,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "spos-evolution-cold": {"own_cache": True},
     "spos-evolution-bnbatch": {"search_args": {"bn": "batch"}, "own_cache": True},
     "spos-evolution-pop50": {"config": {"arch_optim_args": {"population": 50}}, "own_cache": True},
-    "spos-evolution-bnbatch-pop50": {"search_args": {"bn": "batch"}, "config": {"arch_optim_args": {"population": 50}},
-                                     "own_cache": True},
+    **{f"spos-evolution-bnbatch-pop{n}": {"search_args": {"bn": "batch"},
+                                          "config": {"arch_optim_args": {"population": n}}, "own_cache": True}
+       for n in (50, 25)},
 }
 
 

@@ -64,7 +64,7 @@ def _run(toy, tmp_path, **kw):
     space, costs, data = toy
     base = dict(n_epochs=4, warmup_epochs=1, batch_size=32, init_lr=0.1, arch_optim_lr=0.1,
                 grad_update_arch_param_every=1, progress=False, search_rounds=1,
-                search_args={"per_round": 3, "recalibrate_batches": 2})
+                search_args={"per_round": 3})
     return run_search(space, costs, data, SearchConfig(**{**base, **kw}), run_dir=tmp_path / "run", log=None)
 
 
@@ -142,7 +142,7 @@ def test_registries_list_the_seeds_names():
 
 
 def test_a_killed_evolution_resumes_where_it_stopped(toy, tmp_path):
-    kw = dict(method="spos", n_epochs=2, search_rounds=3, search_args={"per_round": 1, "recalibrate_batches": 1},
+    kw = dict(method="spos", n_epochs=2, search_rounds=3, search_args={"per_round": 1},
               arch_optim="random")
     whole = _run(toy, tmp_path / "whole", **kw)
 

@@ -3,13 +3,16 @@ supernet estimator driven by ``EvolutionOptim``). Each epoch is one round of a d
 proposes architectures, each is scored by its accuracy on the held-out split with the supernet's weights, and the
 optimizer learns from the scores.
 
-- Scoring a candidate (``bn="recalibrate"``, the default): the child network is cut out of the supernet (its
-  weights are slices of the shared ones), its BatchNorm statistics are re-estimated on ``recalibrate_batches``
-  training batches (the supernet's mix every path and fit none), and it is evaluated on the held-out split. The
-  calibration images are one fixed draw, the same for every candidate (Once-for-All's fixed calibration subset): a
-  score depends on the architecture alone, not on when it was scored. ``bn="batch"``: the path is evaluated inside
-  the supernet, each held-out batch normalised by its own statistics (no child is built and nothing is
-  re-estimated): 2-2.5x cheaper a score, and on ``benchmarks/scoring_cost.py``'s 40 networks it ranks as well. Scores are cached per architecture in the run (``scores.csv``) and, when the supernet comes from another run (``--supernet RUN``), in that run too
+- Scoring a candidate: its accuracy on the held-out split with the supernet's weights. The supernet's BatchNorm
+  running statistics mix every path and fit none, so (``bn="batch"``, the default) the path is run inside the
+  supernet with each held-out batch normalised by its own statistics; no child is built and nothing is
+  re-estimated. ``bn="recalibrate"`` (the default before; SPOS's and Once-for-All's recipe): the child network is
+  cut out of the supernet (its weights are slices of the shared ones), its BatchNorm statistics are re-estimated
+  on ``recalibrate_batches`` training batches, and it is evaluated. Its calibration images are one fixed draw, the
+  same for every candidate (Once-for-All's fixed calibration subset). Either way a score depends on the
+  architecture alone, not on when it was scored. On ``examples/chain_space.py`` ``batch`` ranks networks as well
+  (``benchmarks/scoring_cost.py``), finds networks as good, and costs 2.3x less a target
+  (``benchmarks/search_quality_model.py``). Scores are cached per architecture in the run (``scores.csv``) and, when the supernet comes from another run (``--supernet RUN``), in that run too
   (``RUN/scores-<digest>.csv``), so every later target and device reuses them.
 - The latency constraint: proposals the latency model (or ``latency_fn``) puts over the target, or more than
   ``band`` under it, are drawn again, so every network found lands within the band under its target.
@@ -55,9 +58,10 @@ SCORES = "scores.csv"
 SAVE_EVERY = 20  # scores between two saves of the score caches within a round (the predictor's sample is long)
 PREDICTOR_SAMPLES_SEED = 25  # the accuracy predictor's sample set: one per supernet, whatever the search's seed
 CALIBRATION_SEED = 5  # the BatchNorm calibration batches: one set per supernet and data, whatever the search's seed
-# a score's BatchNorm statistics: re-estimated on training batches in the child (the default), or each held-out
-# batch's own, in the supernet
-BN_MODES = ("recalibrate", "batch")
+# a score's BatchNorm statistics: each held-out batch's own, in the supernet (the default), or re-estimated on
+# training batches in the child (the default before: its score caches keep their names)
+BN_MODES = ("batch", "recalibrate")
+MIN_STAT_BATCH = 32  # bn=batch: held-out batches smaller than this get a warning (noisy statistics)
 
 
 @ESTIMATORS.register("inherited", "SuperNetEvaluator", "evolve")
@@ -66,7 +70,7 @@ class InheritedAccuracy(Estimator):
     trains = False
 
     def __init__(self, *, epochs: int, per_round: int = 50, recalibrate_batches: int = 10, band: float = 0.05,
-                 predictor: int = 0, top_k: int = 10, tie: float = 1.0, bn: str = "recalibrate"):
+                 predictor: int = 0, top_k: int = 10, tie: float = 1.0, bn: str = "batch"):
         super().__init__(epochs=epochs)
         if per_round < 1 or recalibrate_batches < 0 or not 0 <= band < 1 or predictor < 0 or top_k < 1 \
                 or not 0 <= tie <= 10:
@@ -113,11 +117,25 @@ class InheritedAccuracy(Estimator):
             p = tuple(tuple(float(v) for v in rng.dirichlet(np.ones(n))) for n in sizes)
             return space.indices(fit_to_target(p, st.costs, space, t, fill=self.band))
 
+        if st.ctx.is_main:
+            self._check_scoring(st)
         sizes = [d.n for d in st.net.decisions()]
         st.optim.bind_space(sizes, feasible, repair if t is not None else None)
         st.extra["latency"] = latency
 
     # ---- scoring ------------------------------------------------------------------------------------------------
+    def _check_scoring(self, st: SearchState) -> None:
+        """Warnings for scoring settings that do nothing, or do it badly, with this ``bn``."""
+        if self.bn != "batch":
+            return
+        if self.recalibrate_batches != ESTIMATORS.settings(self.name)["recalibrate_batches"]:
+            logger.warning(f"recalibrate_batches ({self.recalibrate_batches}) is used by bn=recalibrate only; this "
+                           f"search scores with bn=batch (each held-out batch's own statistics) and ignores it")
+        batch = getattr(st.eval_loader, "batch_size", None)
+        if batch and batch < MIN_STAT_BATCH:
+            logger.warning(f"bn=batch normalises each held-out batch by its own statistics; batches of {batch} "
+                           f"images give noisy ones (use {MIN_STAT_BATCH} or more, or bn=recalibrate)")
+
     def _loaders(self, st: SearchState) -> tuple[Any, Any]:
         """The calibration batches (drawn once, the same for every candidate and every search of a supernet, as
         the supernet's score cache assumes) and the held-out loader."""
@@ -144,7 +162,9 @@ class InheritedAccuracy(Estimator):
         if key in cache:
             return cache[key]
         if self.bn == "batch":
-            cache[key] = batch_stat_accuracy(st.net, idx, st.eval_loader, st.rt, batch_size=st.gb, dist=st.ctx)
+            # every rank scores the whole held-out split: statistics over a rank's share of a batch would make a
+            # score depend on the number of processes (the cache is shared by searches with any)
+            cache[key] = batch_stat_accuracy(st.net, idx, st.eval_loader, st.rt, batch_size=st.gb)
         else:
             calib, valid = self._loaders(st)
             cache[key] = inherited_accuracy(st.net, st.net.space.from_indices(idx), calib, valid, st.rt,
@@ -341,9 +361,9 @@ def cache_files(st: SearchState) -> list[Path]:
     sup = st.extra.get("supernet_dir")
     if sup is not None:
         # the pick among scores (tie) changes no score: searches that differ in it share the cache; bn keys only
-        # where it is not the default (the caches written before it existed keep their digests)
+        # where it is not "recalibrate" (the only way before it existed: those caches keep their names)
         scoring = {k: v for k, v in (st.extra.get("scoring") or {}).items()
-                   if k != "tie" and not (k == "bn" and v == BN_MODES[0])}
+                   if k != "tie" and not (k == "bn" and v == "recalibrate")}
         key = json.dumps({"epoch": st.extra.get("supernet_epoch"), "data": st.extra.get("data_desc"),
                           "estimator": scoring or None,
                           # the calibration images: a draw of CALIBRATION_SEED in batches of the global batch

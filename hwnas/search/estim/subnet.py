@@ -25,6 +25,9 @@ class SubNet(InheritedAccuracy):
             raise UsageError("subnet: epochs_each must be >= 1")
         self.epochs_each = epochs_each
 
+    def _check_scoring(self, st: SearchState) -> None:
+        """Each candidate is trained and scored as it is: no BatchNorm setting applies."""
+
     def check(self, st: SearchState) -> None:
         if st.data is None:  # pragma: no cover - refused before the run starts (run_search checks the data)
             raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run "

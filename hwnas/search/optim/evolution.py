@@ -5,8 +5,10 @@ estimator gives them (:meth:`tell`). Every proposal meets the latency constraint
 Once-for-All does. Each owns a NumPy generator seeded from the search's seed; its whole state is plain data, so a
 killed search resumes where it stopped.
 
-- ``evolution`` (Once-for-All): a population of ``population``; each generation keeps the best ``parents`` share,
-  refills half by mutation (each decision redrawn with probability ``mutate_prob``) and half by crossover.
+- ``evolution`` (Once-for-All's, with SPOS's population of 50; Once-for-All's is 100): a population of
+  ``population``; each generation keeps the best ``parents`` share, refills half by mutation (each decision redrawn
+  with probability ``mutate_prob``) and half by crossover. On a trained supernet the first generation is most of a
+  search's new scores: 50 found networks as good as 100 at half the cost (``benchmarks/search_quality_model.py``).
 - ``regularized-evolution`` (aging evolution, Real et al. 2019; NNI 3.0's default: population 100, sample 25): each
   child mutates one decision of the best of ``sample`` random members; the oldest member leaves.
 - ``random``: uniform proposals. ``grid``: every architecture in order (feasible ones only).
@@ -115,7 +117,7 @@ class GridSearch(DerivativeFree):
 
 @OPTIMIZERS.register("evolution", "EvolutionOptim")
 class Evolution(DerivativeFree):
-    def __init__(self, *, population: int = 100, parents: float = 0.25, mutate_prob: float = 0.1,
+    def __init__(self, *, population: int = 50, parents: float = 0.25, mutate_prob: float = 0.1,
                  mutation_share: float = 0.5, **context: Any):
         super().__init__(**context)
         if population < 2 or not 0 < parents < 1 or not 0 <= mutate_prob <= 1 or not 0 <= mutation_share <= 1:
