@@ -743,8 +743,10 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
         for m, v in e["methods"].items():
             if m.startswith("random"):
                 continue
-            # the last three: a search without a supernet (size alone), and a variant against the default search
-            for ref in ("random", "random-band", "grad", "largest", "spos-evolution", "spos-evolution-tie0"):
+            # the last four: a search without a supernet (size alone), and a variant against a default search (the
+            # defaults, the defaults before the cost study, those with the plain pick)
+            for ref in ("random", "random-band", "grad", "largest", "spos-evolution", "spos-evolution-recal100",
+                        "spos-evolution-tie0"):
                 d = v.get(f"minus_{ref}_pp")
                 if not d or m == ref:
                     continue

@@ -90,45 +90,61 @@ SIZE_ONLY = ("largest",)
 # issue 26's other one-shot methods, as hwnas pareto runs them (asked for with --methods)
 ONESHOT = ("darts", "gdas", "enas")
 GRID = {"arch_optim": "grid", "search_rounds": 20}
-# spos-evolution's variants, asked for with --methods. The search's default pick is the most MACs among the scores
-# within one standard error of the best (``tie`` 1); a ``-tie0`` variant takes the best score as it is (the default
-# before), and is compared with ``spos-evolution-tie0`` (the default search with that pick) instead
+# spos-evolution's variants, asked for with --methods. The search's defaults: a population of 50, each path scored
+# with each held-out batch's own BatchNorm statistics (bn "batch"), the pick the most MACs among the scores within one
+# standard error of the best (tie 1). Until this benchmark's cost study, the defaults were a population of 100 and
+# children recalibrated on 10 training batches (bn "recalibrate"): the variants measured then spell those out
+# (OLD), so that they run again as they ran, and are paired with that default (spos-evolution-recal100), or for a
+# -tie0 variant with spos-evolution-tie0 (the same with the plain pick)
+OLD = {"bn": "recalibrate"}
+OLD_POP = {"arch_optim_args": {"population": 100}}
+OWN = {"own_cache": True}  # on a copy of the supernet without its score caches: the target's cost is a cold one
+
+
+def _old(search_args: dict[str, Any] | None = None, config: dict[str, Any] | None = None, **kw: Any
+         ) -> dict[str, Any]:
+    return {"search_args": {**OLD, **(search_args or {})}, "config": {**OLD_POP, **(config or {})}, **kw}
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
+    # the defaults before (their rows were spos-evolution's then); -cold: the same again, timed in the cost study
+    "spos-evolution-recal100": _old(),
+    "spos-evolution-recal100-cold": _old(**OWN),
     # the pick among statistical ties: the most MACs among the networks scored within tie standard errors of the
     # best (tie0: the plain pick, on supernets trained again a check that training reproduces them; tie1: the
     # default again)
-    **{f"spos-evolution-tie{k:g}": {"search_args": {"tie": k}} for k in (0, 0.5, 1, 2, 10)},
+    **{f"spos-evolution-tie{k:g}": _old({"tie": k}) for k in (0, 0.5, 1, 2, 10)},
     # Once-for-All's accuracy predictor on the same supernet: an MLP fitted once on 200 scored children; a target
     # then scores only the predictor's 5 (mlp10: 10) best
-    **{f"spos-evolution-mlp{name}{tie}": {"search_args": {"predictor": 200, "top_k": k, **extra}}
+    **{f"spos-evolution-mlp{name}{tie}": _old({"predictor": 200, "top_k": k, **extra})
        for name, k in (("", 5), ("10", 10)) for tie, extra in (("", {}), ("-tie0", {"tie": 0}))},
     # every network within the band scored (311-780 of them): what the supernet's scores can find at best,
     # whatever the search
-    "spos-evolution-grid": {"config": GRID},
-    "spos-evolution-grid-tie0": {"config": GRID, "search_args": {"tie": 0}},
+    "spos-evolution-grid": _old(config=GRID),
+    "spos-evolution-grid-tie0": _old({"tie": 0}, GRID),
     # tried with the plain pick (before tie): a supernet trained longer (its own); networks within 2.5% under the
     # target, as the gradient search's export; more held-out images to score on, fewer to train the supernet on
-    "spos-evolution-e200-tie0": {"epochs": 200, "search_args": {"tie": 0}},
-    "spos-evolution-band0.025-tie0": {"search_args": {"band": 0.025, "tie": 0}},
-    "spos-evolution-valid0.25-tie0": {"valid_fraction": 0.25, "search_args": {"tie": 0}},
-    # the cost of a target (scoring_cost.py): each held-out batch normalised by its own BatchNorm statistics inside
-    # the supernet instead of a child recalibrated on 10 training batches (2-2.5x cheaper a score); a population of
-    # 50 (the first generation, about the whole cost of a target, halved); both
-    # (own_cache: on a copy of the supernet without its score caches, so the target's cost is a cold one;
-    # spos-evolution-cold is the default so, to time it in the same run)
-    "spos-evolution-cold": {"own_cache": True},
-    "spos-evolution-bnbatch": {"search_args": {"bn": "batch"}, "own_cache": True},
-    "spos-evolution-pop50": {"config": {"arch_optim_args": {"population": 50}}, "own_cache": True},
-    **{f"spos-evolution-bnbatch-pop{n}": {"search_args": {"bn": "batch"},
-                                          "config": {"arch_optim_args": {"population": n}}, "own_cache": True}
+    "spos-evolution-e200-tie0": _old({"tie": 0}, epochs=200),
+    "spos-evolution-band0.025-tie0": _old({"band": 0.025, "tie": 0}),
+    "spos-evolution-valid0.25-tie0": _old({"tie": 0}, valid_fraction=0.25),
+    # the cost of a target (scoring_cost.py), from the defaults before: each held-out batch normalised by its own
+    # BatchNorm statistics inside the supernet instead of a child recalibrated on 10 training batches (2-2.5x
+    # cheaper a score); a population of 50 (the first generation, most of a target's cost, halved); both (the
+    # defaults since), and with a population of 25
+    "spos-evolution-bnbatch": _old({"bn": "batch"}, **OWN),
+    "spos-evolution-pop50": _old(config={"arch_optim_args": {"population": 50}}, **OWN),
+    **{f"spos-evolution-bnbatch-pop{n}": _old({"bn": "batch"}, {"arch_optim_args": {"population": n}}, **OWN)
        for n in (50, 25)},
 }
 
 
 def reference_of(method: str) -> str:
-    """The default search a variant is paired with: the one with the same pick."""
-    return "spos-evolution-tie0" if VARIANTS[method].get("search_args", {}).get("tie") == 0 \
-        and method != "spos-evolution-tie0" else "spos-evolution"
+    """The default search a variant is paired with: the defaults it was measured against, with the same pick."""
+    if VARIANTS[method]["search_args"].get("tie") == 0 and method != "spos-evolution-tie0":
+        return "spos-evolution-tie0"
+    return "spos-evolution-recal100"
+
+
 # the chain space's parameter-free choices: DARTS's known failure is to pick them (its collapse), so each method's
 # share of them is reported beside random-band's (networks drawn where the searches land)
 PARAM_FREE = ("pool", "skip")
@@ -338,7 +354,8 @@ def summarise(folder: Path) -> dict[str, Any]:
                     e["measured_vs_drifted_target"] = [float(min(rel)), float(np.mean(rel)), float(max(rel))]
                     e["measured_within_5pct_of_drifted"] = [sum(abs(v) <= 0.05 for v in rel), len(rel)]
             for ref in ("random", "random-band", "grad", "largest",
-                        *(["spos-evolution", reference_of(m)] if m in VARIANTS else [])):
+                        *(["spos-evolution", reference_of(m)] if m in VARIANTS
+                          else ["spos-evolution-recal100"] if m == "spos-evolution" else [])):
                 paired = [at[m, s]["test_acc"] - at[ref, s]["test_acc"] for s in seeds if (ref, s) in at]
                 if m != ref and paired and f"minus_{ref}_pp" not in e:
                     e[f"minus_{ref}_pp"] = [100 * v for v in bootstrap_mean(paired, rng(m, ref))]
