@@ -733,6 +733,26 @@ def section_fewshot(r: dict[str, Any] | None) -> str | None:
     return _section("Few-shot supernets, a pilot (issue 25)", "`fewshot.json`", rows, note)
 
 
+def section_scoring_cost(r: dict[str, Any] | None) -> str | None:
+    """Issue 25: what a score on a trained supernet costs, and how each way of scoring ranks."""
+    if not r or not r.get("modes"):
+        return None
+    rows = []
+    for name, v in r["modes"].items():
+        lo, hi = v["kendall_ci"]
+        rel = (f"; {v['cost_ratio_to_calib10']:.2f}x calib10's time, τ {v['tau_minus_calib10']['mean']:+.3f} against it"
+               if "cost_ratio_to_calib10" in v else "")
+        rows.append([f"{name}: τ inherited vs mean retrained accuracy, {v['ms_per_score_median']:.1f} ms a score "
+                     f"(within one size {v['kendall_tau_within_size_mean']:+.2f}{rel})",
+                     f"{v['kendall_tau_mean']:.3f} [{lo:.3f}–{hi:.3f}]", "reported", "—", "—", ""])
+    note = (f"`{r.get('budget')}`, {r.get('networks')} networks scored on the 60-epoch SPOS supernets of "
+            f"search_quality_model.py (seeds {', '.join(map(str, r.get('supernet_seeds', [])))}) on the search's "
+            f"{r.get('held_out_images')} held-out images. calibN: BatchNorm re-estimated on N training batches of 64 "
+            "(calib10: bn=recalibrate); batch: each held-out batch's own statistics in the supernet (bn=batch, the "
+            "default).")
+    return _section("What a score on a trained supernet costs (issue 25)", "`scoring_cost.json`", rows, note)
+
+
 def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
     """Issue 25 on the model space whose ranking is measurable: each method's retrained accuracy at each target,
     paired with random (and with random within 5% under the target, and with the gradient search) over seeds."""
@@ -902,7 +922,7 @@ def build_summary(results: Path) -> str:
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
                 section_ranking(res.get("ranking")), section_search_quality_model(res.get("search_quality_model")),
-                section_fewshot(res.get("fewshot")),
+                section_fewshot(res.get("fewshot")), section_scoring_cost(res.get("scoring_cost")),
                 section_multitrial(res.get("multitrial_reduced")),
                 section_multitrial(res.get("multitrial_search-quality"), "multitrial_search-quality.json"),
                 section_multitrial(res.get("multitrial_search-quality-sampled-first"),
@@ -912,7 +932,7 @@ def build_summary(results: Path) -> str:
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
-                          "search_quality_model", "fewshot", "multitrial_reduced", "multitrial_search-quality",
+                          "search_quality_model", "fewshot", "scoring_cost", "multitrial_reduced", "multitrial_search-quality",
                           "multitrial_search-quality-sampled-first", "new_target_cost"), sections,
                          strict=False):
         if sec is None:

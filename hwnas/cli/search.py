@@ -71,7 +71,7 @@ ARG_FLAGS = [
     ("--mixed-op-arg", "mixed_op_args", "a setting of the mixed op, e.g. hard=false (GumbelSum), binary_mode=two"),
     ("--optim-arg", "arch_optim_args", "a setting of the architecture optimizer, e.g. population=50 (evolution)"),
     ("--train-arg", "train_args", "a setting of the training estimator, e.g. sandwich=true distill=true (spos)"),
-    ("--search-arg", "search_args", "a setting of the search stage, e.g. band=0.05 per_round=50 predictor=200 tie=1"),
+    ("--search-arg", "search_args", "a setting of the search stage, e.g. band=0.05 predictor=200 tie=1 bn=batch"),
 ]
 
 # what `hwnas search` records in the run's config.json ("inputs") so that `--resume -o RUN` alone can continue it
