@@ -164,3 +164,33 @@ def test_search_quality_model_reports_latency_against_the_drifted_target(tmp_pat
     text = run_all.section_search_quality_model(res)
     assert "0 of 2 within ±5%" in text and "2 of 2 (mean -0.5%) against the target moved by the drift" in text
     assert "measured -5.0% against when the model was made" in text
+
+
+def test_search_quality_model_variants_spell_out_the_defaults_they_were_measured_with():
+    """The search's defaults changed after most variants were measured: each spells out the settings it ran with
+    (population 100, bn=recalibrate), so running it again gives its rows again, and it is paired with the default
+    of its time (with the same pick)."""
+    import search_quality_model as sqm
+
+    for name, v in sqm.VARIANTS.items():
+        if name == "spos-evolution-e200":  # the defaults since, on a longer-trained supernet
+            assert v["search_args"] == {} and v["config"] == {}
+            continue
+        assert v["search_args"]["bn"] in ("recalibrate", "batch"), name
+        assert "population" in v["config"].get("arch_optim_args", {}) or v["config"].get("arch_optim") == "grid", name
+    assert sqm.reference_of("spos-evolution-grid-tie0") == "spos-evolution-tie0"
+    assert sqm.reference_of("spos-evolution-tie0") == "spos-evolution-recal100"
+    assert sqm.reference_of("spos-evolution-bnbatch-pop50") == "spos-evolution-recal100"
+
+
+def test_scoring_cost_summary_names_each_way_of_scoring_with_its_cost():
+    res = {"budget": "b", "networks": 40, "supernet_seeds": [0, 1], "held_out_images": 400, "modes": {
+        "calib10": {"kendall_tau_mean": 0.58, "kendall_ci": [0.43, 0.70], "kendall_tau_within_size_mean": 0.32,
+                    "ms_per_score_median": 73.6},
+        "batch": {"kendall_tau_mean": 0.57, "kendall_ci": [0.43, 0.70], "kendall_tau_within_size_mean": 0.35,
+                  "ms_per_score_median": 30.4, "cost_ratio_to_calib10": 0.41,
+                  "tau_minus_calib10": {"mean": -0.005, "min": -0.05, "max": 0.04}}}}
+    text = run_all.section_scoring_cost(res)
+    row = next(ln for ln in text.splitlines() if ln.startswith("| batch:"))
+    assert "30.4 ms a score" in row and "0.41x calib10's time" in row and "0.570 [0.430–0.700]" in row
+    assert run_all.section_scoring_cost({"modes": {}}) is None
