@@ -219,7 +219,7 @@ def methods(c: Check) -> dict:
     data = data_for_space(c.data_spec, space, seed=0, limit=limit)
     train = dict(device=str(c.dev), amp="bf16" if c.cuda else "off", workers=2 if c.cuda else 0,
                  batch_size=32 if c.quick else 256, n_epochs=1, warmup_epochs=1, search_rounds=1,
-                 search_args={"per_round": 4, "recalibrate_batches": 2}, progress=False)
+                 search_args={"per_round": 4}, progress=False)
     target = lo + 0.5 * (hi - lo)
     rows: dict[str, dict] = {}
     for m in METHODS:
@@ -239,7 +239,11 @@ def methods(c: Check) -> dict:
         try:
             res = run_search(space, costs, data, SearchConfig(method="evolution", target_ms=t2,
                                                               supernet=str(c.work / "methods" / "spos"),
-                                                              **{**train, "search_rounds": 2}),
+                                                              # the other way of scoring: children
+                                                              # recalibrated on a Subset loader
+                                                              **{**train, "search_rounds": 2,
+                                                                 "search_args": {"per_round": 4, "bn": "recalibrate",
+                                                                                 "recalibrate_batches": 2}}),
                              run_dir=c.work / "methods" / "evolution", log=None)
             rows["evolution"] = {"ok": res.predicted_ms <= t2, "arch": str(res.arch), "predicted_ms": res.predicted_ms,
                                  "target_ms": t2}

@@ -14,9 +14,10 @@ scoring keeps, on the same supernets and the same 40 networks:
   scores, with the BatchNorm statistics:
 
   - ``calib<N>``: re-estimated on N batches of 64 of the search's fixed calibration draw, in the child cut out of
-    the supernet (``calib10``: ``bn=recalibrate``, the default);
+    the supernet (``calib10``: ``bn=recalibrate``, the default before);
   - ``batch``: not re-estimated: the path run inside the supernet, each held-out batch of 64 normalised by its own
-    statistics (``bn=batch``);
+    statistics (``bn=batch``, the default);
+  - ``batch400``: the same with the held-out split in one batch;
   - ``child-batch400``: the same in the child, the held-out split in one batch;
   - ``heldout``: re-estimated in the child on the held-out images themselves, then evaluated (two passes).
 
@@ -47,7 +48,7 @@ from budget_study import fashion_mnist  # noqa: E402
 from ranking import budget_of, kendall, kendall_within_size, networks, pooled_tau, space_for  # noqa: E402
 
 BUDGET = "chain-r16-n4k-e10"
-MODES = ("calib10", "calib5", "calib3", "calib2", "calib1", "batch", "child-batch400", "heldout")
+MODES = ("calib10", "calib5", "calib3", "calib2", "calib1", "batch", "batch400", "child-batch400", "heldout")
 WORK = HERE.parent / ".work" / "search_quality_model"
 
 
@@ -79,8 +80,9 @@ def scorer(run: Path, space, data, mode: str):
 
     def score(arch) -> tuple[float, float]:
         t0 = time.perf_counter()
-        if mode == "batch":  # what hwnas search --search-arg bn=batch does
-            acc = batch_stat_accuracy(net, space.indices(arch), valid, rt, batch_size=gb)
+        if mode in ("batch", "batch400"):  # what hwnas search --search-arg bn=batch does
+            acc = batch_stat_accuracy(net, space.indices(arch), valid if mode == "batch" else whole, rt,
+                                      batch_size=gb)
             return acc, time.perf_counter() - t0
         child = build_model(arch, space)
         child.load_state_dict(net.child_state_dict(arch))

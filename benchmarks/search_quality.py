@@ -390,7 +390,7 @@ def spos_evolution(space, costs, data, target: float, seed: int, quick: bool, wo
     cfg = SearchConfig(method="evolution", supernet=str(sup), supernet_weights="shared", target_ms=target, seed=seed,
                        channels_last=MEMORY,
                        batch_size=base["batch_size"], progress=False,
-                       **({"search_rounds": 2, "search_args": {"per_round": 4, "recalibrate_batches": 2}}
+                       **({"search_rounds": 2, "search_args": {"per_round": 4}}
                           if quick else {}))
     t0 = time.perf_counter()
     run = work / "spos-evolution" / f"T{target:.5g}"

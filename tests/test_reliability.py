@@ -406,3 +406,16 @@ def test_resume_with_a_checkpoint_of_another_run_is_one_line(tmp_path, table, ca
     capsys.readouterr()
     assert main(argv + ["--epochs", "2", "--resume"]) == 2
     assert "does not fit this run" in one_error(capsys)
+
+
+def test_a_pareto_folder_of_a_train_once_method_records_how_its_targets_were_scored(space, costs):
+    """spos/ofa search each target by evolution on one supernet: a folder whose targets were scored another way
+    (or before the way was recorded) is not reused for new targets, which would mix two ways on one front."""
+    from hwnas.pareto.config import ParetoConfig
+    from hwnas.pareto.reuse import stage_settings
+    from hwnas.profilers import create_backend
+
+    backend = create_backend("fake")
+    spos = stage_settings(ParetoConfig(targets_ms=(0.1,), method="spos"), space, costs, backend)["search"]
+    assert spos["scoring"] == {"bn": "batch", "population": 16, "generations": 4}
+    assert "scoring" not in stage_settings(ParetoConfig(targets_ms=(0.1,)), space, costs, backend)["search"]

@@ -502,3 +502,33 @@ def test_bn_modes_score_into_their_own_caches_and_a_bad_mode_is_one_line(space, 
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=t,
                                             search_args={"bn": "fast"}), run_dir=tmp_path / "bad", log=None)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_run_from_before_the_scoring_and_population_defaults_changed_is_not_resumed_under_the_new_ones(
+        space, costs, data, tmp_path):
+    """Runs recorded before ``bn`` existed scored with re-estimated BatchNorm, and before ``optim_resolved`` was
+    recorded, evolution's population was 100 by default: resuming one under today's defaults would mix two ways of
+    scoring in one search (and in the supernet's cache), so it is refused, naming each setting."""
+    sup = tmp_path / "supernet"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    t = _target(costs)
+    cfg = _cfg(method="evolution", supernet=str(sup), target_ms=t, search_rounds=2)
+    run_search(space, costs, data, cfg, run_dir=tmp_path / "old", log=None)
+    path = tmp_path / "old" / "config.json"
+    recorded = json.loads(path.read_text())
+    assert recorded["optim_resolved"]["population"] == 50 and recorded["stages_resolved"][-1]["bn"] == "batch"
+    # a run resumed under the settings it recorded goes on
+    run_search(space, costs, data, cfg, run_dir=tmp_path / "old", resume=True, log=None)
+    # as an older version recorded it: no bn, no optim_resolved, evolution given no population
+    del recorded["optim_resolved"], recorded["stages_resolved"][-1]["bn"]
+    path.write_text(json.dumps(recorded))
+    with pytest.raises(HwnasError) as err:
+        run_search(space, costs, data, cfg, run_dir=tmp_path / "old", resume=True, log=None)
+    assert "inherited stage bn: the run used 'recalibrate', this version resolves 'batch'" in str(err.value)
+    assert "evolution optimizer population: the run used 100, this version resolves 50" in str(err.value)
+    # a population the run was given is what it ran with, whatever the default then
+    recorded["parts"]["optim"]["population"] = 50
+    path.write_text(json.dumps(recorded))
+    with pytest.raises(HwnasError) as err:
+        run_search(space, costs, data, cfg, run_dir=tmp_path / "old", resume=True, log=None)
+    assert "population" not in str(err.value) and "inherited stage bn" in str(err.value)

@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..io import read_json
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
-from .config import ParetoConfig
+from .config import ParetoConfig, trains_once
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ def stage_settings(cfg: ParetoConfig, space: SearchSpace, costs: BlockCosts, bac
               "search_epochs": cfg.search_epochs, "warmup_epochs": cfg.warmup_epochs, "arch_lr": cfg.arch_lr,
               "latency_loss": cfg.latency_loss, "loss_lambda": cfg.loss_lambda, "binary_mode": cfg.binary_mode,
               **({"supernet_weights": cfg.supernet_weights} if cfg.supernet_weights != "separate" else {})}
+    if trains_once(cfg):  # each target's evolution scores children of the supernet: how (folders from before: the
+        # children recalibrated; their settings recorded no scoring, so they are refused as made otherwise)
+        from ..search.estim.base import ESTIMATORS
+
+        search["scoring"] = {"bn": ESTIMATORS.settings("inherited")["bn"],
+                             "population": cfg.evo_population, "generations": cfg.evo_generations}
     settings = backend_settings(backend)
     evals = {**common, "retrain_epochs": cfg.retrain_epochs, "latency_model": search["latency_model"],
              "measurement": settings}  # every setting: protocol and backend options change what is measured

@@ -142,6 +142,7 @@ class RunDir:
                             f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
                             f"{procs[0]} processes")
         problems += _stage_differences(saved.get("stages_resolved"), resolved.get("stages_resolved"))
+        problems += _optim_differences(saved, resolved)
         if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
             problems.append("latency model: the block costs differ from the run's block_costs.json")
         if problems:
@@ -201,15 +202,44 @@ def temp_run_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="hwnas-search-"))
 
 
+# What a run ran with where it recorded no value for a part's setting, for the settings added or whose defaults
+# changed since runs began recording their parts' settings: a resume compares these as if recorded. (Any other
+# setting a run did not record is one added since that only adds behaviour: not compared.)
+BEFORE_RECORDED: dict[str, dict[str, Any]] = {
+    "inherited": {"bn": "recalibrate"},   # scores re-estimated BatchNorm in the child until bn (default batch) came
+    "evolution": {"population": 100},     # Once-for-All's population until SPOS's 50 became the default
+}
+
+
+def _part_differences(a: dict[str, Any], b: dict[str, Any], what: str) -> list[str]:
+    before = {**BEFORE_RECORDED.get(str(a.get("type")), {}), **a}
+    return [f"{what} {k}: the run used {before.get(k)!r}, this version resolves {b.get(k)!r}"
+            for k in sorted(set(before) | set(b)) if k != "epochs" and k in before and before.get(k) != b.get(k)]
+
+
 def _stage_differences(saved: Any, now: Any) -> list[str]:
     """Each stage setting, other than its epochs (a resumed run may be given more), that resolves otherwise now than
-    when the run started (a default changed since); nothing for a run that recorded none, nor for a setting added
-    since (the run's version had none: it ran as that setting's default does)."""
+    when the run started (a default changed since); nothing for a run that recorded none."""
     if saved is None:
         return []
     saved, now = (json.loads(json.dumps(x, default=str)) for x in (saved, now))
     if [s.get("type") for s in saved] != [s.get("type") for s in now]:
         return [f"stages: the run had {[s.get('type') for s in saved]}, now {[s.get('type') for s in now]}"]
-    return [f"{a['type']} stage {k}: the run used {a.get(k)!r}, this version resolves {b.get(k)!r}"
-            for a, b in zip(saved, now, strict=True) for k in sorted(set(a) | set(b))
-            if k != "epochs" and k in a and a.get(k) != b.get(k)]
+    return [d for a, b in zip(saved, now, strict=True) for d in _part_differences(a, b, f"{a['type']} stage")]
+
+
+def _optim_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The architecture optimizer's settings that resolve otherwise now than when the run started: its recorded
+    ``optim_resolved``, or for a run from before that was recorded, the settings it was given (``parts``) and the
+    defaults it then had."""
+    mine = now.get("optim_resolved")
+    if not mine:
+        return []
+    then = saved.get("optim_resolved")
+    if then is None:
+        given = (saved.get("parts") or {}).get("optim")
+        if not isinstance(given, dict) or given.get("type") != mine.get("type"):
+            return []  # another optimizer is a difference of the parts, reported as such
+        then = given
+    then, mine = (json.loads(json.dumps(x, default=str)) for x in (then, mine))
+    return _part_differences(then, mine, f"{mine.get('type')} optimizer")

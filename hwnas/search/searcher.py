@@ -210,6 +210,7 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         resolved["parts"] = parts
         # every stage's settings with its defaults filled in: what this version ran, whatever the defaults later
         resolved["stages_resolved"] = [est.describe() for est in stages]
+        resolved["optim_resolved"] = optim.describe()
         resolved["runtime"] = rt.describe()
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()

@@ -158,7 +158,7 @@ class Evolution(DerivativeFree):
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.name, "population": self.population, "parents": self.parents,
-                "mutate_prob": self.mutate_prob}
+                "mutate_prob": self.mutate_prob, "mutation_share": self.mutation_share}
 
 
 @OPTIMIZERS.register("regularized-evolution", "RegularizedEvolutionOptim")
