@@ -532,3 +532,19 @@ def test_a_run_from_before_the_scoring_and_population_defaults_changed_is_not_re
     with pytest.raises(HwnasError) as err:
         run_search(space, costs, data, cfg, run_dir=tmp_path / "old", resume=True, log=None)
     assert "population" not in str(err.value) and "inherited stage bn" in str(err.value)
+
+
+def test_bn_batch_warns_when_the_users_held_out_loader_shuffles(space, costs, data, tmp_path, caplog):
+    """With the user's own DataLoaders, a shuffling held-out loader makes a batch-statistics score depend on which
+    images share a batch: the search says so (and a loader read in order gets no such warning)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    train = DataLoader(TensorDataset(data.train.x, data.train.y), batch_size=32, shuffle=True)
+    for shuffle in (False, True):
+        caplog.clear()
+        valid = DataLoader(TensorDataset(data.valid.x, data.valid.y), batch_size=32, shuffle=shuffle)
+        with caplog.at_level("WARNING"):
+            run_search(space, costs, None, _cfg(method="spos", n_epochs=1, search_rounds=1, target_ms=_target(costs),
+                                                arch_optim_args={"population": 4}),
+                       run_dir=tmp_path / f"s{shuffle}", train_loader=train, valid_loader=valid, log=None)
+        assert ("the held-out loader shuffles" in caplog.text) is shuffle

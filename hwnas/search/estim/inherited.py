@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import RandomSampler, Subset
 
 from ...errors import OutputError, UsageError
 from ...io import atomic_write
@@ -132,6 +132,10 @@ class InheritedAccuracy(Estimator):
         if self.recalibrate_batches != ESTIMATORS.settings(self.name)["recalibrate_batches"]:
             logger.warning(f"recalibrate_batches ({self.recalibrate_batches}) is used by bn=recalibrate only; this "
                            f"search scores with bn=batch (each held-out batch's own statistics) and ignores it")
+        if isinstance(getattr(st.eval_loader, "sampler", None), RandomSampler):
+            logger.warning("bn=batch normalises each held-out batch by its own statistics, and the held-out loader "
+                           "shuffles: a score then depends on which images share its batches, so the same network "
+                           "scores differently from pass to pass; give a loader with shuffle=False (or bn=recalibrate)")
         batch = getattr(st.eval_loader, "batch_size", None)
         if batch and batch < MIN_STAT_BATCH:
             logger.warning(f"bn=batch normalises each held-out batch by its own statistics; batches of {batch} "
@@ -163,8 +167,9 @@ class InheritedAccuracy(Estimator):
         if key in cache:
             return cache[key]
         if self.bn == "batch":
-            # every rank scores the whole held-out split: statistics over a rank's share of a batch would make a
-            # score depend on the number of processes (the cache is shared by searches with any)
+            # every rank scores the whole held-out split: without synchronised BatchNorm, statistics over a rank's
+            # share of a batch would make a score depend on the number of processes (the cache is shared by
+            # searches with any); with it, the ranks compute the same statistics, redundantly
             cache[key] = batch_stat_accuracy(st.net, idx, st.eval_loader, st.rt, batch_size=st.gb)
         else:
             calib, valid = self._loaders(st)
