@@ -526,6 +526,12 @@ def test_a_run_from_before_the_scoring_and_population_defaults_changed_is_not_re
         run_search(space, costs, data, cfg, run_dir=tmp_path / "old", resume=True, log=None)
     assert "inherited stage bn: the run used 'recalibrate', this version resolves 'batch'" in str(err.value)
     assert "evolution optimizer population: the run used 100, this version resolves 50" in str(err.value)
+    assert "finish it with the hwnas that started it" in str(err.value)
+    # a run that only trained a supernet proposed nothing: its optimizer's old default is no reason to refuse it
+    trained = json.loads((sup / "config.json").read_text())
+    del trained["optim_resolved"]
+    (sup / "config.json").write_text(json.dumps(trained))
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, resume=True, log=None)
     # a population the run was given is what it ran with, whatever the default then
     recorded["parts"]["optim"]["population"] = 50
     path.write_text(json.dumps(recorded))

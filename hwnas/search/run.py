@@ -141,8 +141,11 @@ class RunDir:
             problems.append(f"processes: the run used {procs[0]} (so a global batch of {procs[0]} x batch_size), "
                             f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
                             f"{procs[0]} processes")
-        problems += _stage_differences(saved.get("stages_resolved"), resolved.get("stages_resolved"))
-        problems += _optim_differences(saved, resolved)
+        defaults = _stage_differences(saved.get("stages_resolved"), resolved.get("stages_resolved"))
+        defaults += _optim_differences(saved, resolved)
+        if defaults:
+            problems += defaults + [f"(defaults that changed since the run started: finish it with the hwnas that "
+                                    f"started it ({saved.get('hwnas', 'an earlier version')}), or start a new run)"]
         if self.file(self.COSTS).exists() and costs_to_dict(self.costs()) != costs_to_dict(costs):
             problems.append("latency model: the block costs differ from the run's block_costs.json")
         if problems:
@@ -233,8 +236,8 @@ def _optim_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     ``optim_resolved``, or for a run from before that was recorded, the settings it was given (``parts``) and the
     defaults it then had."""
     mine = now.get("optim_resolved")
-    if not mine:
-        return []
+    if not mine or (now.get("search") or {}).get("search_rounds") == 0:
+        return []  # (a run that only trains a supernet proposes nothing: its optimizer's settings do not matter)
     then = saved.get("optim_resolved")
     if then is None:
         given = (saved.get("parts") or {}).get("optim")
