@@ -20,6 +20,8 @@ from ..space.spec import ArchSpec
 from ..train.data import DataSplits
 from .config import ParetoConfig, search_config
 
+logger = logging.getLogger(__name__)
+
 
 def device_latency(space: SearchSpace, backend: Any, rounds: int = 3) -> Callable[[ArchSpec], float]:
     """Latency of a network on ``backend`` (ms, the protocol's headline; the least disturbed of ``rounds``, as
@@ -117,10 +119,17 @@ class EvalCache:
         atomic_write(self.path, lambda fh: frame.to_csv(fh, index=False))
 
 
+# a network measured this much slower than the latency model predicts is measured again (3 more rounds) and the
+# least disturbed of all its rounds kept: a machine's passing slowdown can outlast one network's 3 rounds (seen in a
+# demo: +46% over the prediction, then 0.8% on measuring again)
+REMEASURE_ABOVE = 0.15
+
+
 def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend: Any, costs: BlockCosts,
                   cfg: ParetoConfig, cache: EvalCache) -> dict[str, Any]:
-    """Short retrain (test accuracy) and measured latency (the least disturbed of 3 rounds) of ``arch``; cached
-    by architecture string."""
+    """Short retrain (test accuracy) and measured latency (the least disturbed of 3 rounds, and of 3 more where
+    the first are ``REMEASURE_ABOVE`` over the latency model's prediction) of ``arch``; cached by architecture
+    string."""
     from ..train.retrain import RetrainConfig, retrain
 
     hit = cache.get(arch)
@@ -130,7 +139,13 @@ def evaluate_arch(arch: ArchSpec, space: SearchSpace, data: DataSplits, backend:
                                                  device=cfg.device, amp=cfg.amp, channels_last=cfg.channels_last,
                                                  workers=cfg.workers),
                 backend=backend, costs=costs, progress=False, log=None, measure_rounds=3)
-    row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": r.measured_ms, "predicted_ms": r.predicted_ms,
+    measured = r.measured_ms
+    if measured and r.predicted_ms and measured > r.predicted_ms * (1 + REMEASURE_ABOVE):
+        again = device_latency(space, backend)(arch)  # the latency depends on the architecture, not the weights
+        logger.info(f"{arch}: measured {measured:.4g} ms, {measured / r.predicted_ms - 1:+.0%} against the latency "
+                    f"model; measured again: {again:.4g} ms")
+        measured = min(measured, again)
+    row = {"arch": str(arch), "accuracy": r.test_acc, "measured_ms": measured, "predicted_ms": r.predicted_ms,
            "macs": space.macs(arch), "params": space.params(arch)}
     cache.put(row)
     return row
