@@ -300,12 +300,11 @@ def check_target(t: float, lo: float, hi: float, band: float) -> None:
                          f"({hi:.4g} ms): no architecture lands within the band; raise band or lower the target")
 
 
-def batch_stat_accuracy(net: Any, idx: list[int], valid: Any, runtime: Any, *, batch_size: int = 256,
-                        dist: Any = None) -> float:
+def batch_stat_accuracy(net: Any, idx: list[int], valid: Any, runtime: Any, *, batch_size: int = 256) -> float:
     """Accuracy on ``valid`` of the path ``idx`` run inside the supernet ``net``, each batch normalised by its own
     BatchNorm statistics (the supernet's running averages are left as they are)."""
     net.set_indices(idx)
-    return float(evaluate(net, valid, batch_size, batch_stats=True, dist=dist, runtime=runtime)[1])
+    return float(evaluate(net, valid, batch_size, batch_stats=True, runtime=runtime)[1])
 
 
 def inherited_accuracy(net: Any, arch: Any, calib: Any, valid: Any, runtime: Any, batches: int, *,
