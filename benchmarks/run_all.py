@@ -811,6 +811,43 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
                     note)
 
 
+def section_landing(r: dict[str, Any] | None) -> str | None:
+    """Issue 25's latency goal as a user meets it: a latency model made on this machine, searches under it, and the
+    networks measured in the same sitting."""
+    if not r or not r.get("targets"):
+        return None
+    rows = []
+    for e in r["targets"]:
+        for m, v in e["methods"].items():
+            lo, med, hi = (100 * x for x in v["predicted_vs_target"])
+            if "within" not in v:
+                rows.append([f"T={e['target_ms']:.4g} ms: {m}, predicted latency against the target ({v['seeds']} "
+                             "networks; not measured yet)", f"{med:+.1f}% [{lo:+.1f}, {hi:+.1f}]", "reported", "—",
+                             "—", ""])
+                continue
+            k, n = v["within"]
+            mlo, mmed, mhi = (100 * x for x in v["measured_vs_target"])
+            err = 100 * v["measured_vs_predicted"][1]
+            rows.append([f"T={e['target_ms']:.4g} ms: {m}, measured latency against the target ({n} seeds; predicted "
+                         f"{med:+.1f}% [{lo:+.1f}, {hi:+.1f}], the latency model off by {err:+.1f}% on them)",
+                         f"{k} of {n} within ±{100 * r['within']:.0f}% (median {mmed:+.1f}%, {mlo:+.1f}% to "
+                         f"{mhi:+.1f}%" + (f"; each pass: {', '.join(str(p[0]) for p in v['within_each_pass'])}"
+                                           if len(v.get("within_each_pass", [])) > 1 else "") + ")",
+                         f"all within ±{100 * r['within']:.0f}%", "—", "—", "pass" if k == n else "miss"])
+    note = (f"examples/chain_space.py; targets 0.2, 0.4 and 0.6 of the latency range {r['range_ms'][0]:.4g}–"
+            f"{r['range_ms'][1]:.4g} ms of a latency model made on this machine ({r.get('latency_model')}, "
+            f"{r.get('latency_model_made_at')}); each method with its defaults, one network per seed and target.")
+    drift = r.get("machine_drift")
+    if drift:
+        note += (f" Measured {r.get('measured_at')} in one pass with the latency model's own networks, which measured "
+                 f"{100 * (drift['median'] - 1):+.1f}% against when it was made")
+        earlier = r.get("passes", [])[:-1]
+        note += (" (earlier passes: " + ", ".join(f"{p['measured_at']}, {100 * (p['drift'] - 1):+.1f}%"
+                                                 for p in earlier) + ")." if earlier else ".")
+    return _section("Searched networks measured on the machine the latency model was made on (issue 25)",
+                    "`landing.json`", rows, note)
+
+
 def section_multitrial(r: dict[str, Any] | None, source: str = "multitrial_reduced.json", variant: str = ""
                        ) -> str | None:
     if not r or "fronts" not in r:
@@ -922,6 +959,7 @@ def build_summary(results: Path) -> str:
                 section_ofa(res.get("ofa_table_check")), section_ddp(res.get("search_ddp")),
                 section_pareto(res.get("pareto_front")), section_search_quality(res.get("search_quality")),
                 section_ranking(res.get("ranking")), section_search_quality_model(res.get("search_quality_model")),
+                section_landing(res.get("landing")),
                 section_fewshot(res.get("fewshot")), section_scoring_cost(res.get("scoring_cost")),
                 section_multitrial(res.get("multitrial_reduced")),
                 section_multitrial(res.get("multitrial_search-quality"), "multitrial_search-quality.json"),
@@ -932,7 +970,7 @@ def build_summary(results: Path) -> str:
     for name, sec in zip(("profile_cost", "predictor_accuracy", "search_cost", "search_constraint", "model_spaces",
                           "data_pipeline", "memory_format", "nni_proxyless",
                           "ofa_table_check", "search_ddp", "pareto_front", "search_quality", "ranking",
-                          "search_quality_model", "fewshot", "scoring_cost", "multitrial_reduced", "multitrial_search-quality",
+                          "search_quality_model", "landing", "fewshot", "scoring_cost", "multitrial_reduced", "multitrial_search-quality",
                           "multitrial_search-quality-sampled-first", "new_target_cost"), sections,
                          strict=False):
         if sec is None:

@@ -12,7 +12,8 @@ the way from the fastest to the slowest network under the latency model):
 - ``random-band``: a uniformly drawn network within 5% under the target, where the searches land;
 - ``largest`` (asked for with ``--methods``): no supernet at all, the network of most MACs under the target
   (``hwnas.search.baselines.largest_under_target``; the same for every seed);
-- ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01);
+- ``grad``: ProxylessNAS's gradient search as ``hwnas pareto`` runs it by default (separate weights, α lr 0.01),
+  but for 8 search epochs after the 3 of warm-up (the Python API's default when it was measured; the CLI's is 6);
   ``darts``, ``gdas`` and ``enas`` (asked for with ``--methods``) the same way, each with its own parts;
 - ``spos-evolution``: train once, search many: one uniform SPOS supernet per seed (``--method spos``,
   ``--supernet-epochs``, 60), then ``--method evolution --supernet RUN`` at each target with its defaults, which
@@ -217,8 +218,9 @@ def find(method: str, space, costs, data, target: float, seed: int, args: argpar
         from hwnas.pareto.config import ParetoConfig
         from hwnas.pareto.experiment import run_search_at
 
+        # 8 search epochs: ParetoConfig's default when these rows were measured (the CLI's, and now the API's, is 6)
         cfg = ParetoConfig(targets_ms=(), method=method, seed=seed, progress=False,
-                           **({"warmup_epochs": 1, "search_epochs": 1} if args.quick else {}))
+                           **({"warmup_epochs": 1, "search_epochs": 1} if args.quick else {"search_epochs": 8}))
         arch, argmax, _ = run_search_at(space, costs, data, cfg, target, work / method / f"T{target:.5g}",
                                         lambda _m: None)
         return arch, {"argmax": str(argmax)}
@@ -375,28 +377,43 @@ def summarise(folder: Path) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *SIZE_ONLY, *ONESHOT, *VARIANTS])
+def add_shard_args(p: argparse.ArgumentParser, name: str) -> None:
+    """The arguments this benchmark shares with those that search its space seed by seed (``landing.py``)."""
     p.add_argument("--budget", default=BUDGET)
     p.add_argument("--supernet-epochs", type=int, default=60)
     p.add_argument("--summary", action="store_true", help="only merge the shards into the result")
     p.add_argument("--measure", action="store_true", help="measure every network found (alone, on a quiet machine)")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--work", type=Path, default=HERE.parent / ".work" / NAME)
-    a = p.parse_args()
+    p.add_argument("--work", type=Path, default=HERE.parent / ".work" / name)
+
+
+def results_folder(a: argparse.Namespace, name: str) -> Path:
+    """``results/<name>/``; with ``--quick`` a temporary folder, a tiny budget, seed 0 and a 2-epoch supernet."""
     torch.set_num_threads(1)
-    folder = HERE / "results" / NAME
+    folder = HERE / "results" / name
     if a.quick:
         a.budget, a.seeds, a.supernet_epochs = "chain-quick", [0], 2
-        folder = Path(tempfile.mkdtemp(prefix="hwnas-sqm-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"hwnas-{name}-"))
         a.work = folder / "work"
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def for_each_seed(a: argparse.Namespace, folder: Path, name: str, run) -> None:
+    for s in a.seeds:  # one writer per shard: another process on this seed is refused, naming itself
+        with output_lock(folder / f"seed{s}.json", f"{name} shard"):
+            run(s, a, folder)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *SIZE_ONLY, *ONESHOT, *VARIANTS])
+    add_shard_args(p, NAME)
+    a = p.parse_args()
+    folder = results_folder(a, NAME)
     if not a.summary and not a.measure:
-        for s in a.seeds:  # one writer per shard: another process on this seed is refused, naming itself
-            with output_lock(folder / f"seed{s}.json", "search_quality_model shard"):
-                run_seed(s, a, folder)
+        for_each_seed(a, folder, NAME, run_seed)
     if a.measure or a.quick:
         measure(space_for(budget_of(a.budget)), folder, a.quick)
     res = summarise(folder)

@@ -103,8 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--supernet-weights", choices=["separate", "shared"], default=None,
                    help="candidate weights of the searches' and the one-shot supernet (shared: Once-for-All style; "
                         "default: shared for spos and ofa, separate otherwise)")
-    s.add_argument("--epochs", type=non_negative_int, default=6, help="search epochs after warm-up (default 6)")
-    s.add_argument("--warmup-epochs", type=non_negative_int, default=3)
+    s.add_argument("--epochs", type=non_negative_int, default=ParetoConfig.search_epochs,
+                   help=f"search epochs after warm-up (default {ParetoConfig.search_epochs})")
+    s.add_argument("--warmup-epochs", type=non_negative_int, default=ParetoConfig.warmup_epochs,
+                   help=f"weight-only epochs before the search (default {ParetoConfig.warmup_epochs})")
     s.add_argument("--arch-lr", type=positive_float, default=ParetoConfig.arch_lr,
                    help=f"Adam learning rate of α in the searches (default {ParetoConfig.arch_lr})")
     s.add_argument("--fill-band", type=fraction_below_one, default=ParetoConfig.fill_band,
@@ -113,8 +115,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--export-tolerance", type=fraction_below_one, default=ParetoConfig.export_tolerance,
                    help="each searched network is measured with --backend and refitted while it is more than this "
                         f"share off its target (default {ParetoConfig.export_tolerance}; 0: trust the latency model)")
-    s.add_argument("--retrain-epochs", type=non_negative_int, default=10)
-    s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=32)
+    s.add_argument("--retrain-epochs", type=non_negative_int, default=ParetoConfig.retrain_epochs,
+                   help=f"epochs each network on the front is retrained (default {ParetoConfig.retrain_epochs})")
+    s.add_argument("--batch-size", type=bounded_int(1, 65_536), default=ParetoConfig.batch_size)
     s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("-o", "--output", type=output_path, required=True, help="output folder (reused and resumed when run again)")
     s.add_argument("--quiet", action="store_true")

@@ -82,7 +82,7 @@ DEFAULTS = {"data": "digits", "rl_latency": "model"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("search", help="latency-constrained ProxylessNAS search (gradient or REINFORCE)",
+    s = sub.add_parser("search", help="latency-constrained search (ProxylessNAS by default; --method for the others)",
                        description="Search a space for an architecture meeting --target-ms. Writes a run directory "
                                    "(config.json, log.csv, checkpoint.pt, arch.json); --resume continues a killed "
                                    "run. Started by torchrun (torchrun --nproc-per-node N -m hwnas search ...), it "

@@ -24,7 +24,8 @@ class ParetoConfig:
     # hwnas.search.shared; None: shared for the methods that train one supernet and score networks on it (spos,
     # ofa), separate (the ProxylessNAS paper's, and what the search-quality benchmark measured) for the searches
     supernet_weights: str | None = None
-    search_epochs: int = 8
+    # the same as the CLI's (hwnas pareto --epochs, --retrain-epochs, which read these) and the demo's
+    search_epochs: int = 6
     warmup_epochs: int = 3
     batch_size: int = 32
     # Adam learning rate of α. 0.01 (not 0.1) for these short searches: measured over 5 seeds in
@@ -34,7 +35,7 @@ class ParetoConfig:
     latency_loss: str = "add#abs"
     loss_lambda: float = 1.0
     binary_mode: str = "two"
-    retrain_epochs: int = 8
+    retrain_epochs: int = 10
     evo_population: int = 16
     evo_generations: int = 4
     seed: int = 0
