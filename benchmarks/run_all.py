@@ -831,7 +831,7 @@ def section_landing(r: dict[str, Any] | None) -> str | None:
             rows.append([f"T={e['target_ms']:.4g} ms: {m}, measured latency against the target ({n} seeds; predicted "
                          f"{med:+.1f}% [{lo:+.1f}, {hi:+.1f}], the latency model off by {err:+.1f}% on them)",
                          f"{k} of {n} within ±{100 * r['within']:.0f}% (median {mmed:+.1f}%, {mlo:+.1f}% to "
-                         f"{mhi:+.1f}%" + (f"; each pass: {', '.join(str(p[0]) for p in v['within_each_pass'])}"
+                         f"{mhi:+.1f}%" + (f"; each pass: {', '.join(f'{p[0]}/{p[1]}' for p in v['within_each_pass'])}"
                                            if len(v.get("within_each_pass", [])) > 1 else "") + ")",
                          f"all within ±{100 * r['within']:.0f}%", "—", "—", "pass" if k == n else "miss"])
     note = (f"examples/chain_space.py; targets 0.2, 0.4 and 0.6 of the latency range {r['range_ms'][0]:.4g}–"

@@ -161,6 +161,21 @@ def test_fit_to_target_spends_budget_left_unused(fill, frac):
     assert (1 - fill) * target <= costs.arch_ms(filled, space) <= target
 
 
+def test_fit_to_target_fills_with_two_blocks_where_every_single_step_up_overshoots():
+    # a coarse space: from the argmax (1.7 ms) every single step up adds 0.7 ms or more, past the 2.0 ms target; one
+    # block up and another down adds 0.3 ms and lands on it. The most probable such pair is taken.
+    space = get_space("tiny")
+    costs = BlockCosts(0.0, ((0.0, 1.0, 2.0, 3.0), (0.0, 0.7, 1.4, 2.1, 2.8), (0.0, 1.0, 2.0, 3.0),
+                             (0.0, 1.0, 2.0, 3.0, 4.0)))
+    probs = [[0.1, 0.5, 0.3, 0.1], [0.2, 0.5, 0.1, 0.1, 0.1], [0.6, 0.1, 0.2, 0.1], [0.6, 0.1, 0.1, 0.1, 0.1]]
+    argmax = [1, 1, 0, 0]
+    assert costs.indices_ms(argmax) == pytest.approx(1.7)
+    filled = fit_to_target(probs, costs, space, 2.0, fill=FILL_BAND)
+    assert space.indices(filled) == [2, 0, 0, 0]  # block 0 up (p 0.3), block 1 down (p 0.2): the likeliest pair
+    assert costs.arch_ms(filled, space) == pytest.approx(2.0)
+    assert space.indices(fit_to_target(probs, costs, space, 2.0)) == argmax  # no fill asked: the argmax as it is
+
+
 @pytest.mark.parametrize("device_over_model", [0.93, 1.0, 1.06])
 def test_fit_measured_meets_the_target_on_the_device_when_the_model_is_off(device_over_model):
     # the device runs every network 7% faster (or 6% slower) than the latency model says: fitted under the model

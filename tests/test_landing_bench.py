@@ -49,7 +49,7 @@ def test_landing_counts_networks_within_five_percent_of_their_target(tmp_path):
 
     text = run_all.section_landing(res)
     evo_row = next(ln for ln in text.splitlines() if "spos-evolution, measured" in ln)
-    assert "1 of 2 within ±5%" in evo_row and "each pass: 2, 1" in evo_row and evo_row.rstrip(" |").endswith("miss")
+    assert "1 of 2 within ±5%" in evo_row and "each pass: 2/2, 1/2" in evo_row and evo_row.rstrip(" |").endswith("miss")
     grad_row = next(ln for ln in text.splitlines() if "grad, measured" in ln)
     assert "2 of 2 within ±5%" in grad_row and grad_row.rstrip(" |").endswith("pass")
     assert "+1.0% against when it was made" in text

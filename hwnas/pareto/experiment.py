@@ -104,8 +104,9 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
         # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
         fitted = fit_to_target(probs, costs, space, target, fill=cfg.fill_band)
     else:
-        # version 2: goal = target x predicted / measured (version 1 scaled by target / measured)
-        key = json.loads(json.dumps({"version": 2, "target_ms": target, "fill_band": cfg.fill_band,
+        # version 2: goal = target x predicted / measured (version 1 scaled by target / measured); version 3: the fill
+        # takes a two-block change where no single one fits (a folder's networks are fitted one way throughout)
+        key = json.loads(json.dumps({"version": 3, "target_ms": target, "fill_band": cfg.fill_band,
                                      "tolerance": cfg.export_tolerance, "probabilities": digest(probs),
                                      "settings": measure_settings or {}}, default=str))
         path = run_dir / EXPORT_CHECK

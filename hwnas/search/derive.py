@@ -29,8 +29,9 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
                   fill: float | None = None) -> ArchSpec:
     """The argmax architecture, cheapened block by block (most ms saved per log-probability lost) until the
     latency model predicts at most ``target_ms``. With ``fill`` (e.g. 0.05), an architecture more than that share
-    under the target then takes the most probable single-block changes that still fit, until it is within
-    ``fill`` of the target or nothing more fits: the latency budget is spent rather than left unused.
+    under the target then takes the most probable single-block changes that still fit (where none does, the most
+    probable change of two blocks that does), until it is within ``fill`` of the target or nothing more fits: the
+    latency budget is spent rather than left unused.
     Raises ValueError if even the fastest architecture is over the target."""
     if costs.min_ms() > target_ms:
         raise UsageError(f"target {target_ms:.4g} ms is below the fastest architecture ({costs.min_ms():.4g} ms)")
@@ -54,21 +55,36 @@ def fit_to_target(probs: Sequence[Sequence[float]], costs: BlockCosts, space: Se
         total -= lat[b][idx[b]] - lat[b][j]
         idx[b] = j
     while fill is not None and total < target_ms * (1 - fill):
-        best, best_score = None, -np.inf
-        for b, i in enumerate(idx):
-            for j in range(len(lat[b])):
-                added = lat[b][j] - lat[b][i]
-                if added <= 0 or total + added > target_ms:
-                    continue
-                score = logp[b][j] - logp[b][i]  # the most probable change that fits
-                if score > best_score:
-                    best, best_score = (b, j), score
-        if best is None:
+        move = _most_probable_fill(idx, lat, logp, total, target_ms)
+        if move is None:
             break
-        b, j = best
-        total += lat[b][j] - lat[b][idx[b]]
-        idx[b] = j
+        for b, j in move:
+            total += lat[b][j] - lat[b][idx[b]]
+            idx[b] = j
     return space.from_indices(idx)
+
+
+def _most_probable_fill(idx: list[int], lat: list[np.ndarray], logp: list[np.ndarray], total: float,
+                        target_ms: float) -> list[tuple[int, int]] | None:
+    """The most probable change that adds latency and keeps ``total`` within ``target_ms``: a single-block change
+    where one fits; where none does (on a coarse space every step up may be larger than the gap left), a change of
+    two blocks that adds less (one up, the other up or down); None where neither fits."""
+    moves = [(b, j, lat[b][j] - lat[b][i], logp[b][j] - logp[b][i])
+             for b, i in enumerate(idx) for j in range(len(lat[b])) if j != i]
+    singles = [(m[3], [(m[0], m[1])]) for m in moves if m[2] > 0 and total + m[2] <= target_ms]
+    if singles:
+        return max(singles, key=lambda s: s[0])[1]
+    if len(moves) < 2:
+        return None
+    blocks = np.array([m[0] for m in moves])
+    added = np.array([m[2] for m in moves])
+    gain = np.array([m[3] for m in moves])
+    net = added[:, None] + added[None, :]
+    fits = (blocks[:, None] < blocks[None, :]) & (net > 0) & (total + net <= target_ms)
+    if not fits.any():
+        return None
+    a, b = np.unravel_index(np.argmax(np.where(fits, gain[:, None] + gain[None, :], -np.inf)), fits.shape)
+    return [(moves[a][0], moves[a][1]), (moves[b][0], moves[b][1])]
 
 
 def fit_measured(probs: Sequence[Sequence[float]], costs: BlockCosts, space: SearchSpace, target_ms: float,
