@@ -36,7 +36,7 @@ def main() -> None:
     points = pd.read_csv(folder / "pareto" / "points.csv")
     summary = pd.read_csv(folder / "pareto" / "summary.csv")
     hv = summary.set_index("method")["hypervolume"]
-    ratios = {f"search/{m}": float(hv["proxylessnas"] / hv[m]) for m in ("random", "evolution (OFA-style)")
+    ratios = {f"search/{m}": float(hv["proxylessnas"] / hv[m]) for m in ("random", "evolution (OFA-style)", "largest (most MACs)")
               if m in hv and hv[m] > 0}
     searched = points[points["method"] == "proxylessnas"]
     record = {"folder": str(folder), "demo_wall_s": wall, "summary": summary.to_dict("records"),

@@ -766,7 +766,7 @@ def section_search_quality_model(r: dict[str, Any] | None) -> str | None:
             # the last four: a search without a supernet (size alone), and a variant against a default search (the
             # defaults, the defaults before the cost study, those with the plain pick)
             for ref in ("random", "random-band", "grad", "largest", "spos-evolution", "spos-evolution-recal100",
-                        "spos-evolution-tie0"):
+                        "spos-evolution-tie0", m.removesuffix("-single-fill")):
                 d = v.get(f"minus_{ref}_pp")
                 if not d or m == ref:
                     continue

@@ -146,8 +146,9 @@ def _run_demo(out: Path, *, quick: bool = False, device: str = "auto", amp: str 
         f"(`{cfg.latency_loss}`, {cfg.warmup_epochs} warm-up + {cfg.search_epochs} search epochs, α learning rate "
         f"{cfg.arch_lr:g}); the exported network "
         "is the argmax architecture fitted to the target under the latency model: cheapened block by block where it is "
-        f"over, the most probable changes that still fit where it is more than {cfg.fill_band:.1%} under; it is then "
-        f"measured on this machine and refitted while it is more than {cfg.export_tolerance:.0%} off its target. "
+        "over, the most probable changes that still fit (of one block, or two where no single one does) where it is "
+        f"more than {cfg.fill_band:.1%} under; it is then measured on this machine and refitted while it is more than "
+        f"{cfg.export_tolerance:.0%} off its target. "
         "Random: random architectures moved under the target. Largest: the network of most MACs under the target "
         "(under the latency model), found without a search. Evolution: Once-for-All style, scored on a one-shot "
         "supernet trained as long as one search. All retrained with the same budget and measured on this machine.",

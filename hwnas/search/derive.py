@@ -79,11 +79,18 @@ def _most_probable_fill(idx: list[int], lat: list[np.ndarray], logp: list[np.nda
     blocks = np.array([m[0] for m in moves])
     added = np.array([m[2] for m in moves])
     gain = np.array([m[3] for m in moves])
-    net = added[:, None] + added[None, :]
-    fits = (blocks[:, None] < blocks[None, :]) & (net > 0) & (total + net <= target_ms)
-    if not fits.any():
+    best, best_gain = None, -np.inf
+    for a in range(len(moves)):  # a row at a time: memory in the number of moves, not its square
+        net = added[a] + added
+        fits = (blocks > blocks[a]) & (net > 0) & (total + net <= target_ms)
+        if fits.any():
+            g = np.where(fits, gain[a] + gain, -np.inf)
+            b = int(np.argmax(g))
+            if g[b] > best_gain:
+                best, best_gain = (a, b), g[b]
+    if best is None:
         return None
-    a, b = np.unravel_index(np.argmax(np.where(fits, gain[:, None] + gain[None, :], -np.inf)), fits.shape)
+    a, b = best
     return [(moves[a][0], moves[a][1]), (moves[b][0], moves[b][1])]
 
 
