@@ -10,8 +10,9 @@ one sitting, on ``examples/chain_space.py`` at ``chain-r16-n4k-e10``:
    predictor calibrated on 40 measured networks (``search_quality_model.latency_model``), in ``results/landing/``;
 2. per seed, each method searches at the three targets (0.2, 0.4 and 0.6 of the latency range) with its defaults:
    ``spos-evolution`` (a 60-epoch uniform SPOS supernet, then ``--method evolution --supernet RUN``) and ``grad``
-   (gradient ProxylessNAS as ``hwnas pareto`` runs it; ``darts``, ``gdas``, ``enas`` with ``--methods``); nothing
-   is retrained, only latency is asked;
+   (gradient ProxylessNAS as ``search_quality_model.py`` runs it: ``hwnas pareto``'s settings with 8 search epochs;
+   ``darts``, ``gdas``, ``enas`` with ``--methods``); nothing is retrained, only latency is asked. Rows of a method
+   kept from before the export's two-block fill are named ``<method>-single-fill``;
 3. every network found and the latency model's 40 networks measured again in one interleaved pass
    (``--measure``; alone, on a quiet machine): the 40 say how far the machine moved since step 1. Each pass is
    kept (``measured-<time>.json``); the figures are the last one's, with each pass's count beside them.
@@ -55,7 +56,11 @@ def search_seed(seed: int, args: argparse.Namespace, folder: Path, log=print) ->
     space, data = space_for(cfg), fashion_mnist(cfg)
     costs = sqm.latency_model(space, folder, args.quick)
     path = folder / f"seed{seed}.json"
-    shard = read_json(path, "shard", expect=dict) if path.exists() else {"seed": seed, "found": []}
+    mine = {"budget": args.budget, "supernet_epochs": args.supernet_epochs}
+    shard = read_json(path, "shard", expect=dict) if path.exists() else {"seed": seed, **mine, "found": []}
+    other = {k: shard[k] for k in mine if k in shard and shard[k] != mine[k]}
+    if other:  # its networks were found under other settings: mixing them would compare unlike searches
+        raise SystemExit(f"{path} holds a run with {other}, not {mine}: give another results folder")
     work = args.work / f"seed{seed}"
     for method in args.methods:
         for t in sqm.targets_of(costs):
@@ -80,6 +85,9 @@ def measure(space, folder: Path, quick: bool, log=print) -> None:
         raise SystemExit(f"no network found yet in {folder}: run the searches first")
     backend = create_backend("onnxruntime", threads=1, protocol=QUICK if quick else ROBUST)
     fit = ArchDataset.load(folder / "archs_fit.csv")
+    if fit.meta["settings"]["protocol"] != backend.protocol.to_dict():  # a drift across protocols mixes them in
+        raise SystemExit(f"the latency model's networks were timed with {fit.meta['settings']['protocol']}, this pass "
+                         f"would use {backend.protocol.to_dict()}: measure with the same protocol")
     anchors = fit.arch_strings
     log(f"measuring {len(found)} networks and the latency model's {len(anchors)} networks in one pass")
     ms = measure_networks(backend, [space.parse(a) for a in found + anchors], space)
@@ -106,10 +114,10 @@ def summarise(folder: Path) -> dict[str, Any]:
     measured = passes[-1] if passes else {}  # the figures are the last pass's; each pass's count is kept beside
     nets = measured.get("networks", {})
     rows = [{**r, "seed": s["seed"], "measured_ms": nets.get(r["arch"])} for s in shards for r in s["found"]]
-    made = (folder / "costs.json").stat().st_mtime
+    # when the latency model's networks were measured (their dataset's own record, which a clone keeps)
+    made = read_json(folder / "archs_fit.meta.json", "latency model data", expect=dict).get("environment", {})
     out: dict[str, Any] = {"range_ms": pinned["range_ms"], "latency_model": pinned.get("source"),
-                           "latency_model_made_at": datetime.fromtimestamp(made, timezone.utc)
-                           .isoformat(timespec="seconds"),
+                           "latency_model_made_at": made.get("date"),
                            "measured_at": measured.get("measured_at"), "within": WITHIN, "targets": []}
     if measured:
         out["machine_drift"] = {"median": measured["drift"], "p10_p90": measured["drift_p10_p90"]}

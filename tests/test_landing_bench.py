@@ -18,6 +18,7 @@ import run_all  # noqa: E402
 
 def _write(folder: Path, measured: bool = True) -> None:
     (folder / "costs.json").write_text(json.dumps({"range_ms": [0.01, 0.05], "source": "made up", "costs": {}}))
+    (folder / "archs_fit.meta.json").write_text(json.dumps({"environment": {"date": "2026-12-07T17:00:00+00:00"}}))
     found = {0: [("a", 0.0195), ("b", 0.0190)], 1: [("c", 0.0199), ("d", 0.0185)]}
     for seed, rows in found.items():
         (folder / f"seed{seed}.json").write_text(json.dumps({"seed": seed, "found": [
@@ -52,7 +53,21 @@ def test_landing_counts_networks_within_five_percent_of_their_target(tmp_path):
     assert "1 of 2 within ±5%" in evo_row and "each pass: 2/2, 1/2" in evo_row and evo_row.rstrip(" |").endswith("miss")
     grad_row = next(ln for ln in text.splitlines() if "grad, measured" in ln)
     assert "2 of 2 within ±5%" in grad_row and grad_row.rstrip(" |").endswith("pass")
-    assert "+1.0% against when it was made" in text
+    assert "+1.0% against when it was made" in text and "2026-12-07T17:00:00+00:00" in text
+
+
+def test_a_superseded_export_is_reported_not_judged_and_each_reference_listed_once(tmp_path):
+    _write(tmp_path)
+    for shard in tmp_path.glob("seed*.json"):  # the evolution rows as if kept from before the two-block fill
+        shard.write_text(shard.read_text().replace('"spos-evolution"', '"grad-single-fill"'))
+    text = run_all.section_landing(landing.summarise(tmp_path))
+    old_row = next(ln for ln in text.splitlines() if "grad-single-fill, measured" in ln)
+    assert "| reported |" in old_row and not old_row.rstrip(" |").endswith(("miss", "pass"))
+    res = {"budget": "b", "range_ms": [0.01, 0.05], "latency_model": "m", "targets": [{"target_ms": 0.02, "methods": {
+        "grad-single-fill": {"seeds": 2, "test_acc": [0.8, 0.79, 0.81], "predicted_vs_target": -0.03,
+                             "minus_grad_pp": [-0.3, -0.5, -0.1], "minus_random_pp": [1.0, 0.5, 1.5]}}}]}
+    rows = [ln for ln in run_all.section_search_quality_model(res).splitlines() if "grad-single-fill − grad" in ln]
+    assert len(rows) == 1
 
 
 def test_landing_before_measuring_reports_the_predicted_latency_only(tmp_path):

@@ -118,3 +118,27 @@ def test_a_network_measured_far_over_its_prediction_is_measured_again(monkeypatc
     row = ev.evaluate_arch(arch, space, None, None, None, ParetoConfig(targets_ms=()),
                            ev.EvalCache(tmp_path / "evals.csv"))
     assert row["measured_ms"] == kept and bool(calls) is remeasured
+
+
+@pytest.mark.parametrize("method, refilled", [("spos", False), ("grad", True)])
+def test_a_scored_pick_is_exported_as_evolution_chose_it(monkeypatch, tmp_path, method, refilled):
+    # evolution's pick on a trained supernet is one-hot: every change ties, so the fill would swap in the first
+    # options that fit, in index order. A gradient search's spread α is filled as before.
+    from hwnas.pareto import experiment
+    from hwnas.pareto.config import ParetoConfig
+    from hwnas.predictors.block_costs import BlockCosts
+    from hwnas.space import get_space
+
+    space = get_space("tiny")
+    sizes = [len(labels) for labels in space.choice_labels()]
+    costs = BlockCosts(0.0, tuple(tuple(float(i) for i in range(n)) for n in sizes))
+    picked = [1, 1, 1, 1]  # 4 ms: 20% under a 5 ms target, which single steps up can fill
+    arch = space.from_indices(picked)
+    record = {"probabilities": [{lab: float(i == p) for i, lab in enumerate(labels)}
+                                for labels, p in zip(space.choice_labels(), picked, strict=True)]}
+    monkeypatch.setattr("hwnas.search.load_exported", lambda run_dir: (arch, None, record))
+    (tmp_path / "arch.json").write_text("{}")  # a finished search: nothing is run
+    cfg = ParetoConfig(targets_ms=(5.0,), method=method)
+    fitted, _, _ = experiment.run_search_at(space, costs, None, cfg, 5.0, tmp_path, lambda m: None)
+    assert (space.indices(fitted) != picked) is refilled
+    assert costs.arch_ms(fitted, space) <= 5.0

@@ -100,13 +100,16 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
     exported, _, record = load_exported(run_dir)
     argmax = space.parse(record["argmax"]) if "argmax" in record else exported
     probs = _probabilities(record, space)
+    # evolution's pick on a trained supernet (spos, ofa) is one-hot: every change ties, so a fill would rewrite the
+    # network the scores chose in index order; its search already kept it within its own band under the target
+    fill = None if trains_once(cfg) else cfg.fill_band
     if measure is None:
         # the search exports the argmax fitted to the target (export="fit"); runs from before that are fitted here
-        fitted = fit_to_target(probs, costs, space, target, fill=cfg.fill_band)
+        fitted = fit_to_target(probs, costs, space, target, fill=fill)
     else:
         # version 2: goal = target x predicted / measured (version 1 scaled by target / measured); version 3: the fill
         # takes a two-block change where no single one fits (a folder's networks are fitted one way throughout)
-        key = json.loads(json.dumps({"version": 3, "target_ms": target, "fill_band": cfg.fill_band,
+        key = json.loads(json.dumps({"version": 3, "target_ms": target, "fill_band": fill,
                                      "tolerance": cfg.export_tolerance, "probabilities": digest(probs),
                                      "settings": measure_settings or {}}, default=str))
         path = run_dir / EXPORT_CHECK
@@ -114,7 +117,7 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
         if reused is not None:
             fitted, tries = reused
         else:
-            fitted, tries = fit_measured(probs, costs, space, target, measure, fill=cfg.fill_band,
+            fitted, tries = fit_measured(probs, costs, space, target, measure, fill=fill,
                                          tolerance=cfg.export_tolerance)
             atomic_write_json(path, {"key": key, "arch": str(fitted), "tries": tries})
             log(f"search T={target:.4g} ms: measured " + ", ".join(f"{t['measured_ms']:.4g}" for t in tries) +
@@ -134,6 +137,8 @@ def _reuse_export_check(path: Path, key: dict[str, Any], space: SearchSpace, log
     try:
         saved = json.loads(path.read_text())
         if not isinstance(saved, dict) or saved.get("key") != key:
+            log(f"{path.parent.name}: the device check in {path.name} was made with other settings or an earlier "
+                "hwnas (another way of fitting); fitting and measuring again")
             return None
         tries = saved["tries"]
         if not (isinstance(tries, list) and tries and all(
