@@ -79,8 +79,6 @@ def _most_probable_fill(idx: list[int], lat: list[np.ndarray], logp: list[np.nda
     singles = [(m[3], [(m[0], m[1])]) for m in moves if m[2] > 0 and total + m[2] <= target_ms]
     if singles:
         return max(singles, key=lambda s: s[0])[1]
-    if len(moves) < 2:
-        return None
     blocks = np.array([m[0] for m in moves])
     added = np.array([m[2] for m in moves])
     gain = np.array([m[3] for m in moves])
