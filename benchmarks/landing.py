@@ -11,7 +11,8 @@ one sitting, on ``examples/chain_space.py`` at ``chain-r16-n4k-e10``:
 2. per seed, each method searches at the three targets (0.2, 0.4 and 0.6 of the latency range) with its defaults:
    ``spos-evolution`` (a 60-epoch uniform SPOS supernet, then ``--method evolution --supernet RUN``) and ``grad``
    (gradient ProxylessNAS as ``search_quality_model.py`` runs it: ``hwnas pareto``'s settings with 8 search epochs;
-   ``darts``, ``gdas``, ``enas`` with ``--methods``); nothing is retrained, only latency is asked. Rows of a method
+   ``darts``, ``gdas``, ``enas`` and ``grad-defaults``, ``hwnas pareto``'s defaults as they are (6 search epochs),
+   with ``--methods``); nothing is retrained, only latency is asked. Rows of a method
    kept from before the export's two-block fill are named ``<method>-single-fill``;
 3. every network found and the latency model's 40 networks measured again in one interleaved pass
    (``--measure``; alone, on a quiet machine): the 40 say how far the machine moved since step 1. Each pass is
@@ -148,7 +149,7 @@ def summarise(folder: Path) -> dict[str, Any]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="*", default=list(range(10)))
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *sqm.ONESHOT])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, sqm.GRAD_DEFAULTS, *sqm.ONESHOT])
     sqm.add_shard_args(p, NAME)
     a = p.parse_args()
     folder = sqm.results_folder(a, NAME)

@@ -844,8 +844,9 @@ def section_landing(r: dict[str, Any] | None) -> str | None:
     note = (f"examples/chain_space.py; targets 0.2, 0.4 and 0.6 of the latency range {r['range_ms'][0]:.4g}–"
             f"{r['range_ms'][1]:.4g} ms of a latency model made on this machine ({r.get('latency_model')}, "
             f"{r.get('latency_model_made_at')}); evolution with its defaults, the gradient search (and DARTS, GDAS, "
-            "ENAS) as search_quality_model.py runs it (hwnas pareto's settings, 8 search epochs); one network per "
-            f"seed and target. `{SINGLE_FILL}`: exported with the fill before it took two-block changes.")
+            "ENAS) as search_quality_model.py runs it (hwnas pareto's settings, 8 search epochs; `grad-defaults`: "
+            "hwnas pareto's defaults as they are, 6); one network per seed and target. "
+            f"`{SINGLE_FILL}`: exported with the fill before it took two-block changes.")
     drift = r.get("machine_drift")
     if drift:
         note += (f" Measured {r.get('measured_at')} in one pass with the latency model's own networks, which measured "

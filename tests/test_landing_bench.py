@@ -76,3 +76,26 @@ def test_landing_before_measuring_reports_the_predicted_latency_only(tmp_path):
     assert "within" not in res["targets"][0]["methods"]["grad"] and "machine_drift" not in res
     assert "not measured yet" in run_all.section_landing(res)
     assert run_all.section_landing({"targets": []}) is None
+
+
+def test_grad_defaults_searches_with_hwnas_pareto_defaults_and_grad_pins_its_measured_epochs(monkeypatch):
+    import argparse
+
+    import search_quality_model as sqm
+
+    from hwnas.pareto import experiment
+    from hwnas.pareto.config import ParetoConfig
+
+    seen = {}
+
+    def fake(space, costs, data, cfg, target, run, log):
+        seen[run.parent.name] = cfg
+        return "arch", "argmax", None
+
+    monkeypatch.setattr(experiment, "run_search_at", fake)
+    args = argparse.Namespace(quick=False)
+    for method in ("grad", sqm.GRAD_DEFAULTS):
+        sqm.find(method, None, None, None, 0.02, 3, args, Path("work"))
+    assert seen["grad"].search_epochs == 8 and seen["grad"].method == "grad"
+    d = seen[sqm.GRAD_DEFAULTS]
+    assert d.method == "grad" and d.search_epochs == ParetoConfig(targets_ms=()).search_epochs == 6 and d.seed == 3
