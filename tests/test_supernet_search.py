@@ -87,6 +87,15 @@ def test_train_once_search_many_targets_and_devices(space, costs, data, tmp_path
     again = run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs, 0.3)),
                        run_dir=tmp_path / "again", log=None)
     assert again.arch == found[0].arch and sum(r["new_scores"] for r in again.history) == 0
+    # what a target cost against the training, from the two runs' logs (the CLI and hwnas pareto print it)
+    from hwnas.search.run import RunDir, describe_cost, search_cost
+
+    first, repeat = search_cost(tmp_path / "s0", sup), search_cost(tmp_path / "again", sup)
+    train_s = float(RunDir(sup).read_log()["train_s"].sum())
+    assert first["train_s"] == pytest.approx(train_s) and first["new_scores"] == sum(
+        r["new_scores"] for r in found[0].history) > 0 and first["search_s"] > 0
+    assert repeat["new_scores"] == 0 and "0 new scores" in describe_cost(repeat)
+    assert search_cost(sup, sup) is None and search_cost(tmp_path / "missing", sup) is None
 
 
 @pytest.mark.parametrize("bn", ["batch", "recalibrate"])
@@ -276,6 +285,8 @@ def test_pareto_draws_a_front_from_one_supernet(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "refused" / "search").exists()
     assert main([*flags, "--targets", targets, "-o", str(out)]) == 0  # shared weights: spos's default
+    # each target says what it cost against the supernet's training
+    assert len([ln for ln in capsys.readouterr().out.splitlines() if "on the trained supernet:" in ln]) == 2
     points = pd.read_csv(out / "points.csv")
     assert (points["method"] == "spos").sum() == 2
     runs = sorted((out / "search").glob("T*/config.json"))
@@ -308,6 +319,8 @@ def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monk
     # no --data: the supernet's data, limit and split (its seed 4, not this search's seed 0)
     assert main([*evo, "-o", str(tmp_path / "evo")]) == 0
     assert json.loads((tmp_path / "evo" / "config.json").read_text())["data"] == trained_on
+    cost = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("search cost"))
+    assert "new scores" in cost and "of the supernet's" in cost and "s of training" in cost
     assert seeds == [4, 4]
     capsys.readouterr()
     # other data is refused in one line: its held-out images could be ones the supernet trained on

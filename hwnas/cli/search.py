@@ -319,5 +319,11 @@ def cmd_search(a: argparse.Namespace) -> int:
                                              else "" if result.alpha_moved else
                                              "  (not searched: α never moved, see the warning above)"))
     say(f"predicted     {result.predicted_ms:.4g} ms" + (f" (target {cfg.target_ms:.4g} ms)" if cfg.target_ms else ""))
+    if cfg.supernet:  # train once, search many: what this target cost against the training
+        from ..search.run import describe_cost, search_cost
+
+        cost = search_cost(result.run_dir, cfg.supernet)
+        if cost is not None:
+            say(f"search cost   {describe_cost(cost)}")
     say(f"run directory {result.run_dir}")
     return 0

@@ -97,6 +97,12 @@ def run_search_at(space: SearchSpace, costs: BlockCosts, data: DataSplits, cfg: 
         else:
             conf = search_config(cfg, target)
         run_search(space, costs, data, conf, run_dir=run_dir, resume=rd.has_checkpoint, log=None)
+        if trains_once(cfg):
+            from ..search.run import describe_cost, search_cost
+
+            cost = search_cost(run_dir, conf.supernet)
+            if cost is not None:
+                log(f"search T={target:.4g} ms on the trained supernet: {describe_cost(cost)}")
     exported, _, record = load_exported(run_dir)
     argmax = space.parse(record["argmax"]) if "argmax" in record else exported
     probs = _probabilities(record, space)

@@ -201,6 +201,31 @@ class RunDir:
         return pd.read_csv(self.file(self.LOG))
 
 
+def search_cost(run_dir: Path | str, supernet_dir: Path | str) -> dict[str, float] | None:
+    """What searching a trained supernet (``--method evolution --supernet RUN``) cost against training it, from the
+    two runs' logs: the seconds of the search's rounds (proposing and scoring; every round of a resumed search), its
+    new scores, and the seconds of the supernet's training steps (without their evaluation and saving). None where a
+    log is missing or holds neither."""
+    try:
+        search, train = RunDir(run_dir).read_log(), RunDir(supernet_dir).read_log()
+    except (OSError, ValueError, KeyError):
+        return None
+    if "phase" not in search or "train_s" not in search or "train_s" not in train:
+        return None
+    rounds = search[search["phase"] == "evolve"]
+    train_s = float(train["train_s"].fillna(0).sum())
+    if rounds.empty or train_s <= 0:
+        return None
+    return {"search_s": float(rounds["train_s"].fillna(0).sum()), "train_s": train_s,
+            "new_scores": int(rounds["new_scores"].fillna(0).sum()) if "new_scores" in rounds else 0}
+
+
+def describe_cost(cost: dict[str, float]) -> str:
+    """One line: the search's seconds and new scores, and their share of the supernet's training."""
+    return (f"{cost['search_s']:.1f} s ({cost['new_scores']} new scores), {cost['search_s'] / cost['train_s']:.1%} of "
+            f"the supernet's {cost['train_s']:.0f} s of training")
+
+
 def temp_run_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="hwnas-search-"))
 
