@@ -133,6 +133,7 @@ def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsy
     ({"optim": {"type": "enas", "hidden": 1.5}}, "hidden takes a whole number"),
     ({"estim": {"s": {"type": "supernet", "epochs": 1, "arch_every": "x"}}}, "arch_every takes a whole number"),
     ({"estim": {"s": {"type": "spos", "epochs": True}}}, "estim.s.epochs: Input should be a valid integer"),
+    ({"estim": {"s": {"type": "spos", "epochs": "six"}}}, "estim.s.epochs: Input should be a valid integer, not 'six'"),
     ({"latency": {"lambda": -5}}, "latency.lambda: Input should be greater than or equal to 0"),
     # the trainer section does not fight the sections that own a setting
     ({"method": "darts", "trainer": {"arch_optim": "enas"}}, "trainer.arch_optim: set it in the optim section"),
@@ -160,8 +161,24 @@ def test_a_method_written_outside_hwnas_runs_by_its_module_name(tmp_path, table,
                  str(table), "--target-ms", "0.2", "--data", "synthetic", "--data-limit", "96", "--epochs", "1",
                  "--search-rounds", "3", "--search-arg", "per_round=3", "--quiet", "-o", str(run)]) == 0
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["parts"]["optim"]["type"] == "hill-climb"
+    # recorded by its module name, so that the run's experiment.yaml runs again (and --resume imports it again)
+    assert cfg["parts"]["optim"]["type"] == "my_parts:HillClimb" and cfg["optim_resolved"]["type"] == "hill-climb"
+    assert yaml.safe_load((run / "experiment.yaml").read_text())["optim"]["type"] == "my_parts:HillClimb"
     assert 0.19 <= json.loads((run / "arch.json").read_text())["predicted_ms"] <= 0.2
+    assert main(["search", "--config", str(run / "experiment.yaml"), "--quiet", "-o", str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / "arch.json").read_text())["arch"] == \
+        json.loads((run / "arch.json").read_text())["arch"]
+    # a setting of your own part is recorded with the settings it resolved to, as hwnas's own parts' are
+    (tmp_path / "step_parts.py").write_text(
+        "from hwnas.search.optim import OPTIMIZERS\nfrom my_parts import HillClimb\n\n\n"
+        "@OPTIMIZERS.register('hill-climb-step')\nclass StepHillClimb(HillClimb):\n"
+        "    def __init__(self, *, step: int = 1, jump: float = 0.5, **context):\n"
+        "        super().__init__(**context)\n        self.step, self.jump = step, jump\n")
+    assert main(["search", "--method", "spos", "--arch-optim", "step_parts:StepHillClimb", "--optim-arg", "step=2",
+                 "--space", "tiny", "--table", str(table), "--target-ms", "0.2", "--data", "synthetic", "--data-limit",
+                 "96", "--epochs", "1", "--search-rounds", "1", "--quiet", "-o", str(tmp_path / "step")]) == 0
+    cfg = json.loads((tmp_path / "step" / "config.json").read_text())
+    assert cfg["optim_resolved"] == {"type": "hill-climb-step", "step": 2, "jump": 0.5}
     assert main(["search", "--method", "spos", "--arch-optim", "my_parts:Nothing", "--space", "tiny", "--table",
                  str(table), "--data", "synthetic", "-o", str(tmp_path / "x")]) == 2
     # the guide's check that the method would run on a GPU, as written (on a small budget)
@@ -173,7 +190,8 @@ def test_a_method_written_outside_hwnas_runs_by_its_module_name(tmp_path, table,
     exec(compile(check, "write-your-own.md (DeviceTaint)", "exec"),
          {"space": space, "costs": lut_block_costs(LatencyTable.load(table), space),
           "data": load_synthetic(resolution=16, n=96, seed=0)})
-    assert json.loads((tmp_path / "check" / "config.json").read_text())["parts"]["optim"]["type"] == "hill-climb"
+    assert json.loads((tmp_path / "check" / "config.json").read_text())["parts"]["optim"]["type"] == \
+        "my_parts:HillClimb"
 
 
 def test_a_key_given_twice_is_refused(tmp_path):

@@ -567,3 +567,15 @@ def test_bn_batch_warns_when_the_users_held_out_loader_shuffles(space, costs, da
                                                 arch_optim_args={"population": 4}),
                        run_dir=tmp_path / f"s{shuffle}", train_loader=train, valid_loader=valid, log=None)
         assert ("the held-out loader shuffles" in caplog.text) is shuffle
+
+
+def test_search_cost_counts_only_the_supernets_training_not_its_own_search_rounds(tmp_path):
+    from hwnas.search.run import search_cost
+
+    (tmp_path / "sup").mkdir()
+    (tmp_path / "evo").mkdir()
+    # a supernet run trained 2 epochs (10 s) and then searched 2 rounds itself (30 s): those are no training
+    (tmp_path / "sup" / "log.csv").write_text("epoch,phase,train_s,new_scores\n1,spos,4.0,\n2,spos,6.0,\n"
+                                              "3,evolve,20.0,40\n4,evolve,10.0,3\n")
+    (tmp_path / "evo" / "log.csv").write_text("epoch,phase,train_s,new_scores\n1,evolve,0.5,30\n2,evolve,0.25,2\n")
+    assert search_cost(tmp_path / "evo", tmp_path / "sup") == {"search_s": 0.75, "train_s": 10.0, "new_scores": 32}

@@ -154,7 +154,9 @@ def load_experiment(path: str | Path) -> tuple[Any, dict[str, Any]]:
             model = _schema() if section is None else _schema().model_fields[section].annotation
             fields = _fields(model)
             allowed = f"; allowed: {', '.join(fields)}" if fields else ""
-        raise UsageError(f"{path}: {where}: {err['msg']}{allowed}") from None
+        value = err.get("input")
+        given = f", not {value!r}" if err["type"] != "extra_forbidden" and isinstance(value, (str, int, float)) else ""
+        raise UsageError(f"{path}: {where}: {err['msg']}{given}{allowed}") from None
     try:
         return _resolve(exp, path)
     except UsageError as exc:

@@ -101,9 +101,9 @@ def resolve_parts(cfg: Any) -> dict[str, Any]:
         if not isinstance(s, dict) or "type" not in s or "epochs" not in s:
             raise UsageError(f"each stage must be an object with 'type' and 'epochs', not {s!r}")
         ESTIMATORS.check_args(s["type"], {k: v for k, v in s.items() if k not in ("type", "epochs")})
-    return {"mixed_op": {"type": MIXED_OPS.get(mixed).name, **MIXED_OPS.check_args(mixed, margs)},
-            "optim": {"type": OPTIMIZERS.get(optim).name, **OPTIMIZERS.check_args(optim, cfg.arch_optim_args)},
-            "stages": [{**s, "type": ESTIMATORS.get(s["type"]).name} for s in stages]}
+    return {"mixed_op": {"type": MIXED_OPS.spelled(mixed), **MIXED_OPS.check_args(mixed, margs)},
+            "optim": {"type": OPTIMIZERS.spelled(optim), **OPTIMIZERS.check_args(optim, cfg.arch_optim_args)},
+            "stages": [{**s, "type": ESTIMATORS.spelled(s["type"])} for s in stages]}
 
 
 def _stage_kind(s: dict[str, Any]) -> str:

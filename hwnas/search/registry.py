@@ -76,6 +76,17 @@ class Registry(Generic[T]):
         self._classes[ref] = obj
         return obj
 
+    def spelled(self, name: str) -> str:
+        """How a run records the part ``name`` stands for: hwnas's own under its registered name; a part of your own as
+        ``package.module:Class``, which ``--config`` and ``--resume`` import again from the run's ``experiment.yaml``
+        and ``config.json`` (a class defined in a script run as ``__main__`` keeps its registered name: no module
+        name would import it)."""
+        cls = self.get(name)
+        mod = str(getattr(cls, "__module__", ""))
+        if _ours(cls) or mod == "__main__":
+            return cls.name  # type: ignore[attr-defined]
+        return f"{mod}:{cls.__qualname__}"
+
     def settings(self, name: str) -> dict[str, Any]:
         """The keyword settings ``name``'s class takes, with their defaults."""
         return {p.name: p.default for p in self._settings(name)}
@@ -99,7 +110,15 @@ class Registry(Generic[T]):
     def create(self, name: str, args: dict[str, Any] | None = None, /, **context: Any) -> T:
         """An instance of ``name`` with ``args`` (its own settings, checked) and ``context`` (what every part of
         this kind receives from the search)."""
-        return self.get(name)(**context, **self.check_args(name, args))
+        cls, checked = self.get(name), self.check_args(name, args)
+        obj = cls(**context, **checked)
+        if not _ours(cls):  # a part of your own: its settings as resolved, which its describe() records in the run
+            obj.resolved_settings = {**self.settings(name), **checked}  # type: ignore[attr-defined]
+        return obj
+
+
+def _ours(cls: type) -> bool:
+    return str(getattr(cls, "__module__", "")).split(".")[0] == "hwnas"
 
 
 def _typed(kind: str, name: str, key: str, value: Any, default: Any, annotation: str = "") -> Any:

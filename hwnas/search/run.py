@@ -213,6 +213,8 @@ def search_cost(run_dir: Path | str, supernet_dir: Path | str) -> dict[str, floa
     if "phase" not in search or "train_s" not in search or "train_s" not in train:
         return None
     rounds = search[search["phase"] == "evolve"]
+    if "phase" in train:  # a supernet run may have searched too (search rounds after its training): not training
+        train = train[train["phase"] != "evolve"]
     train_s = float(train["train_s"].fillna(0).sum())
     if rounds.empty or train_s <= 0:
         return None

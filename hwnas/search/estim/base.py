@@ -117,7 +117,8 @@ class Estimator:
         return weight_epoch(self, st, epoch, stage_epoch)
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.name, "epochs": self.epochs}
+        # a part of your own: the settings it was created with (hwnas's own parts spell theirs out)
+        return {"type": self.name, "epochs": self.epochs, **getattr(self, "resolved_settings", {})}
 
 
 ESTIMATORS: Registry[Estimator] = Registry("estimator", "ESTIMATORS", "hwnas.search.estim")

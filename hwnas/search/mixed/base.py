@@ -70,7 +70,8 @@ class MixedOp:
         self.progress = float(min(max(fraction, 0.0), 1.0))
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.name}
+        # a part of your own: the settings it was created with (hwnas's own parts spell theirs out)
+        return {"type": self.name, **getattr(self, "resolved_settings", {})}
 
 
 MIXED_OPS: Registry[MixedOp] = Registry("mixed op", "MIXED_OPS", "hwnas.search.mixed")

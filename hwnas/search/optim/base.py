@@ -97,7 +97,8 @@ class ArchOptimizer:
         pass
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.name}
+        # a part of your own: the settings it was created with (hwnas's own parts spell theirs out)
+        return {"type": self.name, **getattr(self, "resolved_settings", {})}
 
 
 OPTIMIZERS: Registry[ArchOptimizer] = Registry(
