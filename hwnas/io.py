@@ -222,6 +222,29 @@ def output_lock(output: str | os.PathLike, what: str = "output", *, folder: bool
                 break
 
 
+def lock_holder(output: str | os.PathLike, *, folder: bool = False) -> str | None:
+    """Who is writing ``output`` now (its lock file's text, e.g. ``pid 123 (hwnas search ...)``), or None: nobody,
+    or this process. Reads only: no lock file is made where there is none."""
+    import fcntl
+
+    path = lock_path(output, folder=folder)
+    if path.resolve() in _HELD or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # (closing releases a lock this call took)
+    return None
+
+
 def bar_disabled(progress: bool) -> bool | None:
     """tqdm's ``disable`` for a progress setting: off when not asked for, and when asked for, shown only on a
     terminal (None: tqdm's own test), so that a log file or a CI job gets no carriage-return floods."""

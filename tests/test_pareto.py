@@ -69,6 +69,10 @@ def test_flatness_compares_the_architecture_spread_with_the_seed_spread():
                                        "accuracy": [0.84, 0.77, 0.81]}), s["std"])
     assert fast_best["flat"] and fast_best["recommended"]["arch"] == "small"
     assert "not by its size" in flatness_sentence(fast_best)
+    # seeds that retrain to the same accuracy: no noise to weigh against, and no "nan seed spreads"
+    same = flatness(pts, 0.0)
+    text = flatness_sentence(same)
+    assert "nan" not in text and "gave the same accuracy" in text
 
 
 def test_the_report_says_when_a_supernet_stayed_at_chance_and_when_a_method_lands_far_under(tmp_path):

@@ -226,13 +226,28 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     with pytest.raises(HwnasError, match="width_mult: supernet has 1.0, this search 0.5"):
         run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(wide_costs)),
                    run_dir=tmp_path / "t", log=None)
+    # another space's supernet is named before a target this space's latency model cannot reach
+    with pytest.raises(HwnasError, match="width_mult: supernet has 1.0, this search 0.5"):
+        run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup),
+                                                target_ms=wide_costs.min_ms() / 2), run_dir=tmp_path / "t", log=None)
+    # a checkpoint that does not match its own run's config.json (copied in from a run of another width)
+    import shutil
+
+    run_search(wide, wide_costs, data, _cfg(method="spos", search_rounds=0), run_dir=tmp_path / "wide", log=None)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(sup, mixed)
+    shutil.copy(tmp_path / "wide" / "checkpoint.pt", mixed / "checkpoint.pt")
+    with pytest.raises(HwnasError, match="does not fit this space .*size mismatch.*another space") as info:
+        run_search(space, costs, data, _cfg(method="evolution", supernet=str(mixed), target_ms=_target(costs)),
+                   run_dir=tmp_path / "r", log=None)
+    assert len(str(info.value).splitlines()) == 1
     # a target just under the fastest network: the smallest one the message names is accepted when typed back
     with pytest.raises(HwnasError, match="below the fastest") as low:
         run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=costs.min_ms() * 0.9999),
                    run_dir=tmp_path / "s", log=None)
     shown = float(str(low.value).split("smallest achievable latency is ")[1].split(" ms")[0])
     assert shown >= costs.min_ms()
-    for d in ("x", "y", "z", "w", "v", "u", "t", "s"):
+    for d in ("x", "y", "z", "w", "v", "u", "t", "s", "r"):
         assert not (tmp_path / d / "checkpoint.pt").exists()
 
 
@@ -328,6 +343,16 @@ def test_a_supernet_is_searched_on_its_own_data_and_split(tmp_path, capsys, monk
     err = capsys.readouterr().err.strip()
     assert "was trained on 'synthetic" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "other").exists()
+    # α's settings, the latency loss and the REINFORCE reward would do nothing here: refused, not dropped
+    for flag, value in (("--arch-lr", "0.1"), ("--latency-loss", "add#abs"), ("--binary-mode", "two"),
+                        ("--rl-preset", "hard")):
+        assert main([*evo, flag, value, "-o", str(tmp_path / "alpha")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"{flag} sets how α is learned" in err and len(err.splitlines()) == 1
+    # a setting given twice is refused, not settled by its order
+    assert main([*evo, "--search-arg", "band=0.05", "--search-arg", "band=0.1", "-o", str(tmp_path / "twice")]) == 2
+    assert "--search-arg band given twice (0.05, 0.1)" in capsys.readouterr().err
+    assert not (tmp_path / "alpha").exists() and not (tmp_path / "twice").exists()
     # epochs would train nothing here: refused, not ignored
     assert main([*evo, "--epochs", "3", "-o", str(tmp_path / "epochs")]) == 2
     assert "trains nothing: its rounds are --search-rounds" in capsys.readouterr().err
@@ -579,3 +604,27 @@ def test_search_cost_counts_only_the_supernets_training_not_its_own_search_round
                                               "3,evolve,20.0,40\n4,evolve,10.0,3\n")
     (tmp_path / "evo" / "log.csv").write_text("epoch,phase,train_s,new_scores\n1,evolve,0.5,30\n2,evolve,0.25,2\n")
     assert search_cost(tmp_path / "evo", tmp_path / "sup") == {"search_s": 0.75, "train_s": 10.0, "new_scores": 32}
+
+
+def test_a_supernet_still_being_trained_is_refused_and_the_searched_epochs_are_recorded(space, costs, data, tmp_path):
+    import fcntl
+    import os
+
+    sup = tmp_path / "sup"
+    run_search(space, costs, data, _cfg(method="spos", search_rounds=0), run_dir=sup, log=None)
+    lock = sup / ".hwnas.lock"  # as a training's output_lock leaves it while it runs
+    lock.write_text("pid 4242 (hwnas search --method spos)\n")
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(HwnasError, match=r"still being trained \(pid 4242 \(hwnas search --method spos\)\)"):
+            run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs)),
+                       run_dir=tmp_path / "busy", log=None)
+    finally:
+        os.close(fd)
+    assert not (tmp_path / "busy" / "checkpoint.pt").exists()
+    # the training over (its lock released; the file may stay): searched, and the state it searched recorded
+    run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs)),
+               run_dir=tmp_path / "ok", log=None)
+    trained = json.loads((sup / "config.json").read_text())["search"]["n_epochs"]
+    assert json.loads((tmp_path / "ok" / "config.json").read_text())["supernet_epochs"] == trained

@@ -133,9 +133,14 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     else:
         base = SearchConfig()
     changes = {field: getattr(a, f"cfg_{field}") for _, field, _, _ in CONFIG_FLAGS}
-    for _, field, _ in ARG_FLAGS:
+    for flag, field, _ in ARG_FLAGS:
         given = getattr(a, f"arg_{field}")
         if given:
+            keys = [k for k, _ in given]
+            twice = next((k for k in keys if keys.count(k) > 1), None)
+            if twice is not None:
+                raise UsageError(f"{flag} {twice} given twice ({', '.join(repr(v) for k, v in given if k == twice)}): "
+                                 "give it once")
             changes[field] = {**(getattr(base, field) or {}), **dict(given)}
     changes.update(method=a.method, target_ms=a.target_ms, device=a.device, amp=a.amp, workers=a.workers,
                    channels_last=channels_last_flag(a))
@@ -167,6 +172,9 @@ def _config(a: argparse.Namespace, saved: dict[str, Any] | None):
     if saved is not None or a.quiet:
         changes["progress"] = not a.quiet
     cfg = base.override(**changes)
+    from ..search.methods import check_alpha_flags
+
+    check_alpha_flags(cfg, {field: flag for flag, field, _, _ in CONFIG_FLAGS if getattr(a, f"cfg_{field}") is not None})
     if cfg.stages is None:  # a named method's chain: a flag for a stage it lacks is refused, not dropped
         from ..search.methods import check_stage_flags, resolve_parts
 

@@ -68,8 +68,11 @@ def flatness_sentence(f: dict[str, Any]) -> str:
         return f"; {np.mean(accs):.3f} mean of {len(accs)} seeds" if accs else ""
 
     head = (f"Across the evaluated networks accuracy spans {f['accuracy_range']:.1%} (from the worst to the best); "
-            f"retraining the same network with other seeds moves it by {f['seed_std']:.1%} (standard deviation), so "
-            f"the architecture accounts for {f['range_over_seed_std']:.1f} seed spreads.")
+            + (f"retraining the same network with other seeds moves it by {f['seed_std']:.1%} (standard deviation), "
+               f"so the architecture accounts for {f['range_over_seed_std']:.1f} seed spreads."
+               if f["seed_std"] > 0 else
+               "retraining the same network with other seeds gave the same accuracy (a spread of 0: too short a "
+               "retraining to tell seeds apart?), so the seeds give no noise to weigh the differences against."))
     if f["flat"]:
         return (head + f" **At this budget the front is flat**: the fastest network ({fast['measured_ms']:.3g} ms, "
                 f"accuracy {fast['accuracy']:.3f}{seeds(fast)}) is within the noise ({NOISE_SIGMAS:g} seed spreads, "

@@ -113,6 +113,26 @@ def _stage_kind(s: dict[str, Any]) -> str:
     return "warm-up" if est.name == "warmup" else ("training" if est.trains else "search")
 
 
+# SearchConfig fields that only a search learning α (gradient, REINFORCE) or its BinGate mixed op reads: an optimizer
+# proposing whole architectures (evolution, random, grid) ignores them
+ALPHA_FIELDS = ("arch_optim_lr", "arch_init_type", "arch_init_ratio", "grad_update_arch_param_every",
+                "grad_update_steps", "latency_loss", "loss_alpha", "loss_beta", "loss_lambda", "rl_preset",
+                "rl_samples", "binary_mode")
+
+
+def check_alpha_flags(cfg: Any, given: dict[str, str]) -> None:
+    """One line for a flag (``given``: SearchConfig field -> the flag that set it) that a derivative-free
+    optimizer would drop: it proposes whole architectures, so α's learning rate, the latency loss and the
+    REINFORCE reward do nothing."""
+    from .optim import OPTIMIZERS
+
+    optim = OPTIMIZERS.get(resolve_parts(cfg)["optim"]["type"])
+    dropped = [flag for field, flag in given.items() if field in ALPHA_FIELDS]
+    if optim.derivative_free and dropped:
+        raise UsageError(f"{dropped[0]} sets how α is learned, and {optim.name} (method {cfg.method}) proposes whole "
+                         f"architectures under the latency model, with no α: leave it out")
+
+
 _FLAG_STAGES = ((("--warmup-epochs", None), "warm-up"), (("--epochs", "--train-arg"), "training"),
                 (("--search-rounds", "--search-arg"), "search"))
 

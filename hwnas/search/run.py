@@ -142,6 +142,8 @@ class RunDir:
                             f"requested {procs[1]}; restart it with torchrun --nproc-per-node/--nnodes giving "
                             f"{procs[0]} processes")
         defaults = _stage_differences(saved.get("stages_resolved"), resolved.get("stages_resolved"))
+        if problems and defaults[:1] and defaults[0].startswith("stages:"):
+            defaults = []  # another chain because other settings were asked for (above): no default changed
         defaults += _optim_differences(saved, resolved)
         if defaults:
             problems += defaults + [f"(defaults that changed since the run started: finish it with the hwnas that "

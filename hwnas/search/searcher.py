@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import HwnasError, UsageError, round_up
-from ..io import output_lock
+from ..io import lock_holder, output_lock
 from ..predictors.block_costs import BlockCosts
 from ..space.spaces import SearchSpace
 from ..space.spec import ArchSpec
@@ -121,6 +121,8 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
     ``config.init_lr``). ``--resume`` is exact when those loaders draw their order from seeded generators.
     """
     check_costs(costs, space)
+    if config.supernet:  # a supernet of another space is what to say, before what this space's target misses
+        _supernet_space(config, space)
     check_target(costs, config)
     if data is not None:
         data.check_space(space)
@@ -184,6 +186,11 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
             raise UsageError(f"--supernet is searched by a method that scores a trained supernet's networks "
                              f"(evolution, random), not {cfg.method}, which trains one")
         raise UsageError("the search has no stage to run (every estimator of the chain was left out)")
+    # the supernet before the stages' checks: its data is what to say, before a target the stages refuse
+    data_desc = data.describe() if data is not None else (
+        f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
+    supernet = _supernet_run(cfg, space, data_desc if data is not None else None, warn=ctx.is_main) \
+        if cfg.supernet else None
     for est in stages:
         est.validate(cfg, space, costs, optim, latency_fn)
     if optim.derivative_free and all(est.trains for est in stages):
@@ -194,10 +201,6 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
     if data is None and any(est.name == "subnet" for est in stages):
         raise UsageError("the subnet estimator trains each candidate on the search's data splits; it cannot run on "
                          "your own DataLoaders")
-    data_desc = data.describe() if data is not None else (
-        f"user DataLoaders: {_loader_size(loaders[0])} train / {_loader_size(loaders[1])} valid images")
-    supernet = _supernet_run(cfg, space, data_desc if data is not None else None, warn=ctx.is_main) \
-        if cfg.supernet else None
     # the latency loss the gradient optimizers use (``auto`` resolved for this target and latency model)
     loss_used = getattr(optim, "latency_loss", None) if cfg.target_ms is not None else None
 
@@ -212,6 +215,8 @@ def _search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, conf
         resolved["stages_resolved"] = [est.describe() for est in stages]
         resolved["optim_resolved"] = optim.describe()
         resolved["runtime"] = rt.describe()
+        if supernet is not None:  # the state searched: a supernet trained further later scores otherwise
+            resolved["supernet_epochs"] = int(supernet[1].get("epoch", -1)) + 1
         if ctx.enabled:
             resolved["distributed"] = ctx.describe()
         ckpt = rd.start(resolved, costs, resume=resume)
@@ -412,10 +417,8 @@ def _export(st: SearchState, stages: list[Any], costs: BlockCosts, cfg: SearchCo
     return export_fixed(st.net.space.from_indices(best[0]), st.net.space, costs, cfg.target_ms, score=best[1])
 
 
-def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None = None, *, warn: bool = True
-                  ) -> tuple[Path, dict[str, Any]]:
-    """The trained supernet a search-only method starts from: its run directory and checkpoint, checked (``data_desc``:
-    the data this search scores on, which must be the supernet's own)."""
+def _supernet_space(cfg: SearchConfig, space: SearchSpace) -> tuple[RunDir, dict[str, Any]]:
+    """The supernet run and its config.json, if it is a run trained on ``space`` (else one line saying what)."""
     from ..space.model_space import check_same_space
 
     rd = RunDir(cfg.supernet)
@@ -431,6 +434,15 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
         diff = diff_settings(was, space.to_dict(), have="supernet has", want="this search")
         raise UsageError(f"the supernet run {rd.path} was trained on another space ({was.get('name')}; "
                          f"{'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}): search it with that space")
+    return rd, saved
+
+
+def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None = None, *, warn: bool = True
+                  ) -> tuple[Path, dict[str, Any]]:
+    """The trained supernet a search-only method starts from: its run directory and checkpoint, checked (``data_desc``:
+    the data this search scores on, which must be the supernet's own)."""
+
+    rd, saved = _supernet_space(cfg, space)
     if data_desc is not None and saved.get("data") and not str(saved["data"]).startswith("user DataLoaders") \
             and saved["data"] != data_desc:
         raise UsageError(f"the supernet run {rd.path} was trained on {saved['data']!r}, this search scores on "
@@ -450,6 +462,10 @@ def _supernet_run(cfg: SearchConfig, space: SearchSpace, data_desc: str | None =
         raise UsageError(f"the supernet run {rd.path} was trained with {weights} weights, this search asks for "
                          f"{resolved(cfg.supernet_weights)}: leave --supernet-weights out (a search takes the "
                          f"supernet's) or give {weights}")
+    holder = lock_holder(rd.path, folder=True)
+    if holder:  # its checkpoint is the epoch it is at, and changes under the search
+        raise UsageError(f"the supernet run {rd.path} is still being trained ({holder}): search it when that "
+                         f"finishes")
     ckpt = rd.load_checkpoint()
     done, planned = int(ckpt.get("epoch", -1)) + 1, _planned_epochs(saved)
     if warn and planned is not None and done < planned:
@@ -476,7 +492,12 @@ def _planned_epochs(saved: dict[str, Any]) -> int | None:
 def _load_supernet(net: Any, supernet: tuple[Path, dict[str, Any]]) -> None:
     path, ckpt = supernet
     state = {k: v for k, v in ckpt["net"].items() if not k.endswith(".alpha") and k != "alpha"}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # the names fit but a shape does not: a checkpoint of another space or width
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise RunError(f"the supernet checkpoint in {path} does not fit this space ({first.rstrip('.')}): was it "
+                       f"trained on another space, or copied from another run?") from None
     bad = [k for k in missing if not k.endswith("alpha")] + list(unexpected)
     if bad:
         raise RunError(f"the supernet checkpoint in {path} does not fit this space ({len(bad)} weights differ, e.g. "
