@@ -135,6 +135,9 @@ def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsy
     ({"estim": {"s": {"type": "spos", "epochs": True}}}, "estim.s.epochs: Input should be a valid integer"),
     ({"estim": {"s": {"type": "spos", "epochs": "six"}}}, "estim.s.epochs: Input should be a valid integer, not 'six'"),
     ({"latency": {"lambda": -5}}, "latency.lambda: Input should be greater than or equal to 0"),
+    # a name the file gives is named with its key
+    ({"search_space": {"name": "proxyless-cifr"}}, "search_space.name: unknown search space 'proxyless-cifr'; known: "),
+    ({"data": {"name": "fashion-mnst"}}, "data.name: unknown dataset 'fashion-mnst'; known: "),
     # the trainer section does not fight the sections that own a setting
     ({"method": "darts", "trainer": {"arch_optim": "enas"}}, "trainer.arch_optim: set it in the optim section"),
     ({"trainer": {"latency_loss": "mul#log"}}, "trainer.latency_loss: set it in the latency section"),

@@ -220,11 +220,25 @@ def _resolve(exp: Any, path: str | Path) -> tuple[Any, dict[str, Any]]:
             inputs["data_limit"] = d["limit"]
         if "augment" in d:
             inputs["augment"] = d["augment"]
+    _check_names(inputs)
     cfg = SearchConfig.from_dict(settings)
     from .methods import resolve_parts
 
     resolve_parts(cfg)  # every part and its settings known
     return cfg, inputs
+
+
+def _check_names(inputs: dict[str, Any]) -> None:
+    """A named space or data set the file gives, known (the error names the file's key, not only the name)."""
+    from ..space import list_spaces
+    from ..train.data import list_datasets
+
+    space, data = inputs.get("space"), inputs.get("data")
+    if isinstance(space, str) and space not in list_spaces():
+        raise UsageError(f"search_space.name: unknown search space {space!r}; known: {', '.join(list_spaces())}")
+    if isinstance(data, str) and data.partition(":")[0] not in list_datasets():
+        raise UsageError(f"data.name: unknown dataset {data!r}; known: {', '.join(list_datasets())} (cifar10, "
+                         f"folder and idx take a path: 'folder:/data/imagenet')")
 
 
 # trainer keys another section owns: set there, or the two would fight (the last one silently winning)
