@@ -126,7 +126,7 @@ def test_epoch_flags_set_the_stages_of_an_experiment_file(tmp_path, table, capsy
                                                        "binary_mode='full_v2'"),
     ({"estim": [{"type": "spos"}]}, "estim.0.epochs: Field required"),
     ({"optim": {"type": "evolution", "populaton": 5}}, "has no setting populaton"),
-    ({"trainer": {"batchsize": 3}}, "unknown search setting(s): batchsize"),
+    ({"trainer": {"batchsize": 3}}, "trainer.batchsize: unknown setting (batchsize); the trainer section takes: "),
     # a wrongly typed value is named with the type it takes, not run (a quoted 'false' is not false)
     ({"mixed_op": {"type": "GumbelSum", "hard": "false"}}, "hard takes true or false (default True), not 'false'"),
     ({"mixed_op": {"type": "GumbelSum", "tau_max": "abc"}}, "tau_max takes a number"),
@@ -251,3 +251,14 @@ def test_settings_are_typed_by_annotation_and_numbers_yaml_left_as_text_are_numb
         _typed("optimizer", "x", "steps", 1.5, None, "int | None")
     with pytest.raises(HwnasError, match="takes a number"):
         _typed("optimizer", "x", "lr", "fast", 0.1, "float")
+
+
+def test_the_trainer_sections_unknown_key_lists_only_what_that_section_takes(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump({"estim": {"s": {"type": "spos", "epochs": 1}}, "trainer": {"batch_sise": 32}}))
+    with pytest.raises(HwnasError) as info:
+        load_experiment(f)
+    takes = str(info.value).split("the trainer section takes: ")[1].split(", ")
+    assert "batch_size" in takes and "arch_optim_lr" in takes
+    # set in their own sections (the latency target, the parts, the estim chain's epochs): not offered here
+    assert not {"target_ms", "mixed_op", "arch_optim", "n_epochs", "search_rounds", "progress"} & set(takes)

@@ -226,6 +226,13 @@ def test_bad_supernet_inputs_are_one_line_errors(space, costs, data, tmp_path, c
     with pytest.raises(HwnasError, match="width_mult: supernet has 1.0, this search 0.5"):
         run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(wide_costs)),
                    run_dir=tmp_path / "t", log=None)
+    # the supernet's own folder as the search's, resumed or not: one line, the supernet untouched
+    before = sorted(p.name for p in sup.iterdir())
+    for resume in (False, True):
+        with pytest.raises(HwnasError, match="is the supernet run itself"):
+            run_search(space, costs, data, _cfg(method="evolution", supernet=str(sup), target_ms=_target(costs)),
+                       run_dir=sup, resume=resume, log=None)
+    assert sorted(p.name for p in sup.iterdir()) == before
     # another space's supernet is named before a target this space's latency model cannot reach
     with pytest.raises(HwnasError, match="width_mult: supernet has 1.0, this search 0.5"):
         run_search(wide, wide_costs, data, _cfg(method="evolution", supernet=str(sup),

@@ -121,6 +121,9 @@ def run_search(space: SearchSpace, costs: BlockCosts, data: DataSplits | None, c
     ``config.init_lr``). ``--resume`` is exact when those loaders draw their order from seeded generators.
     """
     check_costs(costs, space)
+    if config.supernet and run_dir is not None and Path(run_dir).resolve() == Path(config.supernet).resolve():
+        raise UsageError(f"{run_dir} is the supernet run itself: give its search a folder of its own (-o), which "
+                         f"--supernet {config.supernet} is read from")
     if config.supernet:  # a supernet of another space is what to say, before what this space's target misses
         _supernet_space(config, space)
     check_target(costs, config)
