@@ -253,9 +253,9 @@ def _check_trainer(trainer: dict[str, Any], *, estim_given: bool) -> None:
     from .config import SearchConfig
 
     # the settings this section takes: SearchConfig's fields but those another section sets, and display-only ones
-    takes = sorted(f.name for f in fields(SearchConfig) if f.name not in _OWNED and f.name != "progress"
-                   and not (estim_given and f.name in _STAGE_KEYS))
-    unknown = sorted(k for k in trainer if k not in {f.name for f in fields(SearchConfig)})
+    known = {f.name for f in fields(SearchConfig)}
+    takes = sorted(k for k in known if k not in _OWNED and k != "progress" and not (estim_given and k in _STAGE_KEYS))
+    unknown = sorted(k for k in trainer if k not in known)
     if unknown:
         raise UsageError(f"trainer.{unknown[0]}: unknown setting{'s' if len(unknown) > 1 else ''} "
                          f"({', '.join(unknown)}); the trainer section takes: {', '.join(takes)}")
